@@ -1,0 +1,21 @@
+using Envio.AppHost.Hosting;
+
+var builder = DistributedApplication.CreateBuilder(args);
+
+// Broker and database: containers, local processes or existing servers (Envio:Hosting; see Hosting/).
+var hosting = builder.ChooseHosting();
+
+var messaging = builder.AddMessaging("messaging", hosting);
+var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
+
+builder.AddProject<Projects.Envio_ApiService>("api")
+    .WithReference(messaging).WaitFor(messaging)
+    .WithHttpHealthCheck("/health")
+    .WithExternalHttpEndpoints();
+
+builder.AddProject<Projects.Envio_ConsumerService>("consumer")
+    .WithReference(messaging).WaitFor(messaging)
+    .WithReference(enviodb).WaitFor(enviodb)
+    .WithHttpHealthCheck("/health");
+
+builder.Build().Run();

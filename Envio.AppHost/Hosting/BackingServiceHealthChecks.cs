@@ -1,0 +1,62 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using RabbitMQ.Client;
+
+namespace Envio.AppHost.Hosting;
+
+/// <summary>Readiness checks for the backing services started as processes: "WaitFor" means "accepts work".</summary>
+internal static class BackingServiceHealthChecks
+{
+    /// <summary>
+    /// The resolved connection string, for health-check factories that take a plain string. Health checks run only
+    /// once the resource is running, when every endpoint and parameter in it has its value.
+    /// </summary>
+    public static string CurrentConnectionString(this IResourceWithConnectionString resource) =>
+        resource.ConnectionStringExpression.GetValueAsync(default).AsTask().GetAwaiter().GetResult()
+        ?? throw new InvalidOperationException($"The connection string of '{resource.Name}' is not available yet.");
+
+    /// <summary>Healthy once an AMQP connection opens with the resource's own connection string.</summary>
+    public static IResourceBuilder<T> WithAmqpHealthCheck<T>(this IResourceBuilder<T> builder)
+        where T : IResourceWithConnectionString
+    {
+        var key = $"{builder.Resource.Name}_amqp_check";
+        var resource = builder.Resource;
+        builder.ApplicationBuilder.Services.AddHealthChecks().AddAsyncCheck(key, async ct =>
+        {
+            try
+            {
+                var uri = await resource.ConnectionStringExpression.GetValueAsync(ct).ConfigureAwait(false);
+                var factory = new ConnectionFactory { Uri = new Uri(uri!), AutomaticRecoveryEnabled = false };
+                await using var connection = await factory.CreateConnectionAsync(ct).ConfigureAwait(false);
+                return HealthCheckResult.Healthy();
+            }
+            catch (Exception e)
+            {
+                return HealthCheckResult.Unhealthy("AMQP connection failed.", e);
+            }
+        });
+        return builder.WithHealthCheck(key);
+    }
+
+    /// <summary>Healthy once something accepts TCP connections on 127.0.0.1:<paramref name="port"/>.</summary>
+    public static IResourceBuilder<T> WithTcpHealthCheck<T>(this IResourceBuilder<T> builder, int port)
+        where T : IResource
+    {
+        var key = $"{builder.Resource.Name}_tcp_check";
+        builder.ApplicationBuilder.Services.AddHealthChecks().AddAsyncCheck(key, async ct =>
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync("127.0.0.1", port, ct).ConfigureAwait(false);
+                return HealthCheckResult.Healthy();
+            }
+            catch (SocketException e)
+            {
+                return HealthCheckResult.Unhealthy($"Nothing listens on 127.0.0.1:{port}.", e);
+            }
+        });
+        return builder.WithHealthCheck(key);
+    }
+}

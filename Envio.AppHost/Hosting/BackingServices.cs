@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Envio.AppHost.Hosting;
+
+/// <summary>
+/// The two backing services as one verb each. A connection string given to the AppHost
+/// (<c>ConnectionStrings:messaging</c>, <c>ConnectionStrings:enviodb</c>) means an existing server, used as it is.
+/// </summary>
+internal static class BackingServices
+{
+    public static IResourceBuilder<IResourceWithConnectionString> AddMessaging(
+        this IDistributedApplicationBuilder builder, string name, HostingChoice hosting)
+    {
+        if (builder.Configuration.GetConnectionString(name) is { Length: > 0 })
+        {
+            return builder.AddConnectionString(name);
+        }
+
+        var userName = builder.AddParameter($"{name}-username", "envio");
+        // No symbols: the password travels inside an amqp:// URI.
+        var password = builder.AddParameter($"{name}-password",
+            new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+
+        return hosting.Mode switch
+        {
+            HostingMode.Containers => builder.AddRabbitMQ(name, userName, password)
+                .WithManagementPlugin()
+                .WithDataVolume("envio-messaging-data"),
+            _ => builder.AddRabbitMQProcess(name, userName, password),
+        };
+    }
+
+    public static IResourceBuilder<IResourceWithConnectionString> AddEnvioDatabase(
+        this IDistributedApplicationBuilder builder, string name, HostingChoice hosting)
+    {
+        if (builder.Configuration.GetConnectionString(name) is { Length: > 0 })
+        {
+            return builder.AddConnectionString(name);
+        }
+
+        return (hosting.Database, hosting.Mode) switch
+        {
+            (DatabaseEngine.SqlServer, HostingMode.Containers) => builder.AddSqlServer("sqlserver")
+                .WithDataVolume("envio-sqlserver-data")
+                .AddDatabase(name),
+            (DatabaseEngine.Postgres, HostingMode.Containers) => builder.AddPostgres("postgres")
+                .WithDataVolume("envio-postgres-data")
+                .AddDatabase(name),
+            (DatabaseEngine.Postgres, HostingMode.Processes) => builder.AddPostgresProcess("postgres")
+                .AddDatabase(name),
+            _ => throw new DistributedApplicationException(
+                "SQL Server cannot run as a local process. Use Envio:Database=postgres, Envio:Hosting=containers, " +
+                $"or give the AppHost an existing server as ConnectionStrings:{name}."),
+        };
+    }
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Envio.AppHost.Hosting;
+
+/// <summary>PostgreSQL from the Debian package, run by the AppHost on loopback with a private data directory.</summary>
+public sealed class PostgresProcessResource(
+    string name, string command, string workingDirectory, ParameterResource userName, ParameterResource password)
+    : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
+{
+    internal const string PrimaryEndpointName = "tcp";
+
+    public EndpointReference PrimaryEndpoint => field ??= new(this, PrimaryEndpointName);
+
+    public ParameterResource UserNameParameter { get; } = userName;
+
+    public ParameterResource PasswordParameter { get; } = password;
+
+    public Dictionary<string, string> Databases { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
+        $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={UserNameParameter};Password={PasswordParameter}");
+}
+
+/// <summary>A database on a <see cref="PostgresProcessResource"/>, created by the AppHost once the server is ready.</summary>
+public sealed class PostgresProcessDatabaseResource(string name, string databaseName, PostgresProcessResource parent)
+    : Resource(name), IResourceWithParent<PostgresProcessResource>, IResourceWithConnectionString
+{
+    public PostgresProcessResource Parent { get; } = parent;
+
+    public string DatabaseName { get; } = databaseName;
+
+    public ReferenceExpression ConnectionStringExpression =>
+        ReferenceExpression.Create($"{Parent};Database={DatabaseName}");
+}
+
+internal static class PostgresProcessBuilderExtensions
+{
+    private const string ServiceAccount = "postgres"; // PostgreSQL refuses to run as root.
+
+    public static IResourceBuilder<PostgresProcessResource> AddPostgresProcess(this IDistributedApplicationBuilder builder, string name)
+    {
+        var workspace = LocalProcessWorkspace.For(builder);
+        var bin = LocalBinaries.PostgresBin(builder.Configuration);
+        var directory = Path.Combine(workspace.RunDirectory, name);
+        var dataDirectory = Path.Combine(directory, "data");
+        var port = LocalProcessWorkspace.FreeLoopbackPort();
+
+        var userName = builder.AddParameter($"{name}-username", "envio");
+        var password = builder.AddParameter($"{name}-password",
+            new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+
+        var (command, prefix) = AsServiceAccount(Path.Combine(bin, "postgres"));
+        var postgres = new PostgresProcessResource(name, command, workspace.RunDirectory, userName.Resource, password.Resource);
+
+        builder.Services.AddHealthChecks().AddNpgSql(
+            _ => postgres.CurrentConnectionString() + ";Database=postgres",
+            name: $"{name}_check");
+
+        return builder.AddResource(postgres)
+            .WithEndpoint(port: port, targetPort: port, name: PostgresProcessResource.PrimaryEndpointName, isProxied: false)
+            .WithArgs([.. prefix, "-D", dataDirectory, "-p", port.ToString(CultureInfo.InvariantCulture),
+                "-c", "listen_addresses=127.0.0.1", "-k", dataDirectory])
+            .WithEnvironment(LocalProcessWorkspace.MarkerVariable, workspace.RunDirectory)
+            .OnBeforeResourceStarted(async (resource, _, ct) =>
+            {
+                workspace.DirectoryFor(name);
+                await InitDbAsync(bin, directory, dataDirectory,
+                    await resource.UserNameParameter.GetValueAsync(ct), await resource.PasswordParameter.GetValueAsync(ct), ct);
+            })
+            .OnResourceReady(async (resource, _, ct) =>
+            {
+                await using var connection = new NpgsqlConnection(await resource.ConnectionStringExpression.GetValueAsync(ct) + ";Database=postgres");
+                await connection.OpenAsync(ct);
+                foreach (var database in resource.Databases.Values)
+                {
+                    await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = $1", connection);
+                    exists.Parameters.Add(new() { Value = database });
+                    if (await exists.ExecuteScalarAsync(ct) is null)
+                    {
+                        await using var create = new NpgsqlCommand($"CREATE DATABASE {QuoteIdentifier(database)}", connection);
+                        await create.ExecuteNonQueryAsync(ct);
+                    }
+                }
+            })
+            .WithHealthCheck($"{name}_check")
+            .ExcludeFromManifest();
+    }
+
+    public static IResourceBuilder<PostgresProcessDatabaseResource> AddDatabase(
+        this IResourceBuilder<PostgresProcessResource> builder, string name, string? databaseName = null)
+    {
+        var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource);
+        builder.Resource.Databases[name] = database.DatabaseName;
+
+        builder.ApplicationBuilder.Services.AddHealthChecks().AddNpgSql(
+            _ => database.CurrentConnectionString(),
+            name: $"{name}_check");
+
+        return builder.ApplicationBuilder.AddResource(database)
+            .WithHealthCheck($"{name}_check")
+            .ExcludeFromManifest();
+    }
+
+    private static async Task InitDbAsync(
+        string bin, string directory, string dataDirectory, string? user, string? password, CancellationToken ct)
+    {
+        var passwordFile = Path.Combine(directory, "pwfile");
+        await File.WriteAllTextAsync(passwordFile, password, ct);
+        LocalProcessWorkspace.MakePrivate(passwordFile);
+        if (Environment.IsPrivilegedProcess)
+        {
+            await RunAsync("chown", ["-R", $"{ServiceAccount}:{ServiceAccount}", directory], ct);
+        }
+
+        var (command, prefix) = AsServiceAccount(Path.Combine(bin, "initdb"));
+        await RunAsync(command, [.. prefix, "-D", dataDirectory, "-U", user!, $"--pwfile={passwordFile}",
+            "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8", "--no-locale", "--no-sync"], ct);
+        File.Delete(passwordFile);
+    }
+
+    /// <summary>As root, run through setpriv: it execs in place, so DCP's SIGTERM reaches postgres itself.</summary>
+    private static (string Command, string[] Prefix) AsServiceAccount(string executable) => Environment.IsPrivilegedProcess
+        ? ("/usr/bin/setpriv", [$"--reuid={ServiceAccount}", $"--regid={ServiceAccount}", "--init-groups", executable])
+        : (executable, []);
+
+    private static async Task RunAsync(string command, string[] arguments, CancellationToken ct)
+    {
+        using var process = Process.Start(new ProcessStartInfo(command, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        }) ?? throw new DistributedApplicationException($"Could not start {command}.");
+        var output = process.StandardOutput.ReadToEndAsync(ct);
+        var error = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        if (process.ExitCode != 0)
+        {
+            throw new DistributedApplicationException(
+                $"{command} {string.Join(' ', arguments)} failed ({process.ExitCode}): {await error}{await output}");
+        }
+    }
+
+    private static string QuoteIdentifier(string identifier) => $"\"{identifier.Replace("\"", "\"\"", StringComparison.Ordinal)}\"";
+}

@@ -1,0 +1,55 @@
+using System.Data.Common;
+
+namespace Envio.ConsumerService.Persistence;
+
+/// <summary>The database engines Envio stores orders in.</summary>
+public enum StoreEngine { SqlServer, Postgres }
+
+public static class StoreRegistration
+{
+    /// <summary>
+    /// Wires the store for the connection named <paramref name="connectionName"/>. The engine is read from the
+    /// connection string itself (Npgsql's <c>Host=</c> or SQL Server's <c>Server=</c>/<c>Data Source=</c>), so the
+    /// same build talks to whichever database the AppHost or ops hand it.
+    /// </summary>
+    public static StoreEngine AddEnvioStore(this IHostApplicationBuilder builder, string connectionName)
+    {
+        var connectionString = builder.Configuration.GetConnectionString(connectionName);
+        var engine = DetectEngine(connectionName, connectionString);
+        switch (engine)
+        {
+            case StoreEngine.Postgres:
+                builder.AddNpgsqlDataSource(connectionName);
+                break;
+            default:
+                builder.AddSqlServerClient(connectionName);
+                break;
+        }
+        return engine;
+    }
+
+    public static StoreEngine DetectEngine(string connectionName, string? connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new InvalidOperationException(
+                $"No connection string named '{connectionName}': set ConnectionStrings:{connectionName} " +
+                $"(environment variable ConnectionStrings__{connectionName}) to a SQL Server or PostgreSQL connection string.");
+        }
+
+        var keys = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Select(k => k.Trim().ToLowerInvariant())
+            .ToHashSet();
+
+        if (keys.Contains("host"))
+        {
+            return StoreEngine.Postgres;
+        }
+        if (keys.Overlaps(["server", "data source", "address", "addr", "network address"]))
+        {
+            return StoreEngine.SqlServer;
+        }
+        throw new InvalidOperationException(
+            $"ConnectionStrings:{connectionName} names neither a PostgreSQL server (Host=...) nor a SQL Server (Server=... or Data Source=...).");
+    }
+}
