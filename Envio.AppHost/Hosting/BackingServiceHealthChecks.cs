@@ -16,6 +16,17 @@ internal static class BackingServiceHealthChecks
         resource.ConnectionStringExpression.GetValueAsync(default).AsTask().GetAwaiter().GetResult()
         ?? throw new InvalidOperationException($"The connection string of '{resource.Name}' is not available yet.");
 
+    /// <summary>
+    /// Aspire moves the children of containers along with their parent, but not those of executables: a database
+    /// on a server process is marked running here, once it exists, so that its health check runs and WaitFor ends.
+    /// </summary>
+    public static Task MarkRunningAsync(this IResource resource, IServiceProvider services) =>
+        services.GetRequiredService<ResourceNotificationService>().PublishUpdateAsync(resource, state => state with
+        {
+            State = KnownResourceStates.Running,
+            StartTimeStamp = DateTime.UtcNow,
+        });
+
     /// <summary>Healthy once an AMQP connection opens with the resource's own connection string.</summary>
     public static IResourceBuilder<T> WithAmqpHealthCheck<T>(this IResourceBuilder<T> builder)
         where T : IResourceWithConnectionString

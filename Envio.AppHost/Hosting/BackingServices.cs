@@ -16,7 +16,7 @@ internal static class BackingServices
             return builder.AddConnectionString(name);
         }
 
-        var userName = builder.AddParameter($"{name}-username", "envio");
+        var userName = builder.AddParameter($"{name}-username", "envio", publishValueAsDefault: true);
         // No symbols: the password travels inside an amqp:// URI.
         var password = builder.AddParameter($"{name}-password",
             new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);

@@ -44,7 +44,15 @@ internal sealed partial class LocalProcessWorkspace
             : Path.Combine(Path.GetTempPath(), "envio");
         var workspace = new LocalProcessWorkspace(dataRoot);
         builder.Services.AddSingleton(workspace);
-        builder.Services.AddHostedService<LocalProcessJanitor>();
+        builder.Eventing.Subscribe<BeforeStartEvent>((@event, _) =>
+        {
+            var logger = @event.Services.GetRequiredService<ILoggerFactory>().CreateLogger<LocalProcessWorkspace>();
+            workspace.SweepAbandonedRuns(logger);
+            // Stopped: after DCP has been told to stop everything. Process exit: also when the start itself failed.
+            @event.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopped.Register(() => workspace.CleanUp(logger));
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => workspace.CleanUp(logger);
+            return Task.CompletedTask;
+        });
         return workspace;
     }
 
@@ -187,22 +195,4 @@ internal sealed partial class LocalProcessWorkspace
             return false;
         }
     }
-}
-
-/// <summary>Sweeps abandoned runs at start and cleans this run's workspace when the AppHost stops.</summary>
-internal sealed class LocalProcessJanitor(
-    LocalProcessWorkspace workspace, IHostApplicationLifetime lifetime, ILogger<LocalProcessJanitor> logger)
-    : IHostedService, IDisposable
-{
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        workspace.SweepAbandonedRuns(logger);
-        lifetime.ApplicationStopped.Register(() => workspace.CleanUp(logger));
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    // Also on disposal: a host that is disposed without being stopped never raises ApplicationStopped.
-    public void Dispose() => workspace.CleanUp(logger);
 }

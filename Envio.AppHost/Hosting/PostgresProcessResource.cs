@@ -18,7 +18,7 @@ public sealed class PostgresProcessResource(
 
     public ParameterResource PasswordParameter { get; } = password;
 
-    public Dictionary<string, string> Databases { get; } = new(StringComparer.OrdinalIgnoreCase);
+    public List<PostgresProcessDatabaseResource> Databases { get; } = [];
 
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
         $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={UserNameParameter};Password={PasswordParameter}");
@@ -48,7 +48,7 @@ internal static class PostgresProcessBuilderExtensions
         var dataDirectory = Path.Combine(directory, "data");
         var port = LocalProcessWorkspace.FreeLoopbackPort();
 
-        var userName = builder.AddParameter($"{name}-username", "envio");
+        var userName = builder.AddParameter($"{name}-username", "envio", publishValueAsDefault: true);
         var password = builder.AddParameter($"{name}-password",
             new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
 
@@ -70,19 +70,20 @@ internal static class PostgresProcessBuilderExtensions
                 await InitDbAsync(bin, directory, dataDirectory,
                     await resource.UserNameParameter.GetValueAsync(ct), await resource.PasswordParameter.GetValueAsync(ct), ct);
             })
-            .OnResourceReady(async (resource, _, ct) =>
+            .OnResourceReady(async (resource, ready, ct) =>
             {
                 await using var connection = new NpgsqlConnection(await resource.ConnectionStringExpression.GetValueAsync(ct) + ";Database=postgres");
                 await connection.OpenAsync(ct);
-                foreach (var database in resource.Databases.Values)
+                foreach (var database in resource.Databases)
                 {
                     await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = $1", connection);
-                    exists.Parameters.Add(new() { Value = database });
+                    exists.Parameters.Add(new() { Value = database.DatabaseName });
                     if (await exists.ExecuteScalarAsync(ct) is null)
                     {
-                        await using var create = new NpgsqlCommand($"CREATE DATABASE {QuoteIdentifier(database)}", connection);
+                        await using var create = new NpgsqlCommand($"CREATE DATABASE {QuoteIdentifier(database.DatabaseName)}", connection);
                         await create.ExecuteNonQueryAsync(ct);
                     }
+                    await database.MarkRunningAsync(ready.Services);
                 }
             })
             .WithHealthCheck($"{name}_check")
@@ -93,7 +94,7 @@ internal static class PostgresProcessBuilderExtensions
         this IResourceBuilder<PostgresProcessResource> builder, string name, string? databaseName = null)
     {
         var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource);
-        builder.Resource.Databases[name] = database.DatabaseName;
+        builder.Resource.Databases.Add(database);
 
         builder.ApplicationBuilder.Services.AddHealthChecks().AddNpgSql(
             _ => database.CurrentConnectionString(),

@@ -16,10 +16,10 @@ public sealed class SqlServerServerResource(string name, ParameterResource passw
 
     public ParameterResource PasswordParameter { get; } = password;
 
-    public Dictionary<string, string> Databases { get; } = new(StringComparer.OrdinalIgnoreCase);
+    public List<SqlServerDatabaseResource> Databases { get; } = [];
 
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"Server={PrimaryEndpoint.Property(EndpointProperty.HostAndPort)};User ID=sa;Password={PasswordParameter};TrustServerCertificate=true");
+        $"Server={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{PrimaryEndpoint.Property(EndpointProperty.Port)};User ID=sa;Password={PasswordParameter};TrustServerCertificate=true");
 }
 
 /// <summary>A database on a <see cref="SqlServerServerResource"/>.</summary>
@@ -37,7 +37,13 @@ public sealed class SqlServerDatabaseResource(string name, string databaseName, 
 internal static class SqlServerBuilderExtensions
 {
     /// <summary>Creates the database when it does not exist yet; parsed by the T-SQL tests like every other statement.</summary>
-    internal const string CreateDatabaseIfMissing = "IF DB_ID(@name) IS NULL EXEC(N'CREATE DATABASE ' + QUOTENAME(@name));";
+    internal const string CreateDatabaseIfMissing = """
+        IF DB_ID(@name) IS NULL
+        BEGIN
+            DECLARE @create nvarchar(300) = N'CREATE DATABASE ' + QUOTENAME(@name);
+            EXEC sys.sp_executesql @create;
+        END
+        """;
 
     public static IResourceBuilder<SqlServerServerResource> AddSqlServer(this IDistributedApplicationBuilder builder, string name)
     {
@@ -61,10 +67,10 @@ internal static class SqlServerBuilderExtensions
             {
                 await using var connection = new SqlConnection(await resource.ConnectionStringExpression.GetValueAsync(ct));
                 await connection.OpenAsync(ct);
-                foreach (var database in resource.Databases.Values)
+                foreach (var database in resource.Databases)
                 {
                     await using var create = new SqlCommand(CreateDatabaseIfMissing, connection);
-                    create.Parameters.AddWithValue("@name", database);
+                    create.Parameters.AddWithValue("@name", database.DatabaseName);
                     await create.ExecuteNonQueryAsync(ct);
                 }
             })
@@ -78,7 +84,7 @@ internal static class SqlServerBuilderExtensions
         this IResourceBuilder<SqlServerServerResource> builder, string name, string? databaseName = null)
     {
         var database = new SqlServerDatabaseResource(name, databaseName ?? name, builder.Resource);
-        builder.Resource.Databases[name] = database.DatabaseName;
+        builder.Resource.Databases.Add(database);
 
         builder.ApplicationBuilder.Services.AddHealthChecks().AddSqlServer(
             _ => database.CurrentConnectionString(),
