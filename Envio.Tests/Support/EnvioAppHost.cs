@@ -1,6 +1,7 @@
 using Aspire.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace Envio.Tests.Support;
 
@@ -19,8 +20,9 @@ public static class EnvioAppHost
 
         builder.Services.AddLogging(logging =>
         {
+            // Everything is collected for assertions; only warnings and errors reach the console.
             logging.SetMinimumLevel(LogLevel.Information);
-            logging.AddFilter("Aspire.Hosting.Dcp", LogLevel.Warning);
+            logging.AddFilter<ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
             logging.AddFakeLogging();
         });
         builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());

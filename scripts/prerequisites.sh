@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what running Envio without containers needs, when it is missing: Debian's/Ubuntu's rabbitmq-server
+# and PostgreSQL. Called by run.sh (only when no container runtime answers) and test.sh (always: the suite runs
+# the broker and the database as local processes).
+set -euo pipefail
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "The .NET 10 SDK is required: https://dotnet.microsoft.com/download (or: sudo apt-get install -y dotnet-sdk-10.0)" >&2
+  exit 1
+fi
+
+have_rabbitmq() { [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] && command -v epmd >/dev/null 2>&1; }
+have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; }
+have_setpriv() { command -v setpriv >/dev/null 2>&1; }
+
+missing=()
+have_rabbitmq || missing+=(rabbitmq-server)
+have_postgres || missing+=(postgresql)
+have_setpriv || missing+=(util-linux)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing: ${missing[*]}. Install them with your package manager, or run with Docker/Podman." >&2
+  exit 1
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "Installing ${missing[*]} (local broker and database for Envio)..."
+$sudo apt-get update -qq
+# The packages start system-wide services by default; Envio runs its own private instances instead.
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+for service in rabbitmq-server postgresql; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
+echo "Installed ${missing[*]}."

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every Envio test: unit, integration and end to end (the real AppHost with RabbitMQ and PostgreSQL as local
+# processes). Its last line is the runner's own count: "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+scripts/prerequisites.sh
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test --project Envio.Tests "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# Microsoft.Testing.Platform's summary: "total: N", "failed: N", "succeeded: N", "skipped: N".
+count() { grep -E "^\s+$1: [0-9]+" "$log" | awk '{s += $2} END {print s + 0}'; }
+echo "$(count succeeded) passed, $(count failed) failed, $(count skipped) skipped"
+exit "$status"
