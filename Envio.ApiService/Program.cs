@@ -1,3 +1,6 @@
+using Envio.ApiService.Endpoints;
+using Envio.ApiService.Messaging;
+using Envio.Contracts.Messaging;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -5,8 +8,13 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults();
 builder.AddRabbitMQClient("messaging");
 
+builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
+builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(PublisherOptions.SectionName));
+builder.Services.AddSingleton<OrderPublisher>();
+builder.Services.AddSingleton(TimeProvider.System);
+
 builder.Services.AddProblemDetails();
-builder.Services.AddOpenApi();
+builder.Services.AddOpenApi(options => options.AddOperationTransformer<OrderExamples>());
 
 var app = builder.Build();
 
@@ -17,6 +25,7 @@ app.MapOpenApi();
 app.MapScalarApiReference();
 app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
 
+app.MapOrderEndpoints();
 app.MapDefaultEndpoints();
 
 app.Run();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Envio.AppHost.Hosting;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -14,6 +15,7 @@ builder.AddProject<Projects.Envio_ApiService>("api")
     .WithExternalHttpEndpoints();
 
 builder.AddProject<Projects.Envio_ConsumerService>("consumer")
+    .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))
     .WithReference(messaging).WaitFor(messaging)
     .WithReference(enviodb).WaitFor(enviodb)
     .WithHttpHealthCheck("/health");

@@ -1,11 +1,18 @@
+using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
+using Envio.Contracts.Messaging;
 
 // A web host only for /health and /alive: the consumer's work is its background services.
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddRabbitMQClient("messaging");
-builder.AddEnvioStore("enviodb");
+builder.AddEnvioStore("enviodb"); // migrations run before the consumer starts
+
+builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
+builder.Services.Configure<ConsumerOptions>(builder.Configuration.GetSection(ConsumerOptions.SectionName));
+builder.Services.AddSingleton<DeadLetterPublisher>();
+builder.Services.AddHostedService<OrderConsumer>();
 
 var app = builder.Build();
 

@@ -5,26 +5,34 @@ namespace Envio.ConsumerService.Persistence;
 /// <summary>The database engines Envio stores orders in.</summary>
 public enum StoreEngine { SqlServer, Postgres }
 
+/// <summary>The store's connection, as configured (with its credentials, which DbUp needs).</summary>
+public sealed record StoreSettings(StoreEngine Engine, string ConnectionString);
+
 public static class StoreRegistration
 {
     /// <summary>
-    /// Wires the store for the connection named <paramref name="connectionName"/>. The engine is read from the
-    /// connection string itself (Npgsql's <c>Host=</c> or SQL Server's <c>Server=</c>/<c>Data Source=</c>), so the
-    /// same build talks to whichever database the AppHost or ops hand it.
+    /// Wires the store for the connection named <paramref name="connectionName"/>, and its migrations. The engine is
+    /// read from the connection string itself (Npgsql's <c>Host=</c> or SQL Server's <c>Server=</c>/<c>Data Source=</c>),
+    /// so the same build talks to whichever database the AppHost or ops hand it.
     /// </summary>
     public static StoreEngine AddEnvioStore(this IHostApplicationBuilder builder, string connectionName)
     {
         var connectionString = builder.Configuration.GetConnectionString(connectionName);
         var engine = DetectEngine(connectionName, connectionString);
+        builder.Services.AddSingleton(new StoreSettings(engine, connectionString!));
+        builder.Services.AddSingleton(ConsumerIdentity.Current);
         switch (engine)
         {
             case StoreEngine.Postgres:
                 builder.AddNpgsqlDataSource(connectionName);
+                builder.Services.AddSingleton<IOrderStore, PostgresOrderStore>();
                 break;
             default:
                 builder.AddSqlServerClient(connectionName);
+                builder.Services.AddSingleton<IOrderStore, SqlServerOrderStore>();
                 break;
         }
+        builder.Services.AddHostedService<DatabaseMigrator>();
         return engine;
     }
 

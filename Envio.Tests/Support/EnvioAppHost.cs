@@ -25,7 +25,6 @@ public static class EnvioAppHost
             logging.AddFilter<ConsoleLoggerProvider>(level => level >= LogLevel.Warning);
             logging.AddFakeLogging();
         });
-        builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
 
         var app = await builder.BuildAsync(cancellationToken);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

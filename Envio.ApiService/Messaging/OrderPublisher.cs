@@ -1,0 +1,114 @@
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace Envio.ApiService.Messaging;
+
+/// <summary>The broker did not confirm every message: the caller must not report them as accepted.</summary>
+public sealed class PublishFailedException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Publishes orders as persistent messages with publisher confirms. A call returns only when the broker confirmed
+/// every message it was given, and throws <see cref="PublishFailedException"/> on a nack, an unroutable message, a
+/// lost connection or a confirm timeout. Publishes are pipelined: all messages of a call are in flight before any
+/// confirm is awaited, spread over a few long-lived channels; no lock is held while waiting for a confirm.
+/// </summary>
+public sealed partial class OrderPublisher(
+    IConnection connection,
+    IOptions<PublisherOptions> publisherOptions,
+    IOptions<TopologyOptions> topologyOptions,
+    ILogger<OrderPublisher> logger) : IAsyncDisposable
+{
+    private readonly PublisherOptions _options = publisherOptions.Value;
+    private readonly TopologyOptions _topology = topologyOptions.Value;
+    private readonly IChannel?[] _channels = new IChannel?[Math.Max(1, publisherOptions.Value.Channels)];
+    private readonly SemaphoreSlim _channelGate = new(1, 1);
+    private int _next;
+
+    public async Task PublishAsync(IReadOnlyList<(Envelope Envelope, Order Order)> messages, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ConfirmTimeout);
+        try
+        {
+            var channel = await GetChannelAsync(timeout.Token);
+            var confirms = new Task[messages.Count];
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var (envelope, order) = messages[i];
+                confirms[i] = channel.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true,
+                    envelope.ToProperties(WireFormat.ContentType), WireFormat.Serialize(order), timeout.Token).AsTask();
+            }
+            await Task.WhenAll(confirms);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw Failed($"The broker did not confirm within {_options.ConfirmTimeout.TotalSeconds:0.#} s.", e);
+        }
+        catch (PublishException e)
+        {
+            throw Failed(e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);
+        }
+        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or BrokerUnreachableException or IOException)
+        {
+            throw Failed("The broker is unreachable.", e);
+        }
+    }
+
+    private PublishFailedException Failed(string reason, Exception inner)
+    {
+        LogPublishFailed(logger, reason, inner);
+        return new PublishFailedException(reason, inner);
+    }
+
+    /// <summary>One of the channels, round robin; a channel the broker closed is replaced (and the topology declared).</summary>
+    private async ValueTask<IChannel> GetChannelAsync(CancellationToken cancellationToken)
+    {
+        var slot = (int)((uint)Interlocked.Increment(ref _next) % (uint)_channels.Length);
+        if (_channels[slot] is { IsClosed: false } open)
+        {
+            return open;
+        }
+
+        await _channelGate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_channels[slot] is { IsClosed: false } opened)
+            {
+                return opened;
+            }
+            if (_channels[slot] is { } closed)
+            {
+                await closed.DisposeAsync();
+            }
+            var channel = await connection.CreateChannelAsync(new CreateChannelOptions(
+                publisherConfirmationsEnabled: true,
+                publisherConfirmationTrackingEnabled: true,
+                outstandingPublisherConfirmationsRateLimiter: new ThrottlingRateLimiter(_options.MaxOutstandingConfirms)),
+                cancellationToken);
+            await Topology.DeclareAsync(channel, _topology, cancellationToken);
+            return _channels[slot] = channel;
+        }
+        finally
+        {
+            _channelGate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var channel in _channels)
+        {
+            if (channel is not null)
+            {
+                await channel.DisposeAsync();
+            }
+        }
+        _channelGate.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Publish failed: {Reason}")]
+    private static partial void LogPublishFailed(ILogger logger, string reason, Exception exception);
+}

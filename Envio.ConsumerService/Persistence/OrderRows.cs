@@ -1,0 +1,44 @@
+using Envio.Contracts.Orders;
+
+namespace Envio.ConsumerService.Persistence;
+
+/// <summary>An order as it arrived: the contract plus what the message said about it.</summary>
+public sealed record ReceivedOrder(Order Order, string? CorrelationId);
+
+/// <summary>A row of <c>orders</c>.</summary>
+public readonly record struct OrderRow(
+    Guid OrderId, string CustomerName, string CustomerEmail, string CustomerDocument, string Currency,
+    decimal Total, DateTimeOffset CreatedAt, string? CorrelationId);
+
+/// <summary>A row of <c>order_items</c>; <see cref="LineNo"/> keeps the items in the order they were sent.</summary>
+public readonly record struct OrderItemRow(Guid OrderId, int LineNo, string Sku, int Quantity, decimal UnitPrice);
+
+/// <summary>The mapping from the contract to the tables, shared by every store.</summary>
+public static class OrderRows
+{
+    /// <summary>
+    /// Rows for a batch, with each order id once: a batch may hold the same order twice (a redelivery next to a
+    /// client's retry), and the stores' insert-if-absent only sees what is already in the table.
+    /// </summary>
+    public static (List<OrderRow> Orders, List<OrderItemRow> Items) From(IReadOnlyList<ReceivedOrder> batch)
+    {
+        var seen = new HashSet<Guid>(batch.Count);
+        var orders = new List<OrderRow>(batch.Count);
+        var items = new List<OrderItemRow>(batch.Count * 3);
+        foreach (var (order, correlationId) in batch)
+        {
+            if (!seen.Add(order.OrderId))
+            {
+                continue;
+            }
+            orders.Add(new OrderRow(order.OrderId, order.Customer.Name, order.Customer.Email, order.Customer.Document,
+                order.Currency, order.Total, order.CreatedAt, correlationId));
+            for (var line = 0; line < order.Items.Count; line++)
+            {
+                var item = order.Items[line];
+                items.Add(new OrderItemRow(order.OrderId, line + 1, item.Sku, item.Quantity, item.UnitPrice));
+            }
+        }
+        return (orders, items);
+    }
+}

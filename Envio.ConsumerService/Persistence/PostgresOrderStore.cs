@@ -1,0 +1,140 @@
+using DbUp;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Envio.ConsumerService.Persistence;
+
+/// <summary>
+/// PostgreSQL: each batch is streamed with binary COPY into temporary tables, then moved into the real tables with
+/// <c>INSERT … ON CONFLICT DO NOTHING</c>; items are inserted only for the orders that were new.
+/// </summary>
+public sealed class PostgresOrderStore(
+    NpgsqlDataSource dataSource, StoreSettings settings, ConsumerIdentity identity, ILogger<PostgresOrderStore> logger) : IOrderStore
+{
+    /// <summary>Any fixed number: the advisory lock every replica takes before migrating.</summary>
+    private const long MigrationLockKey = 0x456E76696F;
+
+    internal const string CreateStaging = """
+        CREATE TEMP TABLE staging_orders (
+            order_id uuid NOT NULL, customer_name varchar(200) NOT NULL, customer_email varchar(254) NOT NULL,
+            customer_document varchar(50) NOT NULL, currency char(3) NOT NULL, total numeric(19,4) NOT NULL,
+            created_at timestamptz NOT NULL, correlation_id varchar(128) NULL
+        ) ON COMMIT DROP;
+        CREATE TEMP TABLE staging_items (
+            order_id uuid NOT NULL, line_no integer NOT NULL, sku varchar(64) NOT NULL,
+            quantity integer NOT NULL, unit_price numeric(19,4) NOT NULL
+        ) ON COMMIT DROP;
+        """;
+
+    internal const string CopyOrders = """
+        COPY staging_orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id)
+        FROM STDIN (FORMAT BINARY)
+        """;
+
+    internal const string CopyItems = "COPY staging_items (order_id, line_no, sku, quantity, unit_price) FROM STDIN (FORMAT BINARY)";
+
+    internal const string InsertNew = """
+        WITH inserted AS (
+            INSERT INTO orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, received_by)
+            SELECT DISTINCT ON (order_id) order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, $1
+            FROM staging_orders
+            ORDER BY order_id
+            ON CONFLICT (order_id) DO NOTHING
+            RETURNING order_id
+        ), items AS (
+            INSERT INTO order_items (order_id, line_no, sku, quantity, unit_price)
+            SELECT s.order_id, s.line_no, s.sku, s.quantity, s.unit_price
+            FROM staging_items s JOIN inserted USING (order_id)
+            RETURNING 1
+        )
+        SELECT count(*) FROM inserted
+        """;
+
+    public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
+    {
+        var (orders, items) = OrderRows.From(batch);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        await using (var create = new NpgsqlCommand(CreateStaging, connection, transaction))
+        {
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var writer = await connection.BeginBinaryImportAsync(CopyOrders, cancellationToken))
+        {
+            foreach (var order in orders)
+            {
+                await writer.StartRowAsync(cancellationToken);
+                await writer.WriteAsync(order.OrderId, NpgsqlDbType.Uuid, cancellationToken);
+                await writer.WriteAsync(order.CustomerName, NpgsqlDbType.Varchar, cancellationToken);
+                await writer.WriteAsync(order.CustomerEmail, NpgsqlDbType.Varchar, cancellationToken);
+                await writer.WriteAsync(order.CustomerDocument, NpgsqlDbType.Varchar, cancellationToken);
+                await writer.WriteAsync(order.Currency, NpgsqlDbType.Char, cancellationToken);
+                await writer.WriteAsync(order.Total, NpgsqlDbType.Numeric, cancellationToken);
+                await writer.WriteAsync(order.CreatedAt.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);
+                if (order.CorrelationId is null)
+                {
+                    await writer.WriteNullAsync(cancellationToken);
+                }
+                else
+                {
+                    await writer.WriteAsync(order.CorrelationId, NpgsqlDbType.Varchar, cancellationToken);
+                }
+            }
+            await writer.CompleteAsync(cancellationToken);
+        }
+
+        await using (var writer = await connection.BeginBinaryImportAsync(CopyItems, cancellationToken))
+        {
+            foreach (var item in items)
+            {
+                await writer.StartRowAsync(cancellationToken);
+                await writer.WriteAsync(item.OrderId, NpgsqlDbType.Uuid, cancellationToken);
+                await writer.WriteAsync(item.LineNo, NpgsqlDbType.Integer, cancellationToken);
+                await writer.WriteAsync(item.Sku, NpgsqlDbType.Varchar, cancellationToken);
+                await writer.WriteAsync(item.Quantity, NpgsqlDbType.Integer, cancellationToken);
+                await writer.WriteAsync(item.UnitPrice, NpgsqlDbType.Numeric, cancellationToken);
+            }
+            await writer.CompleteAsync(cancellationToken);
+        }
+
+        int inserted;
+        await using (var insert = new NpgsqlCommand(InsertNew, connection, transaction))
+        {
+            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = identity.Name });
+            inserted = Convert.ToInt32(await insert.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return inserted;
+    }
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLockKey})", lockConnection))
+        {
+            await take.ExecuteNonQueryAsync(cancellationToken);
+        }
+        try
+        {
+            // DbUp opens its own connections; the lock above, held on another session, makes replicas take turns.
+            var upgrade = DeployChanges.To.PostgresqlDatabase(settings.ConnectionString)
+                .WithScriptsEmbeddedInAssembly(typeof(PostgresOrderStore).Assembly, name => name.Contains(".Migrations.Postgres.", StringComparison.Ordinal))
+                .WithTransactionPerScript()
+                .LogTo(new DbUpLog(logger))
+                .Build()
+                .PerformUpgrade();
+            if (!upgrade.Successful)
+            {
+                throw new InvalidOperationException($"Migration {upgrade.ErrorScript?.Name} failed.", upgrade.Error);
+            }
+        }
+        finally
+        {
+            await using var release = new NpgsqlCommand($"SELECT pg_advisory_unlock({MigrationLockKey})", lockConnection);
+            await release.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using System.Data;
+using DbUp;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.SqlClient.Server;
+
+namespace Envio.ConsumerService.Persistence;
+
+/// <summary>
+/// SQL Server: each batch travels as two table-valued parameters in one round trip, and is inserted where the order
+/// id is not stored yet (no MERGE). Copies of one order inside the batch are reduced to one with ROW_NUMBER, and the
+/// key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same new id from both passing NOT EXISTS.
+/// </summary>
+public sealed class SqlServerOrderStore(
+    StoreSettings settings, ConsumerIdentity identity, ILogger<SqlServerOrderStore> logger) : IOrderStore
+{
+    internal const string InsertNew = """
+        DECLARE @inserted TABLE (order_id uniqueidentifier NOT NULL PRIMARY KEY);
+
+        INSERT INTO dbo.orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, received_by)
+        OUTPUT inserted.order_id INTO @inserted (order_id)
+        SELECT o.order_id, o.customer_name, o.customer_email, o.customer_document, o.currency, o.total, o.created_at, o.correlation_id, @received_by
+        FROM (
+            SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.order_id ORDER BY r.order_id) AS copy_no
+            FROM @orders AS r
+        ) AS o
+        WHERE o.copy_no = 1
+          AND NOT EXISTS (SELECT 1 FROM dbo.orders AS stored WITH (UPDLOCK, HOLDLOCK) WHERE stored.order_id = o.order_id);
+
+        INSERT INTO dbo.order_items (order_id, line_no, sku, quantity, unit_price)
+        SELECT i.order_id, i.line_no, i.sku, i.quantity, i.unit_price
+        FROM @items AS i
+        JOIN @inserted AS n ON n.order_id = i.order_id;
+
+        SELECT COUNT(*) FROM @inserted;
+        """;
+
+    internal const string TakeMigrationLock = """
+        DECLARE @result int;
+        EXEC @result = sys.sp_getapplock @Resource = N'envio-migrations', @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 300000;
+        IF @result < 0 THROW 51000, N'Could not take the envio-migrations lock.', 1;
+        """;
+
+    internal const string ReleaseMigrationLock =
+        "EXEC sys.sp_releaseapplock @Resource = N'envio-migrations', @LockOwner = N'Session';";
+
+    private static readonly SqlMetaData[] OrderRowShape =
+    [
+        new("order_id", SqlDbType.UniqueIdentifier),
+        new("customer_name", SqlDbType.NVarChar, 200),
+        new("customer_email", SqlDbType.NVarChar, 254),
+        new("customer_document", SqlDbType.NVarChar, 50),
+        new("currency", SqlDbType.Char, 3),
+        new("total", SqlDbType.Decimal, 19, 4),
+        new("created_at", SqlDbType.DateTimeOffset),
+        new("correlation_id", SqlDbType.NVarChar, 128),
+    ];
+
+    private static readonly SqlMetaData[] OrderItemRowShape =
+    [
+        new("order_id", SqlDbType.UniqueIdentifier),
+        new("line_no", SqlDbType.Int),
+        new("sku", SqlDbType.NVarChar, 64),
+        new("quantity", SqlDbType.Int),
+        new("unit_price", SqlDbType.Decimal, 19, 4),
+    ];
+
+    public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
+    {
+        var (orders, items) = OrderRows.From(batch);
+        await using var connection = new SqlConnection(settings.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);
+
+        await using var insert = new SqlCommand(InsertNew, connection, transaction);
+        insert.Parameters.Add(new SqlParameter("@orders", SqlDbType.Structured) { TypeName = "dbo.order_row", Value = OrderRecords(orders) });
+        insert.Parameters.Add(new SqlParameter("@items", SqlDbType.Structured) { TypeName = "dbo.order_item_row", Value = ItemRecords(items) });
+        insert.Parameters.Add(new SqlParameter("@received_by", SqlDbType.NVarChar, 128) { Value = identity.Name });
+        var inserted = (int)(await insert.ExecuteScalarAsync(cancellationToken))!;
+
+        await transaction.CommitAsync(cancellationToken);
+        return inserted;
+    }
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var lockConnection = new SqlConnection(settings.ConnectionString);
+        await lockConnection.OpenAsync(cancellationToken);
+        await using (var take = new SqlCommand(TakeMigrationLock, lockConnection) { CommandTimeout = 330 })
+        {
+            await take.ExecuteNonQueryAsync(cancellationToken);
+        }
+        try
+        {
+            // DbUp opens its own connections; the session lock above makes replicas take turns.
+            var upgrade = DeployChanges.To.SqlDatabase(settings.ConnectionString)
+                .WithScriptsEmbeddedInAssembly(typeof(SqlServerOrderStore).Assembly, name => name.Contains(".Migrations.SqlServer.", StringComparison.Ordinal))
+                .WithTransactionPerScript()
+                .LogTo(new DbUpLog(logger))
+                .Build()
+                .PerformUpgrade();
+            if (!upgrade.Successful)
+            {
+                throw new InvalidOperationException($"Migration {upgrade.ErrorScript?.Name} failed.", upgrade.Error);
+            }
+        }
+        finally
+        {
+            await using var release = new SqlCommand(ReleaseMigrationLock, lockConnection);
+            await release.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+    }
+
+    // A table-valued parameter must have at least one row or be null: an empty batch sends null.
+    private static IEnumerable<SqlDataRecord>? OrderRecords(List<OrderRow> orders) => orders.Count == 0 ? null : orders.Select(order =>
+    {
+        var record = new SqlDataRecord(OrderRowShape);
+        record.SetGuid(0, order.OrderId);
+        record.SetString(1, order.CustomerName);
+        record.SetString(2, order.CustomerEmail);
+        record.SetString(3, order.CustomerDocument);
+        record.SetString(4, order.Currency);
+        record.SetDecimal(5, order.Total);
+        record.SetDateTimeOffset(6, order.CreatedAt);
+        if (order.CorrelationId is null)
+        {
+            record.SetDBNull(7);
+        }
+        else
+        {
+            record.SetString(7, order.CorrelationId);
+        }
+        return record;
+    });
+
+    private static IEnumerable<SqlDataRecord>? ItemRecords(List<OrderItemRow> items) => items.Count == 0 ? null : items.Select(item =>
+    {
+        var record = new SqlDataRecord(OrderItemRowShape);
+        record.SetGuid(0, item.OrderId);
+        record.SetInt32(1, item.LineNo);
+        record.SetString(2, item.Sku);
+        record.SetInt32(3, item.Quantity);
+        record.SetDecimal(4, item.UnitPrice);
+        return record;
+    });
+}

@@ -1,0 +1,228 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Envio.ConsumerService.Messaging;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Support;
+
+namespace Envio.Tests.EndToEnd;
+
+/// <summary>Orders from HTTP through RabbitMQ into the database, exactly once, on the real stack.</summary>
+[Collection(AppHostTests.Name)]
+public sealed class DataPathTests(EnvioStack stack)
+{
+    private static readonly TimeSpan ArrivalTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task A_thousand_orders_posted_singly_and_in_batches_become_exactly_a_thousand_rows_equal_to_what_was_posted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var orders = Enumerable.Range(1, 1_000).Select(i => SampleOrders.Create(i, items: 1 + i % 4)).ToList();
+        var singles = orders.Take(200).ToList();
+        var batches = orders.Skip(200).Chunk(400).Select(chunk => chunk.ToList()).ToList();
+
+        var accepted = new List<Guid>();
+        await Parallel.ForEachAsync(singles, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (order, token) =>
+        {
+            var ids = await PostAcceptedAsync("/api/orders", order, token);
+            lock (accepted)
+            {
+                accepted.AddRange(ids);
+            }
+        });
+        foreach (var batch in batches)
+        {
+            accepted.AddRange(await PostAcceptedAsync("/api/orders/batch", batch, ct));
+        }
+
+        Assert.Equal(orders.Select(o => o.OrderId).Order(), accepted.Order());
+        Assert.Equal(1_000, await StoredOrders.WaitForAsync(stack.Database, accepted, ArrivalTimeout));
+
+        var stored = await StoredOrders.ReadAsync(stack.Database, accepted);
+        Assert.Equal(1_000, stored.Count);
+        foreach (var order in orders)
+        {
+            Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(stored[order.OrderId].Order));
+        }
+        Assert.Equal(orders.Sum(o => o.Items.Count), await StoredOrders.CountAsync(stack.Database, "order_items", accepted));
+
+        // Two consumer replicas run: both took a share.
+        Assert.Equal(2, stored.Values.Select(s => s.ReceivedBy).Distinct().Count());
+
+        await WaitUntilAsync(async () => await stack.ReadyMessagesAsync(stack.Topology.Queue) == 0, "the work queue to drain");
+    }
+
+    [Fact]
+    public async Task The_same_order_posted_again_and_twice_in_one_batch_is_stored_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(5_001);
+
+        Assert.Equal([order.OrderId], await PostAcceptedAsync("/api/orders", order, ct));
+        Assert.Equal([order.OrderId], await PostAcceptedAsync("/api/orders", order, ct));
+        Assert.Equal([order.OrderId, order.OrderId], await PostAcceptedAsync("/api/orders/batch", new List<Order> { order, order }, ct));
+
+        // A later order on the same path proves the duplicates were consumed, not merely still queued.
+        var marker = SampleOrders.Create(5_002);
+        await PostAcceptedAsync("/api/orders", marker, ct);
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [marker.OrderId], ArrivalTimeout));
+        await WaitUntilAsync(async () => await stack.ReadyMessagesAsync(stack.Topology.Queue) == 0, "the work queue to drain");
+
+        Assert.Equal(1, await StoredOrders.CountAsync(stack.Database, "orders", [order.OrderId]));
+        Assert.Equal(order.Items.Count, await StoredOrders.CountAsync(stack.Database, "order_items", [order.OrderId]));
+    }
+
+    [Fact]
+    public async Task An_order_without_id_or_creation_time_gets_a_uuid_v7_and_the_time_it_was_accepted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var before = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var order = SampleOrders.Create(5_003) with { OrderId = Guid.Empty, CreatedAt = default };
+
+        var id = Assert.Single(await PostAcceptedAsync("/api/orders", order, ct));
+
+        Assert.Equal(7, id.Version);
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [id], ArrivalTimeout));
+        var stored = (await StoredOrders.ReadAsync(stack.Database, [id]))[id].Order;
+        Assert.InRange(stored.CreatedAt, before, DateTimeOffset.UtcNow.AddSeconds(1));
+    }
+
+    [Fact]
+    public async Task An_invalid_order_gets_400_with_every_field_error_and_is_not_published()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var invalid = SampleOrders.Create(6_001) with
+        {
+            Currency = "eur",
+            Customer = new Customer { Name = "", Email = "not-an-email", Document = new string('9', 51) },
+            Items = [new OrderItem { Sku = "A", Quantity = 0, UnitPrice = -1m }],
+            Total = 10m,
+        };
+
+        using var response = await stack.Api.PostAsJsonAsync("/api/orders", invalid, WireFormat.Options, ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var errors = await ErrorsAsync(response, ct);
+        Assert.Equal(
+            ["currency", "customer.document", "customer.email", "customer.name", "items[0].quantity", "items[0].unitPrice"],
+            errors.Keys.Order(StringComparer.Ordinal));
+
+        await AssertNeverStoredAsync(invalid.OrderId, ct);
+    }
+
+    [Fact]
+    public async Task A_batch_with_one_invalid_order_is_refused_whole_with_the_errors_indexed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var good = SampleOrders.Create(6_101);
+        var bad = SampleOrders.Create(6_102) with { Total = 0.01m };
+
+        using var response = await stack.Api.PostAsJsonAsync("/api/orders/batch", new List<Order> { good, bad }, WireFormat.Options, ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(["[1].total"], (await ErrorsAsync(response, ct)).Keys);
+        await AssertNeverStoredAsync(good.OrderId, ct);
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [bad.OrderId]));
+    }
+
+    [Theory]
+    [InlineData("{\"customer\": ", "$")]
+    [InlineData("{\"currency\": 12}", "$.currency")]
+    [InlineData("{\"items\": [{\"quantity\": 1.5}]}", "$.items[0].quantity")]
+    [InlineData("{\"unexpected\": true}", "$")]
+    public async Task Malformed_json_gets_400_naming_where(string body, string path)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+
+        using var response = await stack.Api.PostAsync(new Uri("/api/orders", UriKind.Relative), content, ct);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains((await ErrorsAsync(response, ct)).Keys, key => key.StartsWith(path, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_json_gets_415()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var content = new StringContent("currency=EUR", Encoding.UTF8, "application/x-www-form-urlencoded");
+
+        using var response = await stack.Api.PostAsync(new Uri("/api/orders", UriKind.Relative), content, ct);
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Poison_messages_go_to_the_error_queue_with_the_reason_and_do_not_block_the_others()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var now = DateTimeOffset.UtcNow;
+        Envelope EnvelopeFor(Guid id, int version = WireFormat.OrderSchemaVersion) =>
+            new(id, WireFormat.OrderType, version, now, "poison-test");
+
+        var garbage = Guid.CreateVersion7();
+        var futureSchema = SampleOrders.Create(7_001);
+        var invalid = SampleOrders.Create(7_002) with { Total = 1m };
+        await stack.PublishRawAsync(EnvelopeFor(garbage).ToProperties(WireFormat.ContentType), "{not json"u8.ToArray());
+        await stack.PublishRawAsync(EnvelopeFor(futureSchema.OrderId, version: 99).ToProperties(WireFormat.ContentType), WireFormat.Serialize(futureSchema));
+        await stack.PublishRawAsync(EnvelopeFor(invalid.OrderId).ToProperties(WireFormat.ContentType), WireFormat.Serialize(invalid));
+        var good = SampleOrders.Create(7_003);
+        await PostAcceptedAsync("/api/orders", good, ct);
+
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [good.OrderId], ArrivalTimeout));
+        await AssertDeadLetteredAsync(garbage, "not a valid order");
+        await AssertDeadLetteredAsync(futureSchema.OrderId, "Unknown schema version 99");
+        await AssertDeadLetteredAsync(invalid.OrderId, "total");
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [futureSchema.OrderId, invalid.OrderId]));
+    }
+
+    private async Task AssertDeadLetteredAsync(Guid messageId, string reasonContains)
+    {
+        var message = await stack.TakeFromErrorQueueAsync(m => m.BasicProperties.MessageId == messageId.ToString(), ArrivalTimeout);
+        Assert.NotNull(message);
+        var headers = message.BasicProperties.Headers!;
+        var reason = Encoding.UTF8.GetString((byte[])headers[DeadLetterPublisher.ReasonHeader]!);
+        Assert.Contains(reasonContains, reason, StringComparison.Ordinal);
+        Assert.Equal(stack.Topology.Queue, Encoding.UTF8.GetString((byte[])headers[DeadLetterPublisher.OriginalQueueHeader]!));
+        Assert.True(headers.ContainsKey(DeadLetterPublisher.FailedAtHeader));
+    }
+
+    /// <summary>A rejected order never reaches the database: a valid order sent after it arrives, and it does not.</summary>
+    private async Task AssertNeverStoredAsync(Guid orderId, CancellationToken ct)
+    {
+        var marker = SampleOrders.Create(Random.Shared.Next(100_000, 200_000));
+        await PostAcceptedAsync("/api/orders", marker, ct);
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [marker.OrderId], ArrivalTimeout));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [orderId]));
+    }
+
+    private async Task<Guid[]> PostAcceptedAsync<T>(string path, T body, CancellationToken ct)
+    {
+        using var response = await stack.Api.PostAsJsonAsync(path, body, WireFormat.Options, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode}: {text}");
+        using var json = JsonDocument.Parse(text);
+        return json.RootElement.GetProperty("orderIds").EnumerateArray().Select(e => e.GetGuid()).ToArray();
+    }
+
+    private static async Task<Dictionary<string, string[]>> ErrorsAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        return json.RootElement.GetProperty("errors").EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(e => e.GetString()!).ToArray());
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + ArrivalTimeout;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for {what}.");
+            await Task.Delay(200);
+        }
+    }
+}

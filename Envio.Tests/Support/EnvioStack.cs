@@ -1,0 +1,98 @@
+using Aspire.Hosting;
+using Envio.Contracts.Messaging;
+using Npgsql;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.Support;
+
+/// <summary>
+/// One running stack shared by the end-to-end and store tests: the real AppHost with RabbitMQ and PostgreSQL as local
+/// processes and two consumer replicas. Tests that break things start their own.
+/// </summary>
+public sealed class EnvioStack : IAsyncLifetime
+{
+    private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
+    private DistributedApplication? _app;
+    private IConnection? _broker;
+
+    public DistributedApplication App => _app ?? throw new InvalidOperationException("The stack is not started.");
+
+    public HttpClient Api { get; private set; } = null!;
+
+    public NpgsqlDataSource Database { get; private set; } = null!;
+
+    /// <summary>The PostgreSQL server (not the database): tests that need a database of their own create it here.</summary>
+    public string ServerConnectionString { get; private set; } = null!;
+
+    public TopologyOptions Topology { get; } = new();
+
+    public async ValueTask InitializeAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _app = await EnvioAppHost.StartAsync(_dataRoot, ct, "--Envio:ConsumerReplicas=2");
+        Api = _app.CreateHttpClient("api");
+        Database = NpgsqlDataSource.Create((await _app.GetConnectionStringAsync("enviodb", ct))!);
+        ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
+        _broker = await new ConnectionFactory { Uri = new Uri((await _app.GetConnectionStringAsync("messaging", ct))!) }
+            .CreateConnectionAsync(ct);
+    }
+
+    /// <summary>Messages ready in a queue (not counting those delivered and not yet acknowledged).</summary>
+    public async Task<uint> ReadyMessagesAsync(string queue)
+    {
+        await using var channel = await _broker!.CreateChannelAsync();
+        return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+    }
+
+    /// <summary>Publishes a raw message to the work exchange, as a foreign or broken producer would.</summary>
+    public async Task PublishRawAsync(BasicProperties properties, byte[] body)
+    {
+        await using var channel = await _broker!.CreateChannelAsync(new CreateChannelOptions(true, true));
+        await channel.BasicPublishAsync(Topology.Exchange, Topology.RoutingKey, mandatory: true, properties, body);
+    }
+
+    /// <summary>Takes the error queue's messages (acknowledging them) until one satisfies <paramref name="match"/>.</summary>
+    public async Task<BasicGetResult?> TakeFromErrorQueueAsync(Func<BasicGetResult, bool> match, TimeSpan timeout)
+    {
+        await using var channel = await _broker!.CreateChannelAsync();
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var message = await channel.BasicGetAsync(Topology.ErrorQueue, autoAck: false);
+            if (message is null)
+            {
+                await Task.Delay(100);
+                continue;
+            }
+            if (match(message))
+            {
+                await channel.BasicAckAsync(message.DeliveryTag, multiple: false);
+                return message;
+            }
+            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true);
+            await Task.Delay(50);
+        }
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_broker is not null)
+        {
+            await _broker.DisposeAsync();
+        }
+        if (Database is not null)
+        {
+            await Database.DisposeAsync();
+        }
+        Api?.Dispose();
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+        if (Directory.Exists(_dataRoot))
+        {
+            Directory.Delete(_dataRoot, recursive: true);
+        }
+    }
+}
