@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Configuration;
 using Envio.AppHost.Hosting;
+using Microsoft.Extensions.Configuration;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
@@ -11,6 +11,7 @@ var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 builder.AddProject<Projects.Envio_ApiService>("api")
     .WithReference(messaging).WaitFor(messaging)
+    .WithSettingsFrom("Envio:Topology", "Envio:Publisher")
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 
@@ -18,6 +19,7 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))
     .WithReference(messaging).WaitFor(messaging)
     .WithReference(enviodb).WaitFor(enviodb)
+    .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithHttpHealthCheck("/health");
 
 builder.Build().Run();

@@ -28,6 +28,12 @@ public sealed class TopologyOptions
     /// the broker dead-letters the message to the error exchange instead of redelivering it forever.
     /// </summary>
     public int DeliveryLimit { get; set; } = 20;
+
+    /// <summary>
+    /// Optional bound on the work queue's backlog. When it is full the broker refuses (nacks) new messages and the
+    /// API answers 503 instead of letting the backlog grow without limit. Unset: unbounded.
+    /// </summary>
+    public int? MaxLength { get; set; }
 }
 
 /// <summary>
@@ -57,6 +63,11 @@ public static class Topology
         if (queueType == "quorum")
         {
             workQueueArguments["x-delivery-limit"] = options.DeliveryLimit;
+        }
+        if (options.MaxLength is { } maxLength)
+        {
+            workQueueArguments["x-max-length"] = maxLength;
+            workQueueArguments["x-overflow"] = "reject-publish";
         }
         await channel.ExchangeDeclareAsync(options.Exchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(options.Queue, durable: true, exclusive: false, autoDelete: false,

@@ -15,6 +15,9 @@ public sealed class EnvioStack : IAsyncLifetime
     private DistributedApplication? _app;
     private IConnection? _broker;
 
+    /// <summary>A connection of the tests' own to the stack's broker.</summary>
+    public IConnection Broker => _broker ?? throw new InvalidOperationException("The stack is not started.");
+
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The stack is not started.");
 
     public HttpClient Api { get; private set; } = null!;
