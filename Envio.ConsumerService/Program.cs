@@ -11,7 +11,8 @@ builder.AddEnvioStore("enviodb"); // migrations run before the consumer starts
 
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
 builder.Services.Configure<ConsumerOptions>(builder.Configuration.GetSection(ConsumerOptions.SectionName));
-builder.Services.AddSingleton<DeadLetterPublisher>();
+builder.Services.AddSingleton<FailurePublisher>();
+builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddHostedService<OrderConsumer>();
 
 var app = builder.Build();

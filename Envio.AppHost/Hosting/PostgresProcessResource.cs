@@ -108,6 +108,10 @@ internal static class PostgresProcessBuilderExtensions
     private static async Task InitDbAsync(
         string bin, string directory, string dataDirectory, string? user, string? password, CancellationToken ct)
     {
+        if (File.Exists(Path.Combine(dataDirectory, "PG_VERSION")))
+        {
+            return; // a restart of the same run (the dashboard's start, or a test): keep the data
+        }
         var passwordFile = Path.Combine(directory, "pwfile");
         await File.WriteAllTextAsync(passwordFile, password, ct);
         LocalProcessWorkspace.MakePrivate(passwordFile);

@@ -17,6 +17,14 @@ public sealed class ConsumerOptions
     /// <summary>How long a batch waits to fill once its first message arrived.</summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>The longest pause between two attempts to write a batch while the database is failing.</summary>
-    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Quick in-process retries of a batch after a transient failure (jittered exponential backoff from
+    /// <see cref="QuickRetryDelay"/>); after them the messages wait in the broker's retry queues.
+    /// </summary>
+    public int QuickRetries { get; set; } = 3;
+
+    public TimeSpan QuickRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The pause before consuming again after the channel was lost for good.</summary>
+    public TimeSpan ResubscribeDelay { get; set; } = TimeSpan.FromSeconds(2);
 }

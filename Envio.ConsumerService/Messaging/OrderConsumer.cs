@@ -1,9 +1,6 @@
 using System.Threading.Channels;
-using Envio.ConsumerService.Persistence;
 using Envio.Contracts.Messaging;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
@@ -11,14 +8,15 @@ namespace Envio.ConsumerService.Messaging;
 
 /// <summary>
 /// Reads the work queue in batches: up to <see cref="ConsumerOptions.BatchSize"/> messages or
-/// <see cref="ConsumerOptions.BatchWindow"/>, written in one transaction and acknowledged after the commit with one
-/// multiple-ack. One batch is in flight on the channel at a time, so that multiple-ack never covers a message whose
-/// batch has not committed. Messages that cannot be orders go to the error queue (confirmed first, acked second).
+/// <see cref="ConsumerOptions.BatchWindow"/>, handed to <see cref="BatchWriter"/>, and acknowledged with one
+/// multiple-ack once every message of the batch is stored or moved (to a retry or the error queue, confirmed).
+/// One batch is in flight on the channel at a time, so that a multiple-ack never covers a message whose batch is
+/// not done. Messages that cannot be orders go straight to the error queue.
 /// </summary>
 public sealed partial class OrderConsumer(
     IConnection connection,
-    IOrderStore store,
-    DeadLetterPublisher deadLetters,
+    BatchWriter writer,
+    FailurePublisher failures,
     IOptions<ConsumerOptions> consumerOptions,
     IOptions<TopologyOptions> topologyOptions,
     ILogger<OrderConsumer> logger) : BackgroundService
@@ -29,17 +27,54 @@ public sealed partial class OrderConsumer(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // The client recovers the connection and this consumer by itself after a network or broker failure; a
+        // channel the broker closed on its own is not recovered, so consuming starts over on a new one.
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ConsumeAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Shutting down: what is buffered but not written stays unacked and the broker hands it to another consumer.
+            }
+            catch (Exception e)
+            {
+                LogConsumeFailed(logger, _options.ResubscribeDelay, e);
+                try
+                {
+                    await Task.Delay(_options.ResubscribeDelay, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Shutting down.
+                }
+            }
+        }
+    }
+
+    private async Task ConsumeAsync(CancellationToken stoppingToken)
+    {
         // Bounded by the prefetch: the broker never hands over more, so writing to it never waits.
         var buffer = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(_options.Prefetch) { SingleReader = true });
+        using var channelLost = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
         await Topology.DeclareAsync(channel, _topology, stoppingToken);
         await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: _options.Prefetch, global: false, stoppingToken);
 
-        // Before the client recovers the connection (and re-registers this consumer), every delivery tag it handed
-        // out so far becomes meaningless: start a new generation.
-        connection.ConnectionShutdownAsync += OnShutdownAsync;
-        channel.ChannelShutdownAsync += OnShutdownAsync;
+        // Delivery tags name deliveries of one channel instance only: whenever the channel goes down (alone, or with
+        // the connection before the client recovers both), the tags handed out so far lose their meaning.
+        channel.ChannelShutdownAsync += (_, args) =>
+        {
+            Interlocked.Increment(ref _generation);
+            if (connection.IsOpen && args.Initiator != ShutdownInitiator.Application)
+            {
+                channelLost.Cancel(); // closed by the broker, the connection still up: no recovery will come
+            }
+            return Task.CompletedTask;
+        };
 
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) => buffer.Writer.WriteAsync(new Delivery(
@@ -49,23 +84,21 @@ public sealed partial class OrderConsumer(
         var consumerTag = await channel.BasicConsumeAsync(_topology.Queue, autoAck: false, consumer, stoppingToken);
         LogConsuming(logger, _topology.Queue, _options.Prefetch, _options.BatchSize);
 
-        var writeWithRetries = WriteRetries(stoppingToken);
         try
         {
-            while (!stoppingToken.IsCancellationRequested)
+            while (true)
             {
-                var batch = await NextBatchAsync(buffer.Reader, stoppingToken);
-                // Stopping mid-batch rolls the transaction back; the batch stays unacked and the broker redelivers it.
-                await HandleAsync(channel, batch, writeWithRetries, stoppingToken);
+                var batch = await NextBatchAsync(buffer.Reader, channelLost.Token);
+                // Stopping mid-batch rolls its transaction back; unacked, the batch is redelivered.
+                await HandleAsync(channel, batch, stoppingToken);
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (channelLost.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
         {
-            // Shutting down: what is buffered but not written stays unacked and the broker hands it to another consumer.
+            throw new InvalidOperationException($"The broker closed the channel consuming {_topology.Queue}.");
         }
         finally
         {
-            connection.ConnectionShutdownAsync -= OnShutdownAsync;
             if (channel.IsOpen)
             {
                 await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
@@ -74,16 +107,10 @@ public sealed partial class OrderConsumer(
         }
     }
 
-    private Task OnShutdownAsync(object sender, ShutdownEventArgs args)
+    private async Task<List<Delivery>> NextBatchAsync(ChannelReader<Delivery> reader, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _generation);
-        return Task.CompletedTask;
-    }
-
-    private async Task<List<Delivery>> NextBatchAsync(ChannelReader<Delivery> reader, CancellationToken stoppingToken)
-    {
-        var batch = new List<Delivery>(_options.BatchSize) { await reader.ReadAsync(stoppingToken) };
-        using var window = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var batch = new List<Delivery>(_options.BatchSize) { await reader.ReadAsync(cancellationToken) };
+        using var window = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         window.CancelAfter(_options.BatchWindow);
         try
         {
@@ -99,40 +126,34 @@ public sealed partial class OrderConsumer(
                 }
             }
         }
-        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             // The window closed: write what there is.
         }
         return batch;
     }
 
-    private async Task HandleAsync(IChannel channel, List<Delivery> batch, ResiliencePipeline writeWithRetries, CancellationToken stoppingToken)
+    private async Task HandleAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
     {
-        var orders = new List<ReceivedOrder>(batch.Count);
+        var orders = new List<(Delivery, Persistence.ReceivedOrder)>(batch.Count);
         foreach (var delivery in batch)
         {
             if (OrderDecoder.Decode(delivery, out var problem, out var exception) is { } order)
             {
-                orders.Add(order);
+                orders.Add((delivery, order));
             }
             else
             {
                 LogDeadLettered(logger, delivery.Properties.MessageId, problem!);
-                await deadLetters.PublishAsync(delivery, problem!, exception, CancellationToken.None);
+                await failures.DeadLetterAsync(delivery, problem!, exception, stoppingToken);
             }
         }
 
-        if (orders.Count > 0)
-        {
-            var inserted = await writeWithRetries.ExecuteAsync(
-                static async (state, ct) => await state.store.InsertAsync(state.orders, ct), (store, orders), stoppingToken);
-            LogBatchWritten(logger, orders.Count, inserted);
-        }
-
+        await writer.WriteAsync(orders, stoppingToken);
         await AcknowledgeAsync(channel, batch);
     }
 
-    /// <summary>One multiple-ack up to the batch's last tag, unless a recovery happened since (then the broker redelivers).</summary>
+    /// <summary>One multiple-ack up to the batch's last tag, unless the channel went down since (then the broker redelivers).</summary>
     private async Task AcknowledgeAsync(IChannel channel, List<Delivery> batch)
     {
         var generation = Volatile.Read(ref _generation);
@@ -145,42 +166,18 @@ public sealed partial class OrderConsumer(
         await channel.BasicAckAsync(last.Tag, multiple: true, CancellationToken.None);
     }
 
-    /// <summary>
-    /// The database being away is waited out: the batch stays unacked (safe in the broker) and is written again with
-    /// jittered exponential backoff until it commits or the service stops.
-    /// </summary>
-    private ResiliencePipeline WriteRetries(CancellationToken stoppingToken) => new ResiliencePipelineBuilder()
-        .AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException || !stoppingToken.IsCancellationRequested),
-            MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = TimeSpan.FromMilliseconds(200),
-            MaxDelay = _options.MaxRetryDelay,
-            OnRetry = args =>
-            {
-                LogWriteFailed(logger, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception!);
-                return default;
-            },
-        })
-        .Build();
-
     [LoggerMessage(LogLevel.Information, "Consuming {Queue} (prefetch {Prefetch}, batches of up to {BatchSize}).")]
     private static partial void LogConsuming(ILogger logger, string queue, ushort prefetch, int batchSize);
 
     [LoggerMessage(LogLevel.Information, "Stopped consuming {Queue}.")]
     private static partial void LogStopped(ILogger logger, string queue);
 
-    [LoggerMessage(LogLevel.Debug, "Wrote a batch of {Count} orders ({Inserted} new).")]
-    private static partial void LogBatchWritten(ILogger logger, int count, int inserted);
+    [LoggerMessage(LogLevel.Warning, "Consuming failed; starting over in {Delay}.")]
+    private static partial void LogConsumeFailed(ILogger logger, TimeSpan delay, Exception exception);
 
     [LoggerMessage(LogLevel.Warning, "Message {MessageId} moved to the error queue: {Reason}")]
     private static partial void LogDeadLettered(ILogger logger, string? messageId, string reason);
 
-    [LoggerMessage(LogLevel.Warning, "Writing a batch failed (attempt {Attempt}); next try in {Delay}.")]
-    private static partial void LogWriteFailed(ILogger logger, int attempt, TimeSpan delay, Exception exception);
-
-    [LoggerMessage(LogLevel.Information, "A batch of {Count} messages straddled a connection recovery: not acknowledged; the broker redelivers it and the store ignores what it already has.")]
+    [LoggerMessage(LogLevel.Information, "A batch of {Count} messages straddled a channel or connection loss: not acknowledged; the broker redelivers it and the store ignores what it already has.")]
     private static partial void LogNotAcknowledged(ILogger logger, int count);
 }

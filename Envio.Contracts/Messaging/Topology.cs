@@ -20,6 +20,22 @@ public sealed class TopologyOptions
 
     public string ErrorQueue { get; set; } = "envio.orders.error";
 
+    /// <summary>Where messages wait before they are tried again (see <see cref="RetryDelays"/>).</summary>
+    public string RetryExchange { get; set; } = "envio.orders.retry";
+
+    /// <summary>
+    /// The waits between attempts after a transient failure: one retry queue per step, whose TTL sends the message
+    /// back to the work queue. After the last step a message goes to the error queue. Default 5 s, 30 s, 5 min.
+    /// </summary>
+    public TimeSpan[]? RetryDelays { get; set; }
+
+    public IReadOnlyList<TimeSpan> EffectiveRetryDelays => RetryDelays is { Length: > 0 } delays
+        ? delays
+        : [TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(5)];
+
+    /// <summary>The retry queue of one step; its name carries its delay, so changing a delay makes a new queue.</summary>
+    public string RetryQueue(TimeSpan delay) => $"{Queue}.retry.{(long)delay.TotalMilliseconds}ms";
+
     /// <summary><c>quorum</c> (replicated, the default) or <c>classic</c>.</summary>
     public string QueueType { get; set; } = "quorum";
 
@@ -52,14 +68,10 @@ public static class Topology
 
         await channel.ExchangeDeclareAsync(options.ErrorExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(options.ErrorQueue, durable: true, exclusive: false, autoDelete: false,
-            arguments: new Dictionary<string, object?> { ["x-queue-type"] = queueType }, cancellationToken: cancellationToken);
+            arguments: QueueArguments(queueType, deadLetterExchange: null), cancellationToken: cancellationToken);
         await channel.QueueBindAsync(options.ErrorQueue, options.ErrorExchange, routingKey: "", cancellationToken: cancellationToken);
 
-        var workQueueArguments = new Dictionary<string, object?>
-        {
-            ["x-queue-type"] = queueType,
-            ["x-dead-letter-exchange"] = options.ErrorExchange,
-        };
+        var workQueueArguments = QueueArguments(queueType, deadLetterExchange: options.ErrorExchange);
         if (queueType == "quorum")
         {
             workQueueArguments["x-delivery-limit"] = options.DeliveryLimit;
@@ -67,11 +79,41 @@ public static class Topology
         if (options.MaxLength is { } maxLength)
         {
             workQueueArguments["x-max-length"] = maxLength;
-            workQueueArguments["x-overflow"] = "reject-publish";
         }
         await channel.ExchangeDeclareAsync(options.Exchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         await channel.QueueDeclareAsync(options.Queue, durable: true, exclusive: false, autoDelete: false,
             arguments: workQueueArguments, cancellationToken: cancellationToken);
         await channel.QueueBindAsync(options.Queue, options.Exchange, options.RoutingKey, cancellationToken: cancellationToken);
+
+        await channel.ExchangeDeclareAsync(options.RetryExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        foreach (var delay in options.EffectiveRetryDelays)
+        {
+            var retryQueue = options.RetryQueue(delay);
+            var arguments = QueueArguments(queueType, deadLetterExchange: options.Exchange);
+            arguments["x-dead-letter-routing-key"] = options.RoutingKey;
+            arguments["x-message-ttl"] = (long)delay.TotalMilliseconds;
+            await channel.QueueDeclareAsync(retryQueue, durable: true, exclusive: false, autoDelete: false,
+                arguments: arguments, cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(retryQueue, options.RetryExchange, retryQueue, cancellationToken: cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// A quorum queue that dead-letters does it at-least-once (the message leaves only once the target confirmed),
+    /// which the broker allows only with reject-publish overflow; classic queues dead-letter at most once.
+    /// </summary>
+    private static Dictionary<string, object?> QueueArguments(string queueType, string? deadLetterExchange)
+    {
+        var arguments = new Dictionary<string, object?> { ["x-queue-type"] = queueType };
+        if (deadLetterExchange is not null)
+        {
+            arguments["x-dead-letter-exchange"] = deadLetterExchange;
+            if (queueType == "quorum")
+            {
+                arguments["x-dead-letter-strategy"] = "at-least-once";
+                arguments["x-overflow"] = "reject-publish";
+            }
+        }
+        return arguments;
     }
 }

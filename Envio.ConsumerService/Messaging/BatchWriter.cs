@@ -1,0 +1,84 @@
+using Envio.ConsumerService.Persistence;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+
+namespace Envio.ConsumerService.Messaging;
+
+/// <summary>
+/// Writes a batch so that every message ends up somewhere definite: stored, waiting in a retry queue, or in the error
+/// queue. Transient failures get a few quick in-process retries first. A permanent failure is isolated by splitting
+/// the batch: the good halves commit, and only the messages that fail alone go to the error queue.
+/// </summary>
+public sealed partial class BatchWriter
+{
+    private readonly IOrderStore _store;
+    private readonly FailurePublisher _failures;
+    private readonly ILogger<BatchWriter> _logger;
+    private readonly ResiliencePipeline _quickRetries;
+
+    public BatchWriter(IOrderStore store, FailurePublisher failures, IOptions<ConsumerOptions> options, ILogger<BatchWriter> logger)
+    {
+        (_store, _failures, _logger) = (store, failures, logger);
+        _quickRetries = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(FailureClassifier.IsTransient),
+            MaxRetryAttempts = options.Value.QuickRetries,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = options.Value.QuickRetryDelay,
+            OnRetry = args =>
+            {
+                LogRetrying(_logger, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception!);
+                return default;
+            },
+        }).Build();
+    }
+
+    public async Task WriteAsync(IReadOnlyList<(Delivery Delivery, ReceivedOrder Order)> batch, CancellationToken cancellationToken)
+    {
+        if (batch.Count == 0)
+        {
+            return;
+        }
+        try
+        {
+            var orders = batch.Select(b => b.Order).ToList();
+            var inserted = await _quickRetries.ExecuteAsync(
+                static async (state, ct) => await state._store.InsertAsync(state.orders, ct), (_store, orders), cancellationToken);
+            LogWritten(_logger, batch.Count, inserted);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && FailureClassifier.IsTransient(e))
+        {
+            LogPostponed(_logger, batch.Count, e);
+            foreach (var (delivery, _) in batch)
+            {
+                await _failures.RetryLaterAsync(delivery, $"The database was unavailable: {e.Message}", e, cancellationToken);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            if (batch.Count == 1)
+            {
+                LogRefused(_logger, batch[0].Delivery.Properties.MessageId, e);
+                await _failures.DeadLetterAsync(batch[0].Delivery, $"The database refused the order: {e.Message}", e, cancellationToken);
+                return;
+            }
+            var half = batch.Count / 2;
+            await WriteAsync(batch.Take(half).ToList(), cancellationToken);
+            await WriteAsync(batch.Skip(half).ToList(), cancellationToken);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Debug, "Wrote a batch of {Count} orders ({Inserted} new).")]
+    private static partial void LogWritten(ILogger logger, int count, int inserted);
+
+    [LoggerMessage(LogLevel.Warning, "Writing a batch failed transiently (attempt {Attempt}); next try in {Delay}.")]
+    private static partial void LogRetrying(ILogger logger, int attempt, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(LogLevel.Warning, "The database stayed unavailable: {Count} messages wait in the retry queues.")]
+    private static partial void LogPostponed(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(LogLevel.Warning, "The database refused message {MessageId}; it goes to the error queue.")]
+    private static partial void LogRefused(ILogger logger, string? messageId, Exception exception);
+}
