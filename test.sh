@@ -6,12 +6,21 @@ cd "$(dirname "$0")"
 
 scripts/prerequisites.sh
 
+rm -f TestResults/reliability.md
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
 dotnet test --project Envio.Tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+
+# The failure tests' figures (see README, "Reliability").
+if [ -f TestResults/reliability.md ]; then
+  echo "Reliability under injected failures:"
+  echo "| fault | accepted (202) | stored | lost | duplicated | refused (503) | unanswered | error queue |"
+  echo "|---|---|---|---|---|---|---|---|"
+  cat TestResults/reliability.md
+fi
 
 # Microsoft.Testing.Platform's summary: "total: N", "failed: N", "succeeded: N", "skipped: N".
 count() { grep -E "^\s+$1: [0-9]+" "$log" | awk '{s += $2} END {print s + 0}'; }

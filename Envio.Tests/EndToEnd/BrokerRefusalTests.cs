@@ -105,15 +105,6 @@ public sealed class BrokerRefusalTests
     private static Task StopAsync(DistributedApplication app, string name, CancellationToken ct) =>
         ResourceProcesses.SignalAsync(app, name, "TERM", ct);
 
-    private static async Task StartAsync(DistributedApplication app, string name, CancellationToken ct)
-    {
-        var result = await app.ResourceCommands.ExecuteCommandAsync(Resource(app, name), KnownResourceCommands.StartCommand, ct);
-        Assert.True(result.Success, $"starting {name}: {result.Message}");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(120));
-        await app.ResourceNotifications.WaitForResourceHealthyAsync(name, timeout.Token);
-    }
-
-    private static IResource Resource(DistributedApplication app, string name) =>
-        app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == name);
+    private static Task StartAsync(DistributedApplication app, string name, CancellationToken ct) =>
+        ResourceProcesses.RestartAsync(app, name, ct);
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Envio.Tests.Support;
 
@@ -16,18 +17,65 @@ public static class ResourceProcesses
         return Convert.ToInt32(pid, CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Sends <paramref name="signal"/> (TERM, KILL…) to the resource's process and waits until it is down.</summary>
-    public static async Task SignalAsync(DistributedApplication app, string name, string signal, CancellationToken ct)
+    /// <summary>
+    /// Sends <paramref name="signal"/> (TERM, INT, KILL…) to the resource's process, and with <paramref name="wholeTree"/>
+    /// to every process under it too (a SIGKILL to <c>rabbitmq-server</c>'s script or <c>dotnet run</c> alone would
+    /// leave the broker or the service running), then waits until the resource is down.
+    /// </summary>
+    public static async Task SignalAsync(DistributedApplication app, string name, string signal, CancellationToken ct, bool wholeTree = false)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
         var pid = await PidAsync(app, name, timeout.Token);
-        using (var kill = Process.Start("kill", [$"-{signal}", pid.ToString(CultureInfo.InvariantCulture)]))
+        IEnumerable<int> targets = wholeTree ? [pid, .. Descendants(pid)] : [pid];
+        using (var kill = Process.Start("kill", [$"-{signal}", .. targets.Select(p => p.ToString(CultureInfo.InvariantCulture))]))
         {
             await kill.WaitForExitAsync(timeout.Token);
-            Assert.Equal(0, kill.ExitCode);
         }
         await app.ResourceNotifications.WaitForResourceAsync(name,
             e => KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text), timeout.Token);
+    }
+
+    /// <summary>Starts a stopped resource again and waits until it is healthy.</summary>
+    public static async Task RestartAsync(DistributedApplication app, string name, CancellationToken ct)
+    {
+        var resource = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == name);
+        var result = await app.ResourceCommands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand, ct);
+        Assert.True(result.Success, $"starting {name}: {result.Message}");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        await app.ResourceNotifications.WaitForResourceHealthyAsync(name, timeout.Token);
+    }
+
+    private static List<int> Descendants(int root)
+    {
+        var parents = new Dictionary<int, int>();
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var pid))
+            {
+                try
+                {
+                    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so read after the last ')'.
+                    var stat = File.ReadAllText(Path.Combine(entry, "stat"));
+                    parents[pid] = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+                }
+                catch (IOException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+        var found = new List<int>();
+        var frontier = new Queue<int>([root]);
+        while (frontier.TryDequeue(out var parent))
+        {
+            foreach (var child in parents.Where(p => p.Value == parent).Select(p => p.Key))
+            {
+                found.Add(child);
+                frontier.Enqueue(child);
+            }
+        }
+        return found;
     }
 }
