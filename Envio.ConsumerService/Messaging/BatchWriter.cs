@@ -20,7 +20,7 @@ public sealed partial class BatchWriter
     public BatchWriter(IOrderStore store, FailurePublisher failures, IOptions<ConsumerOptions> options, ILogger<BatchWriter> logger)
     {
         (_store, _failures, _logger) = (store, failures, logger);
-        _quickRetries = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        _quickRetries = options.Value.QuickRetries <= 0 ? ResiliencePipeline.Empty : new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<Exception>(FailureClassifier.IsTransient),
             MaxRetryAttempts = options.Value.QuickRetries,

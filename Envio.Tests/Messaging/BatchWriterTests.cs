@@ -1,0 +1,179 @@
+using Envio.ConsumerService.Messaging;
+using Envio.ConsumerService.Persistence;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.Messaging;
+
+/// <summary>
+/// Batch isolation and retries on the real PostgreSQL and RabbitMQ of the shared stack, with a database and a
+/// topology of their own (so the stack's consumers do not take these messages).
+/// </summary>
+[Collection(AppHostTests.Name)]
+public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
+{
+    private readonly TopologyOptions _topology = Topologies.Private();
+    private readonly string _database = $"writer_tests_{Guid.NewGuid():N}";
+    private NpgsqlDataSource _source = null!;
+    private IChannel _channel = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        await using (var server = NpgsqlDataSource.Create(stack.ServerConnectionString + ";Database=postgres"))
+        await using (var create = server.CreateCommand($"CREATE DATABASE {_database}"))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+        _source = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString);
+        await Store(_source).MigrateAsync(default);
+        _channel = await stack.Broker.CreateChannelAsync();
+        await Topology.DeclareAsync(_channel, _topology, default);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Topologies.DeleteAsync(_channel, _topology);
+        await _channel.DisposeAsync();
+        await _source.DisposeAsync();
+        await using var server = NpgsqlDataSource.Create(stack.ServerConnectionString + ";Database=postgres");
+        await using var drop = server.CreateCommand($"DROP DATABASE IF EXISTS {_database} WITH (FORCE)");
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    [Fact]
+    public async Task A_batch_with_an_order_the_database_refuses_commits_the_others_and_dead_letters_only_that_one()
+    {
+        var good = Enumerable.Range(0, 9).Select(i => SampleOrders.Create(20_000 + i)).ToList();
+        var refused = SampleOrders.Create(20_100) with { Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m };
+        List<Order> batch = [.. good[..4], refused, .. good[4..]];
+
+        await Writer(Store(_source)).WriteAsync(batch.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), TestContext.Current.CancellationToken);
+
+        Assert.Equal(9, await StoredOrders.CountAsync(_source, "orders", good.Select(o => o.OrderId).ToList()));
+        var dead = await GetAsync(_topology.ErrorQueue);
+        Assert.Equal(refused.OrderId.ToString(), dead!.BasicProperties.MessageId);
+        Assert.Contains("refused", Header(dead, FailurePublisher.ReasonHeader), StringComparison.Ordinal);
+        Assert.Null(await GetAsync(_topology.ErrorQueue));
+    }
+
+    [Fact]
+    public async Task When_the_database_stays_away_the_batch_waits_in_the_first_retry_queue_with_its_attempt_counted()
+    {
+        var orders = new[] { SampleOrders.Create(21_000), SampleOrders.Create(21_001) };
+        await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+
+        await Writer(Store(unreachable)).WriteAsync(orders.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), TestContext.Current.CancellationToken);
+
+        var retryQueue = _topology.RetryQueue(_topology.EffectiveRetryDelays[0]);
+        foreach (var order in orders)
+        {
+            var waiting = await GetAsync(retryQueue);
+            Assert.Equal(order.OrderId.ToString(), waiting!.BasicProperties.MessageId);
+            Assert.Equal(1, FailurePublisher.AttemptsOf(waiting.BasicProperties));
+        }
+        Assert.Null(await GetAsync(_topology.ErrorQueue));
+    }
+
+    [Fact]
+    public async Task After_the_last_retry_step_a_message_goes_to_the_error_queue_with_the_reason()
+    {
+        var order = SampleOrders.Create(22_000);
+        await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+        var exhausted = Deliver(order, attempts: _topology.EffectiveRetryDelays.Count);
+
+        await Writer(Store(unreachable)).WriteAsync([(exhausted, new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+
+        var dead = await GetAsync(_topology.ErrorQueue);
+        Assert.Equal(order.OrderId.ToString(), dead!.BasicProperties.MessageId);
+        Assert.StartsWith($"Gave up after {_topology.EffectiveRetryDelays.Count + 1} attempts", Header(dead, FailurePublisher.ReasonHeader), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_retried_message_comes_back_to_the_work_queue_when_its_delay_is_over()
+    {
+        var fast = Topologies.Private(TimeSpan.FromMilliseconds(300));
+        await Topology.DeclareAsync(_channel, fast, TestContext.Current.CancellationToken);
+        try
+        {
+            var order = SampleOrders.Create(23_000);
+            await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+            await using var failures = new FailurePublisher(stack.Broker, Options.Create(fast));
+            var writer = new BatchWriter(Store(unreachable), failures, Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
+
+            await writer.WriteAsync([(Deliver(order), new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+
+            BasicGetResult? back = null;
+            for (var i = 0; i < 50 && back is null; i++)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+                back = await GetAsync(fast.Queue);
+            }
+            Assert.Equal(order.OrderId.ToString(), back?.BasicProperties.MessageId);
+            Assert.Equal(1, FailurePublisher.AttemptsOf(back!.BasicProperties));
+        }
+        finally
+        {
+            await Topologies.DeleteAsync(_channel, fast);
+        }
+    }
+
+    private PostgresOrderStore Store(NpgsqlDataSource source) => new(
+        source, new StoreSettings(StoreEngine.Postgres, new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString),
+        new ConsumerIdentity("writer-tests"), NullLogger<PostgresOrderStore>.Instance);
+
+    private BatchWriter Writer(IOrderStore store) => new(
+        store, new FailurePublisher(stack.Broker, Options.Create(_topology)),
+        Options.Create(new ConsumerOptions { QuickRetries = 1, QuickRetryDelay = TimeSpan.FromMilliseconds(50) }),
+        NullLogger<BatchWriter>.Instance);
+
+    private static Delivery Deliver(Order order, int attempts = 0)
+    {
+        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null)
+            .ToProperties(WireFormat.ContentType);
+        if (attempts > 0)
+        {
+            properties.Headers![FailurePublisher.AttemptsHeader] = attempts;
+        }
+        return new Delivery(1, 0, properties, WireFormat.Serialize(order), Redelivered: false);
+    }
+
+    private Task<BasicGetResult?> GetAsync(string queue) => _channel.BasicGetAsync(queue, autoAck: true);
+
+    private static string Header(BasicGetResult message, string name) =>
+        System.Text.Encoding.UTF8.GetString((byte[])message.BasicProperties.Headers![name]!);
+}
+
+/// <summary>Throwaway topologies with names of their own.</summary>
+public static class Topologies
+{
+    public static TopologyOptions Private(params TimeSpan[] retryDelays)
+    {
+        var name = $"test.{Guid.NewGuid():N}";
+        return new TopologyOptions
+        {
+            Exchange = name,
+            Queue = name,
+            ErrorExchange = $"{name}.error",
+            ErrorQueue = $"{name}.error",
+            RetryExchange = $"{name}.retry",
+            RetryDelays = retryDelays.Length > 0 ? retryDelays : null,
+        };
+    }
+
+    public static async Task DeleteAsync(IChannel channel, TopologyOptions topology)
+    {
+        foreach (var queue in topology.EffectiveRetryDelays.Select(topology.RetryQueue).Append(topology.Queue).Append(topology.ErrorQueue))
+        {
+            await channel.QueueDeleteAsync(queue);
+        }
+        foreach (var exchange in new[] { topology.Exchange, topology.ErrorExchange, topology.RetryExchange })
+        {
+            await channel.ExchangeDeleteAsync(exchange);
+        }
+    }
+}
