@@ -11,6 +11,7 @@ builder.AddRabbitMQClient("messaging");
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
 builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(PublisherOptions.SectionName));
 builder.Services.AddSingleton<OrderPublisher>();
+builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton(TimeProvider.System);
 
 builder.Services.AddProblemDetails();
@@ -26,6 +27,7 @@ app.MapScalarApiReference();
 app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
 
 app.MapOrderEndpoints();
+app.MapErrorQueueEndpoints();
 app.MapDefaultEndpoints();
 
 app.Run();

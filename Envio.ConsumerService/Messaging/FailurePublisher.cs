@@ -13,21 +13,13 @@ namespace Envio.ConsumerService.Messaging;
 /// </summary>
 public sealed class FailurePublisher(IConnection connection, IOptions<TopologyOptions> topology) : IAsyncDisposable
 {
-    /// <summary>How many times the message failed so far (absent: never).</summary>
-    public const string AttemptsHeader = "envio-attempts";
-    public const string ReasonHeader = "envio-error-reason";
-    public const string ExceptionHeader = "envio-error-exception";
-    public const string FailedAtHeader = "envio-failed-at";
-    public const string OriginalQueueHeader = "envio-original-queue";
-    public const string ConsumerHeader = "envio-consumer";
-
     private readonly TopologyOptions _topology = topology.Value;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IChannel? _channel;
 
     /// <summary>The failed attempts recorded on a message.</summary>
     public static int AttemptsOf(IReadOnlyBasicProperties properties) =>
-        properties.Headers?.TryGetValue(AttemptsHeader, out var value) == true && value is int attempts ? attempts : 0;
+        properties.Headers?.TryGetValue(FailureHeaders.Attempts, out var value) == true && value is int attempts ? attempts : 0;
 
     /// <summary>
     /// After a transient failure: back to the work queue after the next delay, or to the error queue once every
@@ -55,12 +47,12 @@ public sealed class FailurePublisher(IConnection connection, IOptions<TopologyOp
     private Dictionary<string, object?> Headers(Delivery delivery, int attempts, string reason, Exception? exception) =>
         new(delivery.Properties.Headers ?? new Dictionary<string, object?>())
         {
-            [AttemptsHeader] = attempts,
-            [ReasonHeader] = reason,
-            [ExceptionHeader] = exception is null ? null : $"{exception.GetType().FullName}: {exception.Message}",
-            [FailedAtHeader] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-            [OriginalQueueHeader] = _topology.Queue,
-            [ConsumerHeader] = Environment.MachineName,
+            [FailureHeaders.Attempts] = attempts,
+            [FailureHeaders.Reason] = reason,
+            [FailureHeaders.Exception] = exception is null ? null : $"{exception.GetType().FullName}: {exception.Message}",
+            [FailureHeaders.FailedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            [FailureHeaders.OriginalQueue] = _topology.Queue,
+            [FailureHeaders.Consumer] = Environment.MachineName,
         };
 
     private async Task PublishAsync(

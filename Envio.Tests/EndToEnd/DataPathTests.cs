@@ -185,10 +185,10 @@ public sealed class DataPathTests(EnvioStack stack)
         var message = await stack.TakeFromErrorQueueAsync(m => m.BasicProperties.MessageId == messageId.ToString(), ArrivalTimeout);
         Assert.NotNull(message);
         var headers = message.BasicProperties.Headers!;
-        var reason = Encoding.UTF8.GetString((byte[])headers[FailurePublisher.ReasonHeader]!);
+        var reason = Encoding.UTF8.GetString((byte[])headers[FailureHeaders.Reason]!);
         Assert.Contains(reasonContains, reason, StringComparison.Ordinal);
-        Assert.Equal(stack.Topology.Queue, Encoding.UTF8.GetString((byte[])headers[FailurePublisher.OriginalQueueHeader]!));
-        Assert.True(headers.ContainsKey(FailurePublisher.FailedAtHeader));
+        Assert.Equal(stack.Topology.Queue, Encoding.UTF8.GetString((byte[])headers[FailureHeaders.OriginalQueue]!));
+        Assert.True(headers.ContainsKey(FailureHeaders.FailedAt));
     }
 
     /// <summary>A rejected order never reaches the database: a valid order sent after it arrives, and it does not.</summary>

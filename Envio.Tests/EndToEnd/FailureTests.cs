@@ -130,7 +130,7 @@ public sealed class FailureTests
                 continue;
             }
             found.Add(Guid.Parse(message.BasicProperties.MessageId!));
-            Assert.True(message.BasicProperties.Headers?.ContainsKey(FailurePublisher.ReasonHeader),
+            Assert.True(message.BasicProperties.Headers?.ContainsKey(FailureHeaders.Reason),
                 $"no reason on {message.BasicProperties.MessageId}: {Encoding.UTF8.GetString(message.Body.Span)}");
             quietSince = DateTime.UtcNow;
         }

@@ -57,7 +57,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         Assert.Equal(9, await StoredOrders.CountAsync(_source, "orders", good.Select(o => o.OrderId).ToList()));
         var dead = await GetAsync(_topology.ErrorQueue);
         Assert.Equal(refused.OrderId.ToString(), dead!.BasicProperties.MessageId);
-        Assert.Contains("refused", Header(dead, FailurePublisher.ReasonHeader), StringComparison.Ordinal);
+        Assert.Contains("refused", Header(dead, FailureHeaders.Reason), StringComparison.Ordinal);
         Assert.Null(await GetAsync(_topology.ErrorQueue));
     }
 
@@ -90,7 +90,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
 
         var dead = await GetAsync(_topology.ErrorQueue);
         Assert.Equal(order.OrderId.ToString(), dead!.BasicProperties.MessageId);
-        Assert.StartsWith($"Gave up after {_topology.EffectiveRetryDelays.Count + 1} attempts", Header(dead, FailurePublisher.ReasonHeader), StringComparison.Ordinal);
+        Assert.StartsWith($"Gave up after {_topology.EffectiveRetryDelays.Count + 1} attempts", Header(dead, FailureHeaders.Reason), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -137,7 +137,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
             .ToProperties(WireFormat.ContentType);
         if (attempts > 0)
         {
-            properties.Headers![FailurePublisher.AttemptsHeader] = attempts;
+            properties.Headers![FailureHeaders.Attempts] = attempts;
         }
         return new Delivery(1, 0, properties, WireFormat.Serialize(order), Redelivered: false);
     }

@@ -1,0 +1,91 @@
+using Envio.ApiService.Messaging;
+using RabbitMQ.Client.Exceptions;
+
+namespace Envio.ApiService.Endpoints;
+
+/// <summary>Which error-queue messages to replay: the listed ids, or all of them.</summary>
+public sealed record ReplayRequest(IReadOnlyList<string>? MessageIds, bool All = false);
+
+/// <summary>For operators: read why messages failed, replay them once the cause is fixed, or discard them.</summary>
+public static class ErrorQueueEndpoints
+{
+    public const int MaxPageSize = 500;
+
+    public static IEndpointRouteBuilder MapErrorQueueEndpoints(this IEndpointRouteBuilder app)
+    {
+        var errors = app.MapGroup("/admin/errors").WithTags("Error queue");
+
+        errors.MapGet("/", ListAsync)
+            .WithName("ListFailedMessages")
+            .WithSummary("List the error queue, with the reason each message failed")
+            .WithDescription("Pages through the error queue without removing anything.")
+            .Produces<FailedMessagePage>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        errors.MapPost("/replay", ReplayAsync)
+            .WithName("ReplayFailedMessages")
+            .WithSummary("Send failed messages back to the work queue")
+            .WithDescription("Replays the given message ids (or all, with \"all\": true) with their original ids, so " +
+                "orders already stored are not stored twice. Each is confirmed by the broker before it leaves the error queue.")
+            .Produces<ReplayOutcome>()
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        errors.MapDelete("/{messageId}", DiscardAsync)
+            .WithName("DiscardFailedMessage")
+            .WithSummary("Discard one failed message for good (audited)")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        return app;
+    }
+
+    private static Task<IResult> ListAsync(FailedMessages queue, HttpContext context, int offset = 0, int limit = 50)
+    {
+        if (offset < 0 || limit is < 1 or > MaxPageSize)
+        {
+            return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["offset"] = [$"offset ≥ 0 and 1 ≤ limit ≤ {MaxPageSize}."],
+            }));
+        }
+        return BrokerCallAsync(async () => Results.Ok(await queue.ListAsync(offset, limit, context.RequestAborted)));
+    }
+
+    private static Task<IResult> ReplayAsync(FailedMessages queue, HttpContext context, ReplayRequest request)
+    {
+        if (request.All == (request.MessageIds is { Count: > 0 }))
+        {
+            return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["messageIds"] = ["Give either messageIds or \"all\": true."],
+            }));
+        }
+        IReadOnlySet<string>? ids = request.All ? null : request.MessageIds!.ToHashSet(StringComparer.Ordinal);
+        return BrokerCallAsync(async () => Results.Ok(await queue.ReplayAsync(ids, OperatorOf(context), context.RequestAborted)));
+    }
+
+    private static Task<IResult> DiscardAsync(FailedMessages queue, HttpContext context, string messageId) =>
+        BrokerCallAsync(async () => await queue.DiscardAsync(messageId, OperatorOf(context), context.RequestAborted)
+            ? Results.NoContent()
+            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
+
+    // Until authentication names the caller, the audit trail records where the request came from.
+    private static string OperatorOf(HttpContext context) =>
+        context.User.Identity?.Name ?? $"anonymous@{context.Connection.RemoteIpAddress}";
+
+    private static async Task<IResult> BrokerCallAsync(Func<Task<IResult>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or BrokerUnreachableException or IOException)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "The broker is unreachable; nothing was changed.", detail: e.Message);
+        }
+    }
+}

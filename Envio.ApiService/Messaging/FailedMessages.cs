@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using Envio.Contracts.Messaging;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+
+namespace Envio.ApiService.Messaging;
+
+/// <summary>A message in the error queue, with why it failed.</summary>
+public sealed record FailedMessage(
+    string? MessageId, string? Type, string? CorrelationId, string? Reason, string? Exception, string? FailedAt,
+    int Attempts, string? OriginalQueue, string? Consumer, string Body);
+
+/// <summary>A page of the error queue; <see cref="Waiting"/> counts every message in it.</summary>
+public sealed record FailedMessagePage(uint Waiting, int Offset, IReadOnlyList<FailedMessage> Messages);
+
+public sealed record ReplayOutcome(IReadOnlyList<string> Replayed, IReadOnlyList<string> NotFound);
+
+/// <summary>
+/// The operator's view of the error queue. Reading takes messages without acknowledging them and closes the channel,
+/// which hands every one back to the queue: nothing is lost by looking. A replay publishes the original message (same
+/// id, so idempotency holds; failure headers removed, so it gets a full retry budget) to the work exchange, confirmed,
+/// and only then acknowledges it in the error queue. A discard acknowledges it and leaves an audit log entry.
+/// </summary>
+public sealed partial class FailedMessages(IConnection connection, IOptions<TopologyOptions> topology, ILogger<FailedMessages> logger)
+{
+    /// <summary>The most messages one call looks through.</summary>
+    public const int MaxScan = 10_000;
+
+    private readonly TopologyOptions _topology = topology.Value;
+
+    public async Task<FailedMessagePage> ListAsync(int offset, int limit, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        var waiting = (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount;
+        var page = new List<FailedMessage>(limit);
+        for (var index = 0; index < Math.Min(offset + limit, MaxScan); index++)
+        {
+            if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
+            {
+                break;
+            }
+            if (index >= offset)
+            {
+                page.Add(Describe(message));
+            }
+        }
+        return new FailedMessagePage(waiting, offset, page); // disposing the channel returns every message to the queue
+    }
+
+    /// <summary>Replays the messages with these ids, or every message when <paramref name="messageIds"/> is null.</summary>
+    public async Task<ReplayOutcome> ReplayAsync(IReadOnlySet<string>? messageIds, string operatorName, CancellationToken cancellationToken)
+    {
+        await using var publisher = await connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+        var replayed = await TakeAsync(messageIds, async (channel, message) =>
+        {
+            await publisher.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true,
+                Restored(message.BasicProperties), message.Body, cancellationToken);
+            await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+            LogReplayed(logger, message.BasicProperties.MessageId, operatorName, Text(message, FailureHeaders.Reason));
+        }, cancellationToken);
+        return new ReplayOutcome(replayed, messageIds?.Except(replayed).ToList() ?? []);
+    }
+
+    /// <summary>Removes one message for good; the audit log keeps who, which and why it had failed.</summary>
+    public async Task<bool> DiscardAsync(string messageId, string operatorName, CancellationToken cancellationToken)
+    {
+        var discarded = await TakeAsync(new HashSet<string> { messageId }, async (channel, message) =>
+        {
+            await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+            LogDiscarded(logger, messageId, operatorName, Text(message, FailureHeaders.Reason));
+        }, cancellationToken);
+        return discarded.Count > 0;
+    }
+
+    /// <summary>Looks through the queue and applies <paramref name="take"/> to the chosen messages; the others go back.</summary>
+    private async Task<List<string>> TakeAsync(
+        IReadOnlySet<string>? messageIds, Func<IChannel, BasicGetResult, Task> take, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        var taken = new List<string>();
+        for (var scanned = 0; scanned < MaxScan && (messageIds is null || taken.Count < messageIds.Count); scanned++)
+        {
+            if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
+            {
+                break;
+            }
+            var id = message.BasicProperties.MessageId ?? "";
+            if (messageIds is null || messageIds.Contains(id))
+            {
+                await take(channel, message);
+                taken.Add(id);
+            }
+        }
+        return taken;
+    }
+
+    private static BasicProperties Restored(IReadOnlyBasicProperties failed)
+    {
+        var headers = new Dictionary<string, object?>(failed.Headers ?? new Dictionary<string, object?>());
+        foreach (var header in FailureHeaders.OfFailure)
+        {
+            headers.Remove(header);
+        }
+        headers.Remove("x-death"); // the broker's own dead-lettering history (delivery limit)
+        headers[FailureHeaders.ReplayedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+        return new BasicProperties(failed) { Persistent = true, Headers = headers };
+    }
+
+    private static FailedMessage Describe(BasicGetResult message)
+    {
+        var properties = message.BasicProperties;
+        var attempts = properties.Headers?.TryGetValue(FailureHeaders.Attempts, out var value) == true && value is int n ? n : 0;
+        return new FailedMessage(properties.MessageId, properties.Type, properties.CorrelationId,
+            Text(message, FailureHeaders.Reason) ?? DeathReason(properties), Text(message, FailureHeaders.Exception),
+            Text(message, FailureHeaders.FailedAt), attempts, Text(message, FailureHeaders.OriginalQueue),
+            Text(message, FailureHeaders.Consumer), Body(message.Body));
+    }
+
+    // A message the broker dead-lettered itself (the quorum queue's delivery limit) has no reason of ours.
+    private static string? DeathReason(IReadOnlyBasicProperties properties) =>
+        properties.Headers?.ContainsKey("x-death") == true
+            ? "Dead-lettered by the broker: delivered too many times without an acknowledgement (it may crash the consumer)."
+            : null;
+
+    private static string? Text(BasicGetResult message, string header) =>
+        message.BasicProperties.Headers?.TryGetValue(header, out var value) == true
+            ? value switch { byte[] bytes => Encoding.UTF8.GetString(bytes), null => null, _ => Convert.ToString(value, CultureInfo.InvariantCulture) }
+            : null;
+
+    private static string Body(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body.Span);
+        }
+        catch (DecoderFallbackException)
+        {
+            return "base64:" + Convert.ToBase64String(body.Span);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Audit: message {MessageId} replayed from the error queue by {OperatorName} (it had failed: {Reason}).")]
+    private static partial void LogReplayed(ILogger logger, string? messageId, string operatorName, string? reason);
+
+    [LoggerMessage(LogLevel.Warning, "Audit: message {MessageId} discarded from the error queue by {OperatorName} (it had failed: {Reason}).")]
+    private static partial void LogDiscarded(ILogger logger, string messageId, string operatorName, string? reason);
+}

@@ -1,0 +1,94 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Envio.ApiService.Endpoints;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Support;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.EndToEnd;
+
+/// <summary>An operator's round: find a failed message, read why, fix the cause, replay it into the database.</summary>
+[Collection(AppHostTests.Name)]
+public sealed class ErrorQueueAdminTests(EnvioStack stack)
+{
+    [Fact]
+    public async Task A_failed_order_is_listed_with_its_reason_without_being_lost_and_replayed_into_the_database()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(30_001);
+        await DeadLetterAsync(order, "Gave up after 4 attempts: The database was unavailable.");
+
+        var listed = await FindAsync(order.OrderId, ct);
+        Assert.Equal("Gave up after 4 attempts: The database was unavailable.", listed.GetProperty("reason").GetString());
+        Assert.Equal(4, listed.GetProperty("attempts").GetInt32());
+        Assert.Equal(order.OrderId, JsonSerializer.Deserialize(listed.GetProperty("body").GetString()!, WireFormat.Order)!.OrderId);
+        await FindAsync(order.OrderId, ct); // looking twice: still there
+
+        using var replay = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new ReplayRequest([order.OrderId.ToString()]), ct);
+        Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        using var outcome = JsonDocument.Parse(await replay.Content.ReadAsStringAsync(ct));
+        Assert.Equal(order.OrderId.ToString(), Assert.Single(outcome.RootElement.GetProperty("replayed").EnumerateArray()).GetString());
+
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [order.OrderId], TimeSpan.FromSeconds(60)));
+        Assert.Null(await TryFindAsync(order.OrderId, ct));
+    }
+
+    [Fact]
+    public async Task A_discarded_message_is_gone_and_discarding_it_again_is_404()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(30_101) with { Total = 1m };
+        await DeadLetterAsync(order, "The order is not valid: total: …");
+        await FindAsync(order.OrderId, ct);
+
+        using (var discard = await stack.Api.DeleteAsync(new Uri($"/admin/errors/{order.OrderId}", UriKind.Relative), ct))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, discard.StatusCode);
+        }
+        Assert.Null(await TryFindAsync(order.OrderId, ct));
+        using var again = await stack.Api.DeleteAsync(new Uri($"/admin/errors/{order.OrderId}", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.NotFound, again.StatusCode);
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [order.OrderId]));
+    }
+
+    [Theory]
+    [InlineData("{}")]
+    [InlineData("{\"all\": true, \"messageIds\": [\"x\"]}")]
+    public async Task A_replay_must_name_messages_or_all_of_them(string body)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        using var response = await stack.Api.PostAsync(new Uri("/admin/errors/replay", UriKind.Relative), content, ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    private async Task DeadLetterAsync(Order order, string reason)
+    {
+        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "admin-test")
+            .ToProperties(WireFormat.ContentType);
+        properties.Headers![FailureHeaders.Reason] = reason;
+        properties.Headers[FailureHeaders.Attempts] = 4;
+        await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true));
+        await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, WireFormat.Serialize(order));
+    }
+
+    private async Task<JsonElement> FindAsync(Guid id, CancellationToken ct) =>
+        await TryFindAsync(id, ct) ?? throw new Xunit.Sdk.XunitException($"{id} is not listed in the error queue.");
+
+    private async Task<JsonElement?> TryFindAsync(Guid id, CancellationToken ct)
+    {
+        using var response = await stack.Api.GetAsync(new Uri("/admin/errors?limit=500", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var page = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        foreach (var message in page.RootElement.GetProperty("messages").EnumerateArray())
+        {
+            if (message.GetProperty("messageId").GetString() == id.ToString())
+            {
+                return message.Clone();
+            }
+        }
+        return null;
+    }
+}
