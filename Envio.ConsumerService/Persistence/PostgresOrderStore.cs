@@ -120,16 +120,7 @@ public sealed class PostgresOrderStore(
         try
         {
             // DbUp opens its own connections; the lock above, held on another session, makes replicas take turns.
-            var upgrade = DeployChanges.To.PostgresqlDatabase(settings.ConnectionString)
-                .WithScriptsEmbeddedInAssembly(typeof(PostgresOrderStore).Assembly, name => name.Contains(".Migrations.Postgres.", StringComparison.Ordinal))
-                .WithTransactionPerScript()
-                .LogTo(new DbUpLog(logger))
-                .Build()
-                .PerformUpgrade();
-            if (!upgrade.Successful)
-            {
-                throw new InvalidOperationException($"Migration {upgrade.ErrorScript?.Name} failed.", upgrade.Error);
-            }
+            Migrations.Apply(DeployChanges.To.PostgresqlDatabase(settings.ConnectionString), "Postgres", logger);
         }
         finally
         {

@@ -92,16 +92,7 @@ public sealed class SqlServerOrderStore(
         try
         {
             // DbUp opens its own connections; the session lock above makes replicas take turns.
-            var upgrade = DeployChanges.To.SqlDatabase(settings.ConnectionString)
-                .WithScriptsEmbeddedInAssembly(typeof(SqlServerOrderStore).Assembly, name => name.Contains(".Migrations.SqlServer.", StringComparison.Ordinal))
-                .WithTransactionPerScript()
-                .LogTo(new DbUpLog(logger))
-                .Build()
-                .PerformUpgrade();
-            if (!upgrade.Successful)
-            {
-                throw new InvalidOperationException($"Migration {upgrade.ErrorScript?.Name} failed.", upgrade.Error);
-            }
+            Migrations.Apply(DeployChanges.To.SqlDatabase(settings.ConnectionString), "SqlServer", logger);
         }
         finally
         {

@@ -1,7 +1,31 @@
 using System.Globalization;
+using DbUp.Builder;
 using DbUp.Engine.Output;
 
 namespace Envio.ConsumerService.Persistence;
+
+/// <summary>
+/// The versioned migrations of one engine: the scripts embedded from <c>Persistence/Migrations/&lt;engine&gt;/</c>,
+/// applied in name order by DbUp, each in its own transaction, and journaled in <c>schemaversions</c>. The caller
+/// holds the engine's migration lock, so replicas starting together take turns.
+/// </summary>
+internal static class Migrations
+{
+    public static void Apply(UpgradeEngineBuilder target, string engineFolder, ILogger logger)
+    {
+        var upgrade = target
+            .WithScriptsEmbeddedInAssembly(typeof(Migrations).Assembly,
+                name => name.Contains($".Migrations.{engineFolder}.", StringComparison.Ordinal))
+            .WithTransactionPerScript()
+            .LogTo(new DbUpLog(logger))
+            .Build()
+            .PerformUpgrade();
+        if (!upgrade.Successful)
+        {
+            throw new InvalidOperationException($"Migration {upgrade.ErrorScript?.Name} failed.", upgrade.Error);
+        }
+    }
+}
 
 /// <summary>DbUp's progress into the service's log (and so into the dashboard).</summary>
 internal sealed partial class DbUpLog(ILogger logger) : IUpgradeLog
