@@ -14,6 +14,8 @@ public sealed class PublishFailedException(string message, Exception? inner = nu
 /// every message it was given, and throws <see cref="PublishFailedException"/> on a nack, an unroutable message, a
 /// lost connection or a confirm timeout. Publishes are pipelined: all messages of a call are in flight before any
 /// confirm is awaited, spread over a few long-lived channels; no lock is held while waiting for a confirm.
+/// Unconfirmed publishes are bounded per channel by a semaphore of our own: the client's rate limiter fails a
+/// publish beyond its limit instead of making it wait, which would turn a large batch into an error.
 /// </summary>
 public sealed partial class OrderPublisher(
     IConnection connection,
@@ -24,6 +26,8 @@ public sealed partial class OrderPublisher(
     private readonly PublisherOptions _options = publisherOptions.Value;
     private readonly TopologyOptions _topology = topologyOptions.Value;
     private readonly IChannel?[] _channels = new IChannel?[Math.Max(1, publisherOptions.Value.Channels)];
+    private readonly SemaphoreSlim[] _inFlight = Enumerable.Range(0, Math.Max(1, publisherOptions.Value.Channels))
+        .Select(_ => new SemaphoreSlim(Math.Max(1, publisherOptions.Value.MaxOutstandingConfirms))).ToArray();
     private readonly SemaphoreSlim _channelGate = new(1, 1);
     private int _next;
 
@@ -33,13 +37,12 @@ public sealed partial class OrderPublisher(
         timeout.CancelAfter(_options.ConfirmTimeout);
         try
         {
-            var channel = await GetChannelAsync(timeout.Token);
+            var (channel, inFlight) = await GetChannelAsync(timeout.Token);
             var confirms = new Task[messages.Count];
             for (var i = 0; i < messages.Count; i++)
             {
-                var (envelope, order) = messages[i];
-                confirms[i] = channel.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true,
-                    envelope.ToProperties(WireFormat.ContentType), WireFormat.Serialize(order), timeout.Token).AsTask();
+                await inFlight.WaitAsync(timeout.Token);
+                confirms[i] = PublishOneAsync(channel, inFlight, messages[i], timeout.Token);
             }
             await Task.WhenAll(confirms);
         }
@@ -57,6 +60,19 @@ public sealed partial class OrderPublisher(
         }
     }
 
+    private async Task PublishOneAsync(IChannel channel, SemaphoreSlim inFlight, (Envelope Envelope, Order Order) message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await channel.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true,
+                message.Envelope.ToProperties(WireFormat.ContentType), WireFormat.Serialize(message.Order), cancellationToken);
+        }
+        finally
+        {
+            inFlight.Release();
+        }
+    }
+
     private PublishFailedException Failed(string reason, Exception inner)
     {
         LogPublishFailed(logger, reason, inner);
@@ -64,12 +80,12 @@ public sealed partial class OrderPublisher(
     }
 
     /// <summary>One of the channels, round robin; a channel the broker closed is replaced (and the topology declared).</summary>
-    private async ValueTask<IChannel> GetChannelAsync(CancellationToken cancellationToken)
+    private async ValueTask<(IChannel Channel, SemaphoreSlim InFlight)> GetChannelAsync(CancellationToken cancellationToken)
     {
         var slot = (int)((uint)Interlocked.Increment(ref _next) % (uint)_channels.Length);
         if (_channels[slot] is { IsClosed: false } open)
         {
-            return open;
+            return (open, _inFlight[slot]);
         }
 
         await _channelGate.WaitAsync(cancellationToken);
@@ -77,7 +93,7 @@ public sealed partial class OrderPublisher(
         {
             if (_channels[slot] is { IsClosed: false } opened)
             {
-                return opened;
+                return (opened, _inFlight[slot]);
             }
             if (_channels[slot] is { } closed)
             {
@@ -86,10 +102,10 @@ public sealed partial class OrderPublisher(
             var channel = await connection.CreateChannelAsync(new CreateChannelOptions(
                 publisherConfirmationsEnabled: true,
                 publisherConfirmationTrackingEnabled: true,
-                outstandingPublisherConfirmationsRateLimiter: new ThrottlingRateLimiter(_options.MaxOutstandingConfirms)),
+                outstandingPublisherConfirmationsRateLimiter: null), // bounded by _inFlight instead
                 cancellationToken);
             await Topology.DeclareAsync(channel, _topology, cancellationToken);
-            return _channels[slot] = channel;
+            return (_channels[slot] = channel, _inFlight[slot]);
         }
         finally
         {
@@ -107,6 +123,10 @@ public sealed partial class OrderPublisher(
             }
         }
         _channelGate.Dispose();
+        foreach (var semaphore in _inFlight)
+        {
+            semaphore.Dispose();
+        }
     }
 
     [LoggerMessage(LogLevel.Warning, "Publish failed: {Reason}")]

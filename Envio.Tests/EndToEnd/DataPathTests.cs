@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Envio.ApiService.Endpoints;
 using Envio.ConsumerService.Messaging;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
@@ -21,7 +22,8 @@ public sealed class DataPathTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         var orders = Enumerable.Range(1, 1_000).Select(i => SampleOrders.Create(i, items: 1 + i % 4)).ToList();
         var singles = orders.Take(200).ToList();
-        var batches = orders.Skip(200).Chunk(400).Select(chunk => chunk.ToList()).ToList();
+        // One batch of 800: more than a channel's unconfirmed-publish bound (512), so publishes wait their turn.
+        List<List<Order>> batches = [orders[200..]];
 
         var accepted = new List<Guid>();
         await Parallel.ForEachAsync(singles, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (order, token) =>
@@ -52,6 +54,18 @@ public sealed class DataPathTests(EnvioStack stack)
         Assert.Equal(2, stored.Values.Select(s => s.ReceivedBy).Distinct().Count());
 
         await WaitUntilAsync(async () => await stack.ReadyMessagesAsync(stack.Topology.Queue) == 0, "the work queue to drain");
+    }
+
+    [Fact]
+    public async Task The_largest_batch_is_accepted_whole()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var orders = Enumerable.Range(0, OrderEndpoints.MaxBatchSize).Select(i => SampleOrders.Create(40_000 + i, items: 1)).ToList();
+
+        var accepted = await PostAcceptedAsync("/api/orders/batch", orders, ct);
+
+        Assert.Equal(OrderEndpoints.MaxBatchSize, accepted.Length);
+        Assert.Equal(OrderEndpoints.MaxBatchSize, await StoredOrders.WaitForAsync(stack.Database, accepted, ArrivalTimeout));
     }
 
     [Fact]

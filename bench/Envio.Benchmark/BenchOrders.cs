@@ -1,0 +1,33 @@
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using RabbitMQ.Client;
+
+namespace Envio.Benchmark;
+
+/// <summary>Orders of about 600 bytes on the wire: one order row and three item rows each.</summary>
+internal static class BenchOrders
+{
+    public static Order Create(int i, DateTimeOffset createdAt)
+    {
+        List<OrderItem> items =
+        [
+            new() { Sku = $"SKU-{i % 9973:D5}-A", Quantity = 1 + i % 7, UnitPrice = 12.34m },
+            new() { Sku = $"SKU-{i % 7919:D5}-B", Quantity = 2, UnitPrice = 99.90m },
+            new() { Sku = $"SKU-{i % 4111:D5}-C", Quantity = 1 + i % 3, UnitPrice = 0.50m },
+        ];
+        return new Order
+        {
+            OrderId = Guid.CreateVersion7(),
+            Customer = new Customer { Name = $"Customer {i} of the benchmark", Email = $"customer{i}@example.com", Document = $"{i:D11}" },
+            Currency = "EUR",
+            Items = items,
+            Total = items.Sum(x => x.Quantity * x.UnitPrice),
+            CreatedAt = createdAt,
+        };
+    }
+
+    /// <summary>The message the API would publish for the order.</summary>
+    public static (BasicProperties Properties, byte[] Body) Message(Order order) =>
+        (new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, order.CreatedAt, null).ToProperties(WireFormat.ContentType),
+         WireFormat.Serialize(order));
+}

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+using Envio.Benchmark;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RabbitMQ.Client;
+
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--quick] [--json path]
+var quick = args.Contains("--quick");
+var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
+var jsonPath = Option("--json") ?? Path.Combine("bench", "results.json");
+var ct = CancellationToken.None;
+var results = new List<Result>();
+
+Console.WriteLine($"Envio benchmark: N = {n}{(quick ? " (quick)" : "")}, {Environment.ProcessorCount} cores. Starting the stack (processes)…");
+var dataRoot = Path.Combine(Path.GetTempPath(), "envio-bench", Guid.NewGuid().ToString("N")[..8]);
+var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
+    ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}"], ct);
+builder.Services.AddLogging(l => l.AddFilter(null, LogLevel.Warning).AddFilter("Aspire", LogLevel.Error).AddFilter("Envio.AppHost.Resources", LogLevel.Error).AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
+await using var app = await builder.BuildAsync(ct);
+await app.StartAsync(ct);
+foreach (var resource in new[] { "messaging", "enviodb", "api", "consumer" })
+{
+    await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
+}
+
+await using var broker = await new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", ct))!) }.CreateConnectionAsync(ct);
+await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))! + ";Maximum Pool Size=64");
+using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2) };
+var topology = new TopologyOptions();
+
+// Raw limits.
+var publishLimit = await RawLimits.PublishAsync(broker, "bench.raw", n, ct);
+Add("Broker publish with confirms (raw, quorum, 256 in flight)", publishLimit, "msg/s");
+var drainLimit = await RawLimits.DrainAsync(broker, "bench.raw", n, ct);
+Add("Broker drain (raw, prefetch 1000, multiple acks)", drainLimit, "msg/s");
+var copyLimit = await RawLimits.CopyAsync(database, n, ct);
+Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");
+
+// Envio's consumer: N messages waiting in the queue, then the consumer drains them into rows.
+await StopConsumerAsync();
+var preloaded = Enumerable.Range(0, n).Select(i => BenchOrders.Create(i, DateTimeOffset.UtcNow)).ToList();
+await RawLimits.PublishAllAsync(broker, topology.Exchange, topology.RoutingKey, preloaded.Select(BenchOrders.Message).ToList(), ct);
+await StartAsync("consumer");
+await WaitForRowsAsync(preloaded.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
+var drain = await CommitSpanAsync(preloaded.Select(o => o.OrderId).ToArray());
+Add("Envio consumer drain (queue to committed rows)", n / drain.TotalSeconds, "msg/s", copyLimit, "of COPY");
+
+// Envio end to end, batch endpoint: N orders in batches of 1000 from 4 clients, until every row is committed.
+var batchOrders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(1_000_000 + i, default)).ToList();
+var clock = Stopwatch.StartNew();
+await Parallel.ForEachAsync(batchOrders.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
+{
+    using var response = await api.PostAsJsonAsync("/api/orders/batch", chunk.ToList(), WireFormat.Options, token);
+    response.EnsureSuccessStatusCode();
+});
+await WaitForRowsAsync(batchOrders.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
+Add("Envio end to end, HTTP batch endpoint (to committed rows)", n / clock.Elapsed.TotalSeconds, "msg/s", copyLimit, "of COPY");
+
+// Envio end to end, single POSTs from C concurrent clients.
+const int clients = 32;
+var singles = Enumerable.Range(0, Math.Min(n, quick ? 2_000 : 20_000)).Select(i => BenchOrders.Create(2_000_000 + i, default)).ToList();
+var latencies = new double[singles.Count];
+clock.Restart();
+await Parallel.ForEachAsync(Enumerable.Range(0, singles.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
+{
+    var started = Stopwatch.GetTimestamp();
+    using var response = await api.PostAsJsonAsync("/api/orders", singles[i], WireFormat.Options, token);
+    response.EnsureSuccessStatusCode();
+    latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+});
+var acceptRate = singles.Count / clock.Elapsed.TotalSeconds;
+await WaitForRowsAsync(singles.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
+Add($"Envio single-order POSTs, {clients} clients (to committed rows)", singles.Count / clock.Elapsed.TotalSeconds, "msg/s", publishLimit, "of publish");
+Add($"Envio single-order POSTs, {clients} clients (HTTP)", acceptRate, "req/s", publishLimit, "of publish");
+Array.Sort(latencies);
+Add("  request latency p50", Percentile(latencies, 0.50), "ms");
+Add("  request latency p99", Percentile(latencies, 0.99), "ms");
+
+// Accepted to committed at half the single-POST rate.
+var paced = Enumerable.Range(0, (int)Math.Min(acceptRate / 2 * (quick ? 3 : 10), 20_000)).Select(i => BenchOrders.Create(3_000_000 + i, default)).ToList();
+var interval = TimeSpan.FromSeconds(1 / (acceptRate / 2));
+var pacing = Stopwatch.StartNew();
+await Parallel.ForEachAsync(Enumerable.Range(0, paced.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
+{
+    var due = interval * i - pacing.Elapsed;
+    if (due > TimeSpan.Zero)
+    {
+        await Task.Delay(due, token);
+    }
+    using var response = await api.PostAsJsonAsync("/api/orders", paced[i], WireFormat.Options, token);
+    response.EnsureSuccessStatusCode();
+});
+var pacedIds = paced.Select(o => o.OrderId).ToArray();
+await WaitForRowsAsync(pacedIds, TimeSpan.FromMinutes(5));
+var (p50, p99) = await AcceptedToCommittedAsync(pacedIds);
+Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p50", p50, "ms");
+Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p99", p99, "ms");
+
+Add("Peak RSS, API", PeakRssMegabytes("Envio.ApiService"), "MB");
+Add("Peak RSS, consumer", PeakRssMegabytes("Envio.ConsumerService"), "MB");
+
+Print();
+Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
+await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, results },
+    new JsonSerializerOptions { WriteIndented = true }), ct);
+Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+return 0;
+
+string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+
+void Add(string what, double value, string unit, double? limit = null, string? of = null) =>
+    results.Add(new Result(what, Math.Round(value, 1), unit, limit is { } l ? Math.Round(value / l * 100, 1) : null, of));
+
+void Print()
+{
+    Console.WriteLine();
+    Console.WriteLine("| measurement | value | unit | ratio to raw limit |");
+    Console.WriteLine("|---|---:|---|---:|");
+    foreach (var r in results)
+    {
+        Console.WriteLine($"| {r.What} | {r.Value.ToString("#,0.#", CultureInfo.InvariantCulture)} | {r.Unit} | {(r.Percent is { } p ? $"{p:0.#} % {r.Of}" : "")} |");
+    }
+}
+
+static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+
+async Task StopConsumerAsync()
+{
+    var pid = PidOf(await app.ResourceNotifications.WaitForResourceAsync("consumer", e => e.Snapshot.State?.Text == KnownResourceStates.Running, ct));
+    Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
+    await app.ResourceNotifications.WaitForResourceAsync("consumer", e => KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text), ct);
+}
+
+async Task StartAsync(string name)
+{
+    var resource = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == name);
+    await app.ResourceCommands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand, ct);
+}
+
+static int PidOf(ResourceEvent e) =>
+    Convert.ToInt32(e.Snapshot.Properties.First(p => p.Name.EndsWith(".pid", StringComparison.Ordinal)).Value, CultureInfo.InvariantCulture);
+
+async Task WaitForRowsAsync(Guid[] ids, TimeSpan timeout)
+{
+    var deadline = DateTime.UtcNow + timeout;
+    await using var count = database.CreateCommand("SELECT count(*) FROM orders WHERE order_id = ANY($1)");
+    count.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+    while ((long)(await count.ExecuteScalarAsync(ct))! < ids.Length)
+    {
+        if (DateTime.UtcNow > deadline)
+        {
+            throw new TimeoutException("The rows did not all arrive.");
+        }
+        await Task.Delay(50, ct);
+    }
+}
+
+async Task<TimeSpan> CommitSpanAsync(Guid[] ids)
+{
+    await using var span = database.CreateCommand("SELECT max(received_at) - min(received_at) FROM orders WHERE order_id = ANY($1)");
+    span.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+    var value = (TimeSpan)(await span.ExecuteScalarAsync(ct))!;
+    return value > TimeSpan.Zero ? value : TimeSpan.FromMilliseconds(1);
+}
+
+// created_at is when the API accepted the order (it fills in the time); received_at is the commit's transaction time.
+async Task<(double P50, double P99)> AcceptedToCommittedAsync(Guid[] ids)
+{
+    await using var command = database.CreateCommand("""
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - created_at)),
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - created_at))
+        FROM orders WHERE order_id = ANY($1)
+        """);
+    command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+    await using var reader = await command.ExecuteReaderAsync(ct);
+    await reader.ReadAsync(ct);
+    return (reader.GetDouble(0) * 1000, reader.GetDouble(1) * 1000);
+}
+
+// VmHWM: the peak resident set of the service's own process (not its `dotnet run` wrapper).
+static double PeakRssMegabytes(string service)
+{
+    foreach (var entry in Directory.EnumerateDirectories("/proc"))
+    {
+        try
+        {
+            var commandLine = File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0')[0];
+            if (commandLine.EndsWith("/" + service, StringComparison.Ordinal))
+            {
+                var peak = File.ReadLines(Path.Combine(entry, "status")).First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+                return double.Parse(peak.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+        catch (IOException)
+        {
+            // Gone meanwhile.
+        }
+    }
+    return double.NaN;
+}
+
+internal sealed record Result(string What, double Value, string Unit, double? Percent, string? Of);
