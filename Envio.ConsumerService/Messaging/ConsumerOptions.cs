@@ -11,6 +11,12 @@ public sealed class ConsumerOptions
     /// </summary>
     public ushort Prefetch { get; set; } = 1000;
 
+    /// <summary>
+    /// Batches in flight: each on a channel of its own (a multiple-ack covers one channel's deliveries only), so one
+    /// batch fills while another commits. Memory is about channels × prefetch × message size.
+    /// </summary>
+    public int Channels { get; set; } = 2;
+
     /// <summary>The most messages written in one transaction.</summary>
     public int BatchSize { get; set; } = 500;
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Envio.Contracts.Messaging;
 using Microsoft.Extensions.Options;
@@ -10,8 +11,9 @@ namespace Envio.ConsumerService.Messaging;
 /// Reads the work queue in batches: up to <see cref="ConsumerOptions.BatchSize"/> messages or
 /// <see cref="ConsumerOptions.BatchWindow"/>, handed to <see cref="BatchWriter"/>, and acknowledged with one
 /// multiple-ack once every message of the batch is stored or moved (to a retry or the error queue, confirmed).
-/// One batch is in flight on the channel at a time, so that a multiple-ack never covers a message whose batch is
-/// not done. Messages that cannot be orders go straight to the error queue.
+/// One batch is in flight per channel, so that a multiple-ack never covers a message whose batch is not done; more
+/// batches in flight means more channels (<see cref="ConsumerOptions.Channels"/>), each with its own prefetch and
+/// delivery tags. Messages that cannot be orders go straight to the error queue.
 /// </summary>
 public sealed partial class OrderConsumer(
     IConnection connection,
@@ -23,9 +25,11 @@ public sealed partial class OrderConsumer(
 {
     private readonly ConsumerOptions _options = consumerOptions.Value;
     private readonly TopologyOptions _topology = topologyOptions.Value;
-    private int _generation;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Math.Max(1, _options.Channels)).Select(_ => ConsumeUntilStoppedAsync(stoppingToken)));
+
+    private async Task ConsumeUntilStoppedAsync(CancellationToken stoppingToken)
     {
         // The client recovers the connection and this consumer by itself after a network or broker failure; a
         // channel the broker closed on its own is not recovered, so consuming starts over on a new one.
@@ -59,6 +63,7 @@ public sealed partial class OrderConsumer(
         // Bounded by the prefetch: the broker never hands over more, so writing to it never waits.
         var buffer = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(_options.Prefetch) { SingleReader = true });
         using var channelLost = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var generation = new StrongBox<int>(0);
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
         await Topology.DeclareAsync(channel, _topology, stoppingToken);
@@ -68,7 +73,7 @@ public sealed partial class OrderConsumer(
         // the connection before the client recovers both), the tags handed out so far lose their meaning.
         channel.ChannelShutdownAsync += (_, args) =>
         {
-            Interlocked.Increment(ref _generation);
+            Interlocked.Increment(ref generation.Value);
             if (connection.IsOpen && args.Initiator != ShutdownInitiator.Application)
             {
                 channelLost.Cancel(); // closed by the broker, the connection still up: no recovery will come
@@ -78,7 +83,7 @@ public sealed partial class OrderConsumer(
 
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) => buffer.Writer.WriteAsync(new Delivery(
-            delivery.DeliveryTag, Volatile.Read(ref _generation), delivery.BasicProperties,
+            delivery.DeliveryTag, Volatile.Read(ref generation.Value), delivery.BasicProperties,
             delivery.Body.ToArray(), // the client reuses its buffer once this handler returns
             delivery.Redelivered), stoppingToken).AsTask();
         var consumerTag = await channel.BasicConsumeAsync(_topology.Queue, autoAck: false, consumer, stoppingToken);
@@ -90,7 +95,7 @@ public sealed partial class OrderConsumer(
             {
                 var batch = await NextBatchAsync(buffer.Reader, channelLost.Token);
                 // Stopping mid-batch rolls its transaction back; unacked, the batch is redelivered.
-                await HandleAsync(channel, batch, stoppingToken);
+                await HandleAsync(channel, generation, batch, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (channelLost.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
@@ -133,7 +138,7 @@ public sealed partial class OrderConsumer(
         return batch;
     }
 
-    private async Task HandleAsync(IChannel channel, List<Delivery> batch, CancellationToken stoppingToken)
+    private async Task HandleAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch, CancellationToken stoppingToken)
     {
         var orders = new List<(Delivery, Persistence.ReceivedOrder)>(batch.Count);
         foreach (var delivery in batch)
@@ -150,14 +155,14 @@ public sealed partial class OrderConsumer(
         }
 
         await writer.WriteAsync(orders, stoppingToken);
-        await AcknowledgeAsync(channel, batch);
+        await AcknowledgeAsync(channel, generation, batch);
     }
 
     /// <summary>One multiple-ack up to the batch's last tag, unless the channel went down since (then the broker redelivers).</summary>
-    private async Task AcknowledgeAsync(IChannel channel, List<Delivery> batch)
+    private async Task AcknowledgeAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch)
     {
-        var generation = Volatile.Read(ref _generation);
-        var last = batch.LastOrDefault(d => d.Generation == generation);
+        var current = Volatile.Read(ref generation.Value);
+        var last = batch.LastOrDefault(d => d.Generation == current);
         if (last is null || !channel.IsOpen)
         {
             LogNotAcknowledged(logger, batch.Count);
