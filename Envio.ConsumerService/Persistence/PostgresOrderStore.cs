@@ -5,8 +5,10 @@ using NpgsqlTypes;
 namespace Envio.ConsumerService.Persistence;
 
 /// <summary>
-/// PostgreSQL: each batch is streamed with binary COPY into temporary tables, then moved into the real tables with
-/// <c>INSERT … ON CONFLICT DO NOTHING</c>; items are inserted only for the orders that were new.
+/// PostgreSQL, with binary COPY. The common batch holds only new orders: it is copied straight into the tables. When
+/// one of them is stored already (a redelivery, a client's retry) the primary key refuses the copy, the transaction
+/// rolls back, and the batch takes the careful path: COPY into temporary tables, then <c>INSERT … ON CONFLICT DO
+/// NOTHING</c>, with items inserted only for the orders that were new.
 /// </summary>
 public sealed class PostgresOrderStore(
     NpgsqlDataSource dataSource, StoreSettings settings, ConsumerIdentity identity, ILogger<PostgresOrderStore> logger) : IOrderStore
@@ -50,9 +52,39 @@ public sealed class PostgresOrderStore(
         SELECT count(*) FROM inserted
         """;
 
+    internal const string CopyOrdersDirect = """
+        COPY orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, received_by)
+        FROM STDIN (FORMAT BINARY)
+        """;
+
+    internal const string CopyItemsDirect = "COPY order_items (order_id, line_no, sku, quantity, unit_price) FROM STDIN (FORMAT BINARY)";
+
     public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
     {
         var (orders, items) = OrderRows.From(batch);
+        try
+        {
+            return await CopyDirectAsync(orders, items, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // Some order of the batch is stored already: nothing of this attempt was committed.
+        }
+        return await CopyThroughStagingAsync(orders, items, cancellationToken);
+    }
+
+    private async Task<int> CopyDirectAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await WriteOrdersAsync(connection, CopyOrdersDirect, orders, identity.Name, cancellationToken);
+        await WriteItemsAsync(connection, CopyItemsDirect, items, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return orders.Count;
+    }
+
+    private async Task<int> CopyThroughStagingAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
@@ -60,44 +92,8 @@ public sealed class PostgresOrderStore(
         {
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
-
-        await using (var writer = await connection.BeginBinaryImportAsync(CopyOrders, cancellationToken))
-        {
-            foreach (var order in orders)
-            {
-                await writer.StartRowAsync(cancellationToken);
-                await writer.WriteAsync(order.OrderId, NpgsqlDbType.Uuid, cancellationToken);
-                await writer.WriteAsync(order.CustomerName, NpgsqlDbType.Varchar, cancellationToken);
-                await writer.WriteAsync(order.CustomerEmail, NpgsqlDbType.Varchar, cancellationToken);
-                await writer.WriteAsync(order.CustomerDocument, NpgsqlDbType.Varchar, cancellationToken);
-                await writer.WriteAsync(order.Currency, NpgsqlDbType.Char, cancellationToken);
-                await writer.WriteAsync(order.Total, NpgsqlDbType.Numeric, cancellationToken);
-                await writer.WriteAsync(order.CreatedAt.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);
-                if (order.CorrelationId is null)
-                {
-                    await writer.WriteNullAsync(cancellationToken);
-                }
-                else
-                {
-                    await writer.WriteAsync(order.CorrelationId, NpgsqlDbType.Varchar, cancellationToken);
-                }
-            }
-            await writer.CompleteAsync(cancellationToken);
-        }
-
-        await using (var writer = await connection.BeginBinaryImportAsync(CopyItems, cancellationToken))
-        {
-            foreach (var item in items)
-            {
-                await writer.StartRowAsync(cancellationToken);
-                await writer.WriteAsync(item.OrderId, NpgsqlDbType.Uuid, cancellationToken);
-                await writer.WriteAsync(item.LineNo, NpgsqlDbType.Integer, cancellationToken);
-                await writer.WriteAsync(item.Sku, NpgsqlDbType.Varchar, cancellationToken);
-                await writer.WriteAsync(item.Quantity, NpgsqlDbType.Integer, cancellationToken);
-                await writer.WriteAsync(item.UnitPrice, NpgsqlDbType.Numeric, cancellationToken);
-            }
-            await writer.CompleteAsync(cancellationToken);
-        }
+        await WriteOrdersAsync(connection, CopyOrders, orders, receivedBy: null, cancellationToken);
+        await WriteItemsAsync(connection, CopyItems, items, cancellationToken);
 
         int inserted;
         await using (var insert = new NpgsqlCommand(InsertNew, connection, transaction))
@@ -108,6 +104,52 @@ public sealed class PostgresOrderStore(
 
         await transaction.CommitAsync(cancellationToken);
         return inserted;
+    }
+
+    /// <summary>Order rows in COPY's binary format; <paramref name="receivedBy"/> fills a last column when given.</summary>
+    private static async Task WriteOrdersAsync(
+        NpgsqlConnection connection, string copy, List<OrderRow> orders, string? receivedBy, CancellationToken cancellationToken)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(copy, cancellationToken);
+        foreach (var order in orders)
+        {
+            await writer.StartRowAsync(cancellationToken);
+            await writer.WriteAsync(order.OrderId, NpgsqlDbType.Uuid, cancellationToken);
+            await writer.WriteAsync(order.CustomerName, NpgsqlDbType.Varchar, cancellationToken);
+            await writer.WriteAsync(order.CustomerEmail, NpgsqlDbType.Varchar, cancellationToken);
+            await writer.WriteAsync(order.CustomerDocument, NpgsqlDbType.Varchar, cancellationToken);
+            await writer.WriteAsync(order.Currency, NpgsqlDbType.Char, cancellationToken);
+            await writer.WriteAsync(order.Total, NpgsqlDbType.Numeric, cancellationToken);
+            await writer.WriteAsync(order.CreatedAt.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);
+            if (order.CorrelationId is null)
+            {
+                await writer.WriteNullAsync(cancellationToken);
+            }
+            else
+            {
+                await writer.WriteAsync(order.CorrelationId, NpgsqlDbType.Varchar, cancellationToken);
+            }
+            if (receivedBy is not null)
+            {
+                await writer.WriteAsync(receivedBy, NpgsqlDbType.Varchar, cancellationToken);
+            }
+        }
+        await writer.CompleteAsync(cancellationToken);
+    }
+
+    private static async Task WriteItemsAsync(NpgsqlConnection connection, string copy, List<OrderItemRow> items, CancellationToken cancellationToken)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync(copy, cancellationToken);
+        foreach (var item in items)
+        {
+            await writer.StartRowAsync(cancellationToken);
+            await writer.WriteAsync(item.OrderId, NpgsqlDbType.Uuid, cancellationToken);
+            await writer.WriteAsync(item.LineNo, NpgsqlDbType.Integer, cancellationToken);
+            await writer.WriteAsync(item.Sku, NpgsqlDbType.Varchar, cancellationToken);
+            await writer.WriteAsync(item.Quantity, NpgsqlDbType.Integer, cancellationToken);
+            await writer.WriteAsync(item.UnitPrice, NpgsqlDbType.Numeric, cancellationToken);
+        }
+        await writer.CompleteAsync(cancellationToken);
     }
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
