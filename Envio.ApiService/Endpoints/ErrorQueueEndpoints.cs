@@ -1,5 +1,4 @@
 using Envio.ApiService.Messaging;
-using RabbitMQ.Client.Exceptions;
 
 namespace Envio.ApiService.Endpoints;
 
@@ -82,7 +81,7 @@ public static class ErrorQueueEndpoints
         {
             return await call();
         }
-        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or BrokerUnreachableException or IOException)
+        catch (Exception e) when (BrokerFailures.IsUnreachable(e))
         {
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "The broker is unreachable; nothing was changed.", detail: e.Message);

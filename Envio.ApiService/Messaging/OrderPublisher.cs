@@ -54,7 +54,7 @@ public sealed partial class OrderPublisher(
         {
             throw Failed(e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);
         }
-        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or BrokerUnreachableException or IOException)
+        catch (Exception e) when (BrokerFailures.IsUnreachable(e))
         {
             throw Failed("The broker is unreachable.", e);
         }
