@@ -10,14 +10,14 @@ var messaging = builder.AddMessaging("messaging", hosting);
 var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 builder.AddProject<Projects.Envio_ApiService>("api")
-    .WithReference(messaging).WaitFor(messaging)
+    .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithSettingsFrom("Envio:Topology", "Envio:Publisher")
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 
 builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))
-    .WithReference(messaging).WaitFor(messaging)
+    .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithReference(enviodb).WaitFor(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithHttpHealthCheck("/health");

@@ -6,7 +6,7 @@ using Envio.Contracts.Messaging;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddRabbitMQClient("messaging");
+builder.AddRabbitMQClientOverTls("messaging");
 builder.AddEnvioStore("enviodb"); // migrations run before the consumer starts
 
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using RabbitMQ.Client;
 
 namespace Envio.AppHost.Hosting;
@@ -27,8 +28,11 @@ internal static class BackingServiceHealthChecks
             StartTimeStamp = DateTime.UtcNow,
         });
 
-    /// <summary>Healthy once an AMQP connection opens with the resource's own connection string.</summary>
-    public static IResourceBuilder<T> WithAmqpHealthCheck<T>(this IResourceBuilder<T> builder)
+    /// <summary>
+    /// Healthy once an AMQP connection opens with the resource's own connection string, over TLS trusting only the
+    /// authority in <paramref name="caCertificatePath"/> when the connection string is <c>amqps://</c>.
+    /// </summary>
+    public static IResourceBuilder<T> WithAmqpHealthCheck<T>(this IResourceBuilder<T> builder, string? caCertificatePath = null)
         where T : IResourceWithConnectionString
     {
         var key = $"{builder.Resource.Name}_amqp_check";
@@ -39,6 +43,10 @@ internal static class BackingServiceHealthChecks
             {
                 var uri = await resource.ConnectionStringExpression.GetValueAsync(ct).ConfigureAwait(false);
                 var factory = new ConnectionFactory { Uri = new Uri(uri!), AutomaticRecoveryEnabled = false };
+                if (caCertificatePath is not null)
+                {
+                    factory.TrustOnly(caCertificatePath);
+                }
                 await using var connection = await factory.CreateConnectionAsync(ct).ConfigureAwait(false);
                 return HealthCheckResult.Healthy();
             }

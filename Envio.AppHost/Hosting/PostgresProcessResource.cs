@@ -5,9 +5,13 @@ using Npgsql;
 
 namespace Envio.AppHost.Hosting;
 
-/// <summary>PostgreSQL from the Debian package, run by the AppHost on loopback with a private data directory.</summary>
+/// <summary>
+/// PostgreSQL from the Debian package, run by the AppHost on loopback with a private data directory. It accepts TLS
+/// connections only, and its clients verify its certificate against the run's authority and its host name.
+/// </summary>
 public sealed class PostgresProcessResource(
-    string name, string command, string workingDirectory, ParameterResource userName, ParameterResource password)
+    string name, string command, string workingDirectory, ParameterResource userName, ParameterResource password,
+    string caCertificatePath)
     : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
     internal const string PrimaryEndpointName = "tcp";
@@ -20,8 +24,11 @@ public sealed class PostgresProcessResource(
 
     public List<PostgresProcessDatabaseResource> Databases { get; } = [];
 
+    /// <summary>The authority clients trust for this server (and nothing else: Npgsql's VerifyFull with a root certificate).</summary>
+    public string CaCertificatePath { get; } = caCertificatePath;
+
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={UserNameParameter};Password={PasswordParameter}");
+        $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={UserNameParameter};Password={PasswordParameter};SSL Mode=VerifyFull;Root Certificate={CaCertificatePath}");
 }
 
 /// <summary>A database on a <see cref="PostgresProcessResource"/>, created by the AppHost once the server is ready.</summary>
@@ -40,6 +47,15 @@ internal static class PostgresProcessBuilderExtensions
 {
     private const string ServiceAccount = "postgres"; // PostgreSQL refuses to run as root.
 
+    /// <summary>TLS or nothing: a connection without TLS matches the reject line (and no other) and is refused.</summary>
+    internal const string HostBasedAuthentication = """
+        # Envio: every TCP connection uses TLS; passwords are checked with SCRAM.
+        local     all all              scram-sha-256
+        hostnossl all all all          reject
+        hostssl   all all 127.0.0.1/32 scram-sha-256
+        hostssl   all all ::1/128      scram-sha-256
+        """;
+
     public static IResourceBuilder<PostgresProcessResource> AddPostgresProcess(this IDistributedApplicationBuilder builder, string name)
     {
         var workspace = LocalProcessWorkspace.For(builder);
@@ -47,13 +63,17 @@ internal static class PostgresProcessBuilderExtensions
         var directory = Path.Combine(workspace.RunDirectory, name);
         var dataDirectory = Path.Combine(directory, "data");
         var port = LocalProcessWorkspace.FreeLoopbackPort();
+        var certificates = DevelopmentCertificates.For(builder);
+        var tlsDirectory = Path.Combine(directory, "tls");
+        var hbaFile = Path.Combine(directory, "pg_hba.conf");
 
         var userName = builder.AddParameter($"{name}-username", "envio", publishValueAsDefault: true);
         var password = builder.AddParameter($"{name}-password",
             new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
 
         var (command, prefix) = AsServiceAccount(Path.Combine(bin, "postgres"));
-        var postgres = new PostgresProcessResource(name, command, workspace.RunDirectory, userName.Resource, password.Resource);
+        var postgres = new PostgresProcessResource(
+            name, command, workspace.RunDirectory, userName.Resource, password.Resource, certificates.CaCertificatePath);
 
         builder.Services.AddHealthChecks().AddNpgSql(
             _ => postgres.CurrentConnectionString() + ";Database=postgres",
@@ -62,13 +82,24 @@ internal static class PostgresProcessBuilderExtensions
         return builder.AddResource(postgres)
             .WithEndpoint(port: port, targetPort: port, name: PostgresProcessResource.PrimaryEndpointName, isProxied: false)
             .WithArgs([.. prefix, "-D", dataDirectory, "-p", port.ToString(CultureInfo.InvariantCulture),
-                "-c", "listen_addresses=127.0.0.1", "-k", dataDirectory])
+                "-c", "listen_addresses=127.0.0.1", "-k", dataDirectory,
+                "-c", "ssl=on", "-c", "ssl_min_protocol_version=TLSv1.2",
+                "-c", $"ssl_cert_file={Path.Combine(tlsDirectory, "server.crt")}", "-c", $"ssl_key_file={Path.Combine(tlsDirectory, "server.key")}",
+                "-c", $"hba_file={hbaFile}"])
             .WithEnvironment(LocalProcessWorkspace.MarkerVariable, workspace.RunDirectory)
             .OnBeforeResourceStarted(async (resource, _, ct) =>
             {
                 workspace.DirectoryFor(name);
+                certificates.EnsureWritten();
                 await InitDbAsync(bin, directory, dataDirectory,
                     await resource.UserNameParameter.GetValueAsync(ct), await resource.PasswordParameter.GetValueAsync(ct), ct);
+                // PostgreSQL reads its key only when the key belongs to its account and is private (0600).
+                var (certificate, key) = certificates.CopyServerFilesTo(tlsDirectory);
+                await File.WriteAllTextAsync(hbaFile, HostBasedAuthentication, ct);
+                if (Environment.IsPrivilegedProcess)
+                {
+                    await RunAsync("chown", [$"{ServiceAccount}:{ServiceAccount}", tlsDirectory, certificate, key, hbaFile], ct);
+                }
             })
             .OnResourceReady(async (resource, ready, ct) =>
             {

@@ -81,8 +81,7 @@ public sealed class FailureTests
         {
             using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http") }; // no retries: every answer counts
             await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))!);
-            await using var broker = await new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", ct))!) }
-                .CreateConnectionAsync(ct);
+            await using var broker = await app.ConnectToBrokerAsync(ct);
 
             await using var stream = OrderStream.Start(api, seed);
             await Task.Delay(Steady, ct);

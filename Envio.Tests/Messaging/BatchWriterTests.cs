@@ -153,7 +153,7 @@ public static class Topologies
 {
     public static TopologyOptions Private(params TimeSpan[] retryDelays)
     {
-        var name = $"test.{Guid.NewGuid():N}";
+        var name = $"envio.orders.test.{Guid.NewGuid():N}"; // within the broker user's permissions
         return new TopologyOptions
         {
             Exchange = name,

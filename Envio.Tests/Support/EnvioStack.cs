@@ -36,8 +36,7 @@ public sealed class EnvioStack : IAsyncLifetime
         Api = _app.CreateHttpClient("api");
         Database = NpgsqlDataSource.Create((await _app.GetConnectionStringAsync("enviodb", ct))!);
         ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
-        _broker = await new ConnectionFactory { Uri = new Uri((await _app.GetConnectionStringAsync("messaging", ct))!) }
-            .CreateConnectionAsync(ct);
+        _broker = await _app.ConnectToBrokerAsync(ct);
     }
 
     /// <summary>Messages ready in a queue (not counting those delivered and not yet acknowledged).</summary>

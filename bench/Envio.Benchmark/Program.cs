@@ -5,10 +5,12 @@ using System.Text.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
+using Envio.AppHost.Hosting;
 using Envio.Benchmark;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
@@ -32,15 +34,17 @@ foreach (var resource in new[] { "messaging", "enviodb", "api", "consumer" })
     await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
 }
 
-await using var broker = await new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", ct))!) }.CreateConnectionAsync(ct);
+// Over TLS, trusting only the run's certificate authority, as the services do.
+await using var broker = await new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", ct))!) }
+    .TrustOnly(app.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath).CreateConnectionAsync(ct);
 await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))! + ";Maximum Pool Size=64");
 using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2) };
 var topology = new TopologyOptions();
 
 // Raw limits.
-var publishLimit = await RawLimits.PublishAsync(broker, "bench.raw", n, ct);
+var publishLimit = await RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, ct);
 Add("Broker publish with confirms (raw, quorum, 256 in flight)", publishLimit, "msg/s");
-var drainLimit = await RawLimits.DrainAsync(broker, "bench.raw", n, ct);
+var drainLimit = await RawLimits.DrainAsync(broker, "envio.orders.bench.raw", n, ct);
 Add("Broker drain (raw, prefetch 1000, multiple acks)", drainLimit, "msg/s");
 var copyLimit = await RawLimits.CopyAsync(database, n, ct);
 Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");

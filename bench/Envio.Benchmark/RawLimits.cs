@@ -14,10 +14,13 @@ internal static class RawLimits
         await using var setup = await broker.CreateChannelAsync(cancellationToken: ct);
         await setup.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
             arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }, cancellationToken: ct);
+        // An exchange of the same name, not the default exchange: Envio's broker user may use envio.orders.* only.
+        await setup.ExchangeDeclareAsync(queue, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: ct);
+        await setup.QueueBindAsync(queue, queue, queue, cancellationToken: ct);
         var messages = Enumerable.Range(0, n).Select(i => BenchOrders.Message(BenchOrders.Create(i, DateTimeOffset.UtcNow))).ToList();
 
         var clock = Stopwatch.StartNew();
-        await PublishAllAsync(broker, "", queue, messages, ct);
+        await PublishAllAsync(broker, queue, queue, messages, ct);
         return n / clock.Elapsed.TotalSeconds;
     }
 
@@ -72,6 +75,7 @@ internal static class RawLimits
         await done.Task.WaitAsync(ct);
         var rate = n / clock.Elapsed.TotalSeconds;
         await channel.QueueDeleteAsync(queue, cancellationToken: ct);
+        await channel.ExchangeDeleteAsync(queue, cancellationToken: ct);
         return rate;
     }
 

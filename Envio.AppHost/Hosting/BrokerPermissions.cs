@@ -1,0 +1,31 @@
+namespace Envio.AppHost.Hosting;
+
+/// <summary>
+/// Least privilege on the broker: Envio's user works in a virtual host of its own and may configure, write and read
+/// only Envio's exchanges and queues (<c>envio.orders</c> and the names derived from it in
+/// <c>Envio.Contracts/Messaging/Topology.cs</c>). No client uses server-named (<c>amq.gen-…</c>) queues or the
+/// default exchange, so neither is allowed. The user has no management tags, and no <c>guest</c> user exists.
+/// </summary>
+public static class BrokerPermissions
+{
+    public const string VirtualHost = "envio";
+
+    /// <summary>
+    /// <c>envio.orders</c> and <c>envio.orders.*</c> for configure, write and read alike. Written with <c>[.]</c>
+    /// rather than <c>\.</c> so that it reads the same in rabbitmq.conf, JSON definitions and shell commands.
+    /// </summary>
+    public const string Resources = "^envio[.]orders([.].+)?$";
+
+    /// <summary>rabbitmq.conf lines that make the first boot create exactly this user and virtual host.</summary>
+    internal static string[] Configuration(string user, string password) =>
+    [
+        $"default_vhost = {VirtualHost}",
+        $"default_user = {user}",
+        $"default_pass = {password}",
+        "default_user_tags.administrator = false", // the default user would otherwise be an administrator
+        $"default_permissions.configure = {Resources}",
+        $"default_permissions.write = {Resources}",
+        $"default_permissions.read = {Resources}",
+        "loopback_users = none", // the list only ever named guest, which is never created
+    ];
+}

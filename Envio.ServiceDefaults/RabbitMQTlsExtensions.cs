@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Configuration;
+using RabbitMQ.Client;
+
+namespace Microsoft.Extensions.Hosting;
+
+/// <summary>
+/// RabbitMQ over TLS (an <c>amqps://</c> connection string). With <c>Envio:Tls:CaCertificate</c> (the path of a PEM
+/// file) the broker's certificate must chain to that authority and only to it, and name the host connected to;
+/// without it the machine's trust store decides (a broker with a publicly trusted certificate).
+/// </summary>
+public static class RabbitMQTlsExtensions
+{
+    public const string CaCertificateKey = "Envio:Tls:CaCertificate";
+
+    /// <summary><c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above.</summary>
+    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName) =>
+        builder.AddRabbitMQClient(connectionName, configureConnectionFactory: factory =>
+        {
+            if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
+            {
+                factory.TrustOnly(authority);
+            }
+        });
+
+    /// <summary>Accepts only a broker certificate issued by the authority in <paramref name="caCertificatePath"/>.</summary>
+    public static ConnectionFactory TrustOnly(this ConnectionFactory factory, string caCertificatePath)
+    {
+        if (!factory.Ssl.Enabled)
+        {
+            throw new InvalidOperationException(
+                $"{CaCertificateKey} is set but the broker's connection string is not amqps://: refusing to connect in plain text.");
+        }
+        factory.Ssl.CertificateValidationCallback = CertificateAuthorityTrust.Only(CertificateAuthorityTrust.Load(caCertificatePath));
+        return factory;
+    }
+}

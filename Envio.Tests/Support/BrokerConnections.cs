@@ -1,0 +1,22 @@
+using Aspire.Hosting;
+using Envio.AppHost.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.Support;
+
+/// <summary>The tests' own connections to a stack's broker: over TLS, trusting the run's authority as the services do.</summary>
+public static class BrokerConnections
+{
+    /// <summary>The run's certificate authority (PEM), which the broker's and the database's certificates chain to.</summary>
+    public static string CaCertificatePath(this DistributedApplication app) =>
+        app.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath;
+
+    public static async Task<ConnectionFactory> BrokerFactoryAsync(this DistributedApplication app, CancellationToken cancellationToken) =>
+        new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", cancellationToken))!) }
+            .TrustOnly(app.CaCertificatePath());
+
+    public static async Task<IConnection> ConnectToBrokerAsync(this DistributedApplication app, CancellationToken cancellationToken) =>
+        await (await app.BrokerFactoryAsync(cancellationToken)).CreateConnectionAsync(cancellationToken);
+}
