@@ -45,8 +45,13 @@ public static class SqlServerClientExtensions
                 $"(ConnectionStrings:{connectionName}) and no '{DefaultConfigSectionName}:ConnectionString'.");
         }
 
-        // Fail at start-up, not at the first query, when the connection string is malformed.
-        _ = new SqlConnectionStringBuilder(settings.ConnectionString);
+        // Fail at start-up, not at the first query, when the connection string is malformed or sends data in clear.
+        if (new SqlConnectionStringBuilder(settings.ConnectionString).Encrypt == SqlConnectionEncryptOption.Optional)
+        {
+            throw new InvalidOperationException(
+                $"The SQL Server connection string '{connectionName}' turns encryption off (Encrypt=False/Optional). " +
+                "Use Encrypt=Strict (or Encrypt=True with a certificate the client trusts).");
+        }
 
         builder.Services.AddSingleton(settings);
         builder.Services.AddScoped(_ => new SqlConnection(settings.ConnectionString));

@@ -7,19 +7,33 @@ namespace Envio.AppHost.Hosting;
 /// SQL Server in a container, in the shape of Aspire's own SQL Server integration (not served here):
 /// a generated secret <c>sa</c> password, a health check, a data volume, and databases the AppHost creates.
 /// </summary>
-public sealed class SqlServerServerResource(string name, ParameterResource password)
+/// <param name="verifyServerCertificate">
+/// <c>true</c> for what is deployed (the manifest): <c>Encrypt=Strict</c> (TDS 8, TLS before anything else, the
+/// certificate checked against the client's trust store and the host name; ops give the server its certificate).
+/// <c>false</c> for the development container on this machine, whose certificate SQL Server generates itself:
+/// encrypted, but that certificate cannot be checked.
+/// </param>
+public sealed class SqlServerServerResource(string name, ParameterResource password, bool verifyServerCertificate = true)
     : ContainerResource(name), IResourceWithConnectionString
 {
+    /// <summary>Connection string keywords for the deployed server: encrypted and verified.</summary>
+    internal const string VerifiedEncryption = "Encrypt=Strict";
+
+    /// <summary>Development container only: encrypted, with SQL Server's self-generated certificate taken as it is.</summary>
+    internal const string DevelopmentEncryption = "Encrypt=Mandatory;TrustServerCertificate=true";
+
     internal const string PrimaryEndpointName = "tcp";
 
     public EndpointReference PrimaryEndpoint => field ??= new(this, PrimaryEndpointName);
 
     public ParameterResource PasswordParameter { get; } = password;
 
+    public string Encryption { get; } = verifyServerCertificate ? VerifiedEncryption : DevelopmentEncryption;
+
     public List<SqlServerDatabaseResource> Databases { get; } = [];
 
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"Server={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{PrimaryEndpoint.Property(EndpointProperty.Port)};User ID=sa;Password={PasswordParameter};TrustServerCertificate=true");
+        $"Server={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{PrimaryEndpoint.Property(EndpointProperty.Port)};User ID=sa;Password={PasswordParameter};{Encryption}");
 }
 
 /// <summary>A database on a <see cref="SqlServerServerResource"/>.</summary>
@@ -51,7 +65,7 @@ internal static class SqlServerBuilderExtensions
         var password = builder.AddParameter($"{name}-password",
             new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
             secret: true, persist: true);
-        var server = new SqlServerServerResource(name, password.Resource);
+        var server = new SqlServerServerResource(name, password.Resource, verifyServerCertificate: builder.ExecutionContext.IsPublishMode);
 
         builder.Services.AddHealthChecks().AddSqlServer(
             _ => server.CurrentConnectionString(),

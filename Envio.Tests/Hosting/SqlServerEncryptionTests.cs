@@ -1,0 +1,67 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Envio.AppHost.Hosting;
+using Envio.Tests.Support;
+using Microsoft.Data.SqlClient;
+using Microsoft.Extensions.Hosting;
+
+namespace Envio.Tests.Hosting;
+
+/// <summary>SQL Server connections are encrypted, and in what is deployed the server's certificate is verified.</summary>
+public sealed partial class SqlServerEncryptionTests
+{
+    [Fact]
+    public void The_deployed_connection_string_is_strict_and_trusts_no_certificate_blindly()
+    {
+        var connectionString = Resolve(Server(verifyServerCertificate: true).ConnectionStringExpression.ValueExpression);
+
+        var parsed = new SqlConnectionStringBuilder(connectionString);
+        Assert.Equal(SqlConnectionEncryptOption.Strict, parsed.Encrypt);
+        Assert.False(parsed.TrustServerCertificate);
+    }
+
+    [Fact]
+    public void The_development_container_is_still_encrypted()
+    {
+        var parsed = new SqlConnectionStringBuilder(Resolve(Server(verifyServerCertificate: false).ConnectionStringExpression.ValueExpression));
+
+        Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
+    }
+
+    [Fact]
+    public async Task The_committed_manifest_deploys_sql_server_with_strict_encryption()
+    {
+        using var manifest = JsonDocument.Parse(
+            await File.ReadAllTextAsync(Path.Combine(Repository.Root, "aspire-manifest.json"), TestContext.Current.CancellationToken));
+        var expression = manifest.RootElement.GetProperty("resources").GetProperty("sqlserver").GetProperty("connectionString").GetString()!;
+
+        var parsed = new SqlConnectionStringBuilder(Resolve(expression));
+        Assert.Equal(SqlConnectionEncryptOption.Strict, parsed.Encrypt);
+        Assert.False(parsed.TrustServerCertificate);
+    }
+
+    [Fact]
+    public void The_services_refuse_a_connection_string_that_turns_encryption_off()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration["ConnectionStrings:enviodb"] = "Server=db;Database=enviodb;User ID=envio;Password=x;Encrypt=False";
+
+        var refused = Assert.Throws<InvalidOperationException>(() => builder.AddSqlServerClient("enviodb"));
+        Assert.Contains("Encrypt=Strict", refused.Message, StringComparison.Ordinal);
+    }
+
+    private static SqlServerServerResource Server(bool verifyServerCertificate)
+    {
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions { Args = [], DisableDashboard = true });
+        var password = builder.AddParameter("sqlserver-password", "not-a-secret", secret: true);
+        return new SqlServerServerResource("sqlserver", password.Resource, verifyServerCertificate);
+    }
+
+    /// <summary>Manifest placeholders (<c>{sqlserver.bindings.tcp.port}</c>) replaced by sample values, for parsing.</summary>
+    private static string Resolve(string expression) => Placeholder().Replace(expression, m => m.Value.Contains("port", StringComparison.Ordinal) ? "1433" : "x");
+
+    [GeneratedRegex(@"\{[^}]+\}")]
+    private static partial Regex Placeholder();
+}
