@@ -1,6 +1,7 @@
 using Envio.ApiService.Endpoints;
 using Envio.ApiService.Messaging;
 using Envio.Contracts.Messaging;
+using Envio.Contracts.Security;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -10,6 +11,7 @@ builder.AddRabbitMQClientOverTls("messaging");
 
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
 builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(PublisherOptions.SectionName));
+builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration)); // stops start-up when a key is missing or malformed
 builder.Services.AddSingleton<OrderPublisher>();
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton(TimeProvider.System);

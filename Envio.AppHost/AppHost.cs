@@ -12,6 +12,7 @@ var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 builder.AddProject<Projects.Envio_ApiService>("api")
     .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithSettingsFrom("Envio:Topology", "Envio:Publisher")
+    .WithEncryptionKeys()
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 
@@ -20,6 +21,7 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithReference(enviodb).WaitFor(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
+    .WithEncryptionKeys()
     .WithHttpHealthCheck("/health");
 
 builder.Build().Run();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Envio.Contracts.Messaging;
+using Envio.Contracts.Security;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
@@ -21,6 +22,8 @@ public sealed record ReplayOutcome(IReadOnlyList<string> Replayed, IReadOnlyList
 /// which hands every one back to the queue: nothing is lost by looking. A replay publishes the original message (same
 /// id, so idempotency holds; failure headers removed, so it gets a full retry budget) to the work exchange, confirmed,
 /// and only then acknowledges it in the error queue. A discard acknowledges it and leaves an audit log entry.
+/// Bodies stay as they are: an encrypted body is replayed encrypted, and the listing never decrypts it (it names the
+/// scheme and key instead), so looking at the error queue does not show customers' data.
 /// </summary>
 public sealed partial class FailedMessages(IConnection connection, IOptions<TopologyOptions> topology, ILogger<FailedMessages> logger)
 {
@@ -115,7 +118,7 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
         return new FailedMessage(properties.MessageId, properties.Type, properties.CorrelationId,
             Text(message, FailureHeaders.Reason) ?? DeathReason(properties), Text(message, FailureHeaders.Exception),
             Text(message, FailureHeaders.FailedAt), attempts, Text(message, FailureHeaders.OriginalQueue),
-            Text(message, FailureHeaders.Consumer), Body(message.Body));
+            Text(message, FailureHeaders.Consumer), Body(properties, message.Body));
     }
 
     // A message the broker dead-lettered itself (the quorum queue's delivery limit) has no reason of ours.
@@ -129,8 +132,17 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
             ? value switch { byte[] bytes => Encoding.UTF8.GetString(bytes), null => null, _ => Convert.ToString(value, CultureInfo.InvariantCulture) }
             : null;
 
-    private static string Body(ReadOnlyMemory<byte> body)
+    /// <summary>
+    /// An encrypted body is described, not decrypted: the listing is for finding out why a message failed, and the
+    /// reason says that. A plaintext body (a foreign producer's, refused for being plaintext) is shown as it is: it is
+    /// in the broker unencrypted already, and the operator needs to see what was sent.
+    /// </summary>
+    private static string Body(IReadOnlyBasicProperties properties, ReadOnlyMemory<byte> body)
     {
+        if (EncryptedBody.SchemeOf(properties) is { } scheme)
+        {
+            return $"encrypted: {scheme}, key {SealedValue.KeyIdOf(body.Span) ?? "unknown"}, {body.Length} bytes (not shown)";
+        }
         try
         {
             return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body.Span);

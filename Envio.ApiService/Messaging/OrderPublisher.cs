@@ -1,5 +1,6 @@
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
@@ -21,6 +22,7 @@ public sealed partial class OrderPublisher(
     IConnection connection,
     IOptions<PublisherOptions> publisherOptions,
     IOptions<TopologyOptions> topologyOptions,
+    KeyRing keys,
     ILogger<OrderPublisher> logger) : IAsyncDisposable
 {
     private readonly PublisherOptions _options = publisherOptions.Value;
@@ -64,8 +66,9 @@ public sealed partial class OrderPublisher(
     {
         try
         {
-            await channel.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true,
-                message.Envelope.ToProperties(WireFormat.ContentType), WireFormat.Serialize(message.Order), cancellationToken);
+            // Encrypted before it leaves the process: the broker stores ciphertext only (see EncryptedBody).
+            await channel.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true, EncryptedBody.Properties(message.Envelope),
+                EncryptedBody.Seal(keys, message.Envelope, WireFormat.Serialize(message.Order)), cancellationToken);
         }
         finally
         {

@@ -17,6 +17,7 @@ namespace Envio.ConsumerService.Messaging;
 /// </summary>
 public sealed partial class OrderConsumer(
     IConnection connection,
+    OrderDecoder decoder,
     BatchWriter writer,
     FailurePublisher failures,
     IOptions<ConsumerOptions> consumerOptions,
@@ -143,7 +144,7 @@ public sealed partial class OrderConsumer(
         var orders = new List<(Delivery, Persistence.ReceivedOrder)>(batch.Count);
         foreach (var delivery in batch)
         {
-            if (OrderDecoder.Decode(delivery, out var problem, out var exception) is { } order)
+            if (decoder.Decode(delivery, out var problem, out var exception) is { } order)
             {
                 orders.Add((delivery, order));
             }

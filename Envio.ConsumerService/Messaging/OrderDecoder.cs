@@ -2,16 +2,18 @@ using System.Text.Json;
 using Envio.ConsumerService.Persistence;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 
 namespace Envio.ConsumerService.Messaging;
 
 /// <summary>
 /// Turns a delivery back into an order, or says why it cannot be one. Everything this rejects is a permanent
-/// failure: retrying would give the same answer, so the message goes to the error queue.
+/// failure: retrying would give the same answer, so the message goes to the error queue. A body must be encrypted
+/// (see <see cref="EncryptedBody"/>): plaintext, a key not in the ring, or a body that fails authentication is refused.
 /// </summary>
-public static class OrderDecoder
+public sealed class OrderDecoder(KeyRing keys)
 {
-    public static ReceivedOrder? Decode(Delivery delivery, out string? problem, out Exception? exception)
+    public ReceivedOrder? Decode(Delivery delivery, out string? problem, out Exception? exception)
     {
         exception = null;
         var envelope = Envelope.FromProperties(delivery.Properties, out problem);
@@ -30,10 +32,30 @@ public static class OrderDecoder
             return null;
         }
 
+        var scheme = EncryptedBody.SchemeOf(delivery.Properties);
+        if (scheme != EncryptedBody.Scheme)
+        {
+            problem = scheme is null
+                ? $"The body is not encrypted (no {EncryptedBody.SchemeHeader} header): plaintext bodies are refused."
+                : $"Unknown encryption scheme '{scheme}' (this consumer reads {EncryptedBody.Scheme}).";
+            return null;
+        }
+        byte[] json;
+        try
+        {
+            json = EncryptedBody.Open(keys, envelope, delivery.Body.Span);
+        }
+        catch (UndecryptableException e)
+        {
+            exception = e;
+            problem = $"The body cannot be decrypted: {e.Message}";
+            return null;
+        }
+
         Order? order;
         try
         {
-            order = WireFormat.DeserializeOrder(delivery.Body.Span);
+            order = WireFormat.DeserializeOrder(json);
         }
         catch (JsonException e)
         {

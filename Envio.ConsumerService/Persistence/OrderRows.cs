@@ -1,13 +1,14 @@
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 
 namespace Envio.ConsumerService.Persistence;
 
 /// <summary>An order as it arrived: the contract plus what the message said about it.</summary>
 public sealed record ReceivedOrder(Order Order, string? CorrelationId);
 
-/// <summary>A row of <c>orders</c>.</summary>
+/// <summary>A row of <c>orders</c>; the customer's email and document are sealed (<see cref="SensitiveColumns"/>).</summary>
 public readonly record struct OrderRow(
-    Guid OrderId, string CustomerName, string CustomerEmail, string CustomerDocument, string Currency,
+    Guid OrderId, string CustomerName, byte[] CustomerEmail, byte[] CustomerDocument, string Currency,
     decimal Total, DateTimeOffset CreatedAt, string? CorrelationId);
 
 /// <summary>A row of <c>order_items</c>; <see cref="LineNo"/> keeps the items in the order they were sent.</summary>
@@ -18,9 +19,10 @@ public static class OrderRows
 {
     /// <summary>
     /// Rows for a batch, with each order id once: a batch may hold the same order twice (a redelivery next to a
-    /// client's retry), and the stores' insert-if-absent only sees what is already in the table.
+    /// client's retry), and the stores' insert-if-absent only sees what is already in the table. The sensitive columns
+    /// are encrypted here, with the ring's current key, so no store ever sends them in clear.
     /// </summary>
-    public static (List<OrderRow> Orders, List<OrderItemRow> Items) From(IReadOnlyList<ReceivedOrder> batch)
+    public static (List<OrderRow> Orders, List<OrderItemRow> Items) From(IReadOnlyList<ReceivedOrder> batch, KeyRing keys)
     {
         var seen = new HashSet<Guid>(batch.Count);
         var orders = new List<OrderRow>(batch.Count);
@@ -31,7 +33,9 @@ public static class OrderRows
             {
                 continue;
             }
-            orders.Add(new OrderRow(order.OrderId, order.Customer.Name, order.Customer.Email, order.Customer.Document,
+            orders.Add(new OrderRow(order.OrderId, order.Customer.Name,
+                SensitiveColumns.Seal(keys, order.OrderId, SensitiveColumns.CustomerEmail, order.Customer.Email),
+                SensitiveColumns.Seal(keys, order.OrderId, SensitiveColumns.CustomerDocument, order.Customer.Document),
                 order.Currency, order.Total, order.CreatedAt, correlationId));
             for (var line = 0; line < order.Items.Count; line++)
             {

@@ -1,4 +1,5 @@
 using DbUp;
+using Envio.Contracts.Security;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -11,15 +12,15 @@ namespace Envio.ConsumerService.Persistence;
 /// NOTHING</c>, with items inserted only for the orders that were new.
 /// </summary>
 public sealed class PostgresOrderStore(
-    NpgsqlDataSource dataSource, StoreSettings settings, ConsumerIdentity identity, ILogger<PostgresOrderStore> logger) : IOrderStore
+    NpgsqlDataSource dataSource, StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<PostgresOrderStore> logger) : IOrderStore
 {
     /// <summary>Any fixed number: the advisory lock every replica takes before migrating.</summary>
     private const long MigrationLockKey = 0x456E76696F;
 
     internal const string CreateStaging = """
         CREATE TEMP TABLE staging_orders (
-            order_id uuid NOT NULL, customer_name varchar(200) NOT NULL, customer_email varchar(254) NOT NULL,
-            customer_document varchar(50) NOT NULL, currency char(3) NOT NULL, total numeric(19,4) NOT NULL,
+            order_id uuid NOT NULL, customer_name varchar(200) NOT NULL, customer_email bytea NOT NULL,
+            customer_document bytea NOT NULL, currency char(3) NOT NULL, total numeric(19,4) NOT NULL,
             created_at timestamptz NOT NULL, correlation_id varchar(128) NULL
         ) ON COMMIT DROP;
         CREATE TEMP TABLE staging_items (
@@ -61,7 +62,7 @@ public sealed class PostgresOrderStore(
 
     public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
     {
-        var (orders, items) = OrderRows.From(batch);
+        var (orders, items) = OrderRows.From(batch, keys);
         try
         {
             return await CopyDirectAsync(orders, items, cancellationToken);
@@ -116,8 +117,8 @@ public sealed class PostgresOrderStore(
             await writer.StartRowAsync(cancellationToken);
             await writer.WriteAsync(order.OrderId, NpgsqlDbType.Uuid, cancellationToken);
             await writer.WriteAsync(order.CustomerName, NpgsqlDbType.Varchar, cancellationToken);
-            await writer.WriteAsync(order.CustomerEmail, NpgsqlDbType.Varchar, cancellationToken);
-            await writer.WriteAsync(order.CustomerDocument, NpgsqlDbType.Varchar, cancellationToken);
+            await writer.WriteAsync(order.CustomerEmail, NpgsqlDbType.Bytea, cancellationToken);
+            await writer.WriteAsync(order.CustomerDocument, NpgsqlDbType.Bytea, cancellationToken);
             await writer.WriteAsync(order.Currency, NpgsqlDbType.Char, cancellationToken);
             await writer.WriteAsync(order.Total, NpgsqlDbType.Numeric, cancellationToken);
             await writer.WriteAsync(order.CreatedAt.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);

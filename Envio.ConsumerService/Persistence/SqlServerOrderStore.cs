@@ -1,5 +1,6 @@
 using System.Data;
 using DbUp;
+using Envio.Contracts.Security;
 using Microsoft.Data.SqlClient;
 using Microsoft.Data.SqlClient.Server;
 
@@ -11,7 +12,7 @@ namespace Envio.ConsumerService.Persistence;
 /// key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same new id from both passing NOT EXISTS.
 /// </summary>
 public sealed class SqlServerOrderStore(
-    StoreSettings settings, ConsumerIdentity identity, ILogger<SqlServerOrderStore> logger) : IOrderStore
+    StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<SqlServerOrderStore> logger) : IOrderStore
 {
     internal const string InsertNew = """
         DECLARE @inserted TABLE (order_id uniqueidentifier NOT NULL PRIMARY KEY);
@@ -47,8 +48,8 @@ public sealed class SqlServerOrderStore(
     [
         new("order_id", SqlDbType.UniqueIdentifier),
         new("customer_name", SqlDbType.NVarChar, 200),
-        new("customer_email", SqlDbType.NVarChar, 254),
-        new("customer_document", SqlDbType.NVarChar, 50),
+        new("customer_email", SqlDbType.VarBinary, SqlMetaData.Max),
+        new("customer_document", SqlDbType.VarBinary, SqlMetaData.Max),
         new("currency", SqlDbType.Char, 3),
         new("total", SqlDbType.Decimal, 19, 4),
         new("created_at", SqlDbType.DateTimeOffset),
@@ -66,7 +67,7 @@ public sealed class SqlServerOrderStore(
 
     public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
     {
-        var (orders, items) = OrderRows.From(batch);
+        var (orders, items) = OrderRows.From(batch, keys);
         await using var connection = new SqlConnection(settings.ConnectionString);
         await connection.OpenAsync(cancellationToken);
         await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);
@@ -107,8 +108,8 @@ public sealed class SqlServerOrderStore(
         var record = new SqlDataRecord(OrderRowShape);
         record.SetGuid(0, order.OrderId);
         record.SetString(1, order.CustomerName);
-        record.SetString(2, order.CustomerEmail);
-        record.SetString(3, order.CustomerDocument);
+        record.SetBytes(2, 0, order.CustomerEmail, 0, order.CustomerEmail.Length);
+        record.SetBytes(3, 0, order.CustomerDocument, 0, order.CustomerDocument.Length);
         record.SetString(4, order.Currency);
         record.SetDecimal(5, order.Total);
         record.SetDateTimeOffset(6, order.CreatedAt);

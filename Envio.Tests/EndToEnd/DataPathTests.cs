@@ -42,7 +42,7 @@ public sealed class DataPathTests(EnvioStack stack)
         Assert.Equal(orders.Select(o => o.OrderId).Order(), accepted.Order());
         Assert.Equal(1_000, await StoredOrders.WaitForAsync(stack.Database, accepted, ArrivalTimeout));
 
-        var stored = await StoredOrders.ReadAsync(stack.Database, accepted);
+        var stored = await StoredOrders.ReadAsync(stack.Database, stack.Keys, accepted);
         Assert.Equal(1_000, stored.Count);
         foreach (var order in orders)
         {
@@ -99,7 +99,7 @@ public sealed class DataPathTests(EnvioStack stack)
 
         Assert.Equal(7, id.Version);
         Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [id], ArrivalTimeout));
-        var stored = (await StoredOrders.ReadAsync(stack.Database, [id]))[id].Order;
+        var stored = (await StoredOrders.ReadAsync(stack.Database, stack.Keys, [id]))[id].Order;
         Assert.InRange(stored.CreatedAt, before, DateTimeOffset.UtcNow.AddSeconds(1));
     }
 
@@ -181,9 +181,9 @@ public sealed class DataPathTests(EnvioStack stack)
         var garbage = Guid.CreateVersion7();
         var futureSchema = SampleOrders.Create(7_001);
         var invalid = SampleOrders.Create(7_002) with { Total = 1m };
-        await stack.PublishRawAsync(EnvelopeFor(garbage).ToProperties(WireFormat.ContentType), "{not json"u8.ToArray());
+        await stack.PublishEncryptedAsync(EnvelopeFor(garbage), "{not json"u8.ToArray());
         await stack.PublishRawAsync(EnvelopeFor(futureSchema.OrderId, version: 99).ToProperties(WireFormat.ContentType), WireFormat.Serialize(futureSchema));
-        await stack.PublishRawAsync(EnvelopeFor(invalid.OrderId).ToProperties(WireFormat.ContentType), WireFormat.Serialize(invalid));
+        await stack.PublishEncryptedAsync(EnvelopeFor(invalid.OrderId), WireFormat.Serialize(invalid));
         var good = SampleOrders.Create(7_003);
         await PostAcceptedAsync("/api/orders", good, ct);
 

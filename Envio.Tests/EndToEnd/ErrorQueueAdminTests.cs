@@ -4,6 +4,7 @@ using System.Text.Json;
 using Envio.ApiService.Endpoints;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using RabbitMQ.Client;
 
@@ -23,7 +24,9 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
         var listed = await FindAsync(order.OrderId, ct);
         Assert.Equal("Gave up after 4 attempts: The database was unavailable.", listed.GetProperty("reason").GetString());
         Assert.Equal(4, listed.GetProperty("attempts").GetInt32());
-        Assert.Equal(order.OrderId, JsonSerializer.Deserialize(listed.GetProperty("body").GetString()!, WireFormat.Order)!.OrderId);
+        var body = listed.GetProperty("body").GetString()!; // described, never decrypted: no customer data in the listing
+        Assert.StartsWith($"encrypted: {EncryptedBody.Scheme}, key {stack.Keys.CurrentKeyId}", body, StringComparison.Ordinal);
+        Assert.DoesNotContain(order.Customer.Email, body, StringComparison.Ordinal);
         await FindAsync(order.OrderId, ct); // looking twice: still there
 
         using var replay = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new ReplayRequest([order.OrderId.ToString()]), ct);
@@ -66,12 +69,13 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
 
     private async Task DeadLetterAsync(Order order, string reason)
     {
-        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "admin-test")
-            .ToProperties(WireFormat.ContentType);
+        // As the consumer dead-letters it: the API's encrypted message, with the failure headers added.
+        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "admin-test");
+        var properties = EncryptedBody.Properties(envelope);
         properties.Headers![FailureHeaders.Reason] = reason;
         properties.Headers[FailureHeaders.Attempts] = 4;
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true));
-        await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, WireFormat.Serialize(order));
+        await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, EncryptedBody.Seal(stack.Keys, envelope, WireFormat.Serialize(order)));
     }
 
     private async Task<JsonElement> FindAsync(Guid id, CancellationToken ct) =>

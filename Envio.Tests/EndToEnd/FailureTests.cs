@@ -2,6 +2,7 @@ using System.Text;
 using Aspire.Hosting;
 using Envio.ConsumerService.Messaging;
 using Envio.Contracts.Messaging;
+using Envio.Tests.Security;
 using Envio.Tests.Support;
 using Npgsql;
 using RabbitMQ.Client;
@@ -95,7 +96,7 @@ public sealed class FailureTests
             var storedItems = await StoredOrders.CountAsync(database, "order_items", accepted);
             var unknownStored = await StoredOrders.CountAsync(database, "orders", [.. stream.Unknown.Keys]);
             var unknownItems = await StoredOrders.CountAsync(database, "order_items", [.. stream.Unknown.Keys]);
-            var unknownExpectedItems = (await StoredOrders.ReadAsync(database, [.. stream.Unknown.Keys])).Values.Sum(s =>
+            var unknownExpectedItems = (await StoredOrders.ReadAsync(database, await EncryptionKeysOf.AppAsync(app), [.. stream.Unknown.Keys])).Values.Sum(s =>
                 stream.Unknown[s.Order.OrderId].Items.Count);
             var deadLettered = await TakeErrorQueueAsync(broker, poison.Count, ct);
             var poisonStored = await StoredOrders.CountAsync(database, "orders", poison);

@@ -124,7 +124,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
 
     private PostgresOrderStore Store(NpgsqlDataSource source) => new(
         source, new StoreSettings(StoreEngine.Postgres, new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString),
-        new ConsumerIdentity("writer-tests"), NullLogger<PostgresOrderStore>.Instance);
+        new ConsumerIdentity("writer-tests"), stack.Keys, NullLogger<PostgresOrderStore>.Instance);
 
     private BatchWriter Writer(IOrderStore store) => new(
         store, new FailurePublisher(stack.Broker, Options.Create(_topology)),

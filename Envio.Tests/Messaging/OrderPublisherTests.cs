@@ -15,6 +15,7 @@ public sealed class OrderPublisherTests(EnvioStack stack)
         stack.Broker,
         Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout }),
         Options.Create(stack.Topology),
+        stack.Keys,
         NullLogger<OrderPublisher>.Instance);
 
     private static (Envelope, Order) Message(Order order) =>

@@ -1,5 +1,7 @@
 using System.Data.Common;
 using Envio.ConsumerService.Persistence;
+using Envio.Contracts.Security;
+using Envio.Tests.Security;
 using Envio.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,10 +16,12 @@ public abstract class OrderStoreContract : IAsyncLifetime
 {
     protected static readonly ConsumerIdentity Identity = new("store-tests/1");
 
+    protected static readonly KeyRing Keys = EncryptionKeysOf.Fresh("store-1");
+
     /// <summary>Creates an empty database and returns its connection string; null when the engine is not available.</summary>
     protected abstract Task<string?> CreateDatabaseAsync();
 
-    protected abstract IOrderStore CreateStore(string connectionString);
+    protected abstract IOrderStore CreateStore(string connectionString, KeyRing keys);
 
     protected abstract DbConnection Connect(string connectionString);
 
@@ -35,7 +39,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
         _connectionString = await CreateDatabaseAsync();
         if (_connectionString is not null)
         {
-            Store = CreateStore(_connectionString);
+            Store = CreateStore(_connectionString, Keys);
             await Store.MigrateAsync(TestContext.Current.CancellationToken);
         }
     }
@@ -108,11 +112,74 @@ public abstract class OrderStoreContract : IAsyncLifetime
     public async Task Migrations_run_once_when_replicas_start_together()
     {
         Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
-        var replicas = Enumerable.Range(0, 4).Select(_ => CreateStore(ConnectionString)).ToList();
+        var replicas = Enumerable.Range(0, 4).Select(_ => CreateStore(ConnectionString, Keys)).ToList();
 
         await Task.WhenAll(replicas.Select(r => r.MigrateAsync(TestContext.Current.CancellationToken)));
 
-        Assert.Equal(1, await CountAsync("schemaversions"));
+        Assert.Equal(MigrationScripts, await CountAsync("schemaversions"));
+    }
+
+    [Fact]
+    public async Task The_customers_email_and_document_are_stored_encrypted_and_open_with_the_key_ring()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var order = SampleOrders.Create(10);
+
+        await Store.InsertAsync(Received(order), TestContext.Current.CancellationToken);
+
+        var (email, document) = (await SensitiveColumnsAsync())[order.OrderId];
+        Assert.Equal(Keys.CurrentKeyId, SealedValue.KeyIdOf(email));
+        Assert.False(email.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(order.Customer.Email)) >= 0, "the email is stored in clear");
+        Assert.Equal(order.Customer.Email, SensitiveColumns.Open(Keys, order.OrderId, SensitiveColumns.CustomerEmail, email));
+        Assert.Equal(order.Customer.Document, SensitiveColumns.Open(Keys, order.OrderId, SensitiveColumns.CustomerDocument, document));
+        // A value is bound to its row and column: moved elsewhere, it does not open.
+        Assert.Throws<UndecryptableException>(() => SensitiveColumns.Open(Keys, order.OrderId, SensitiveColumns.CustomerDocument, email));
+        Assert.Throws<UndecryptableException>(() => SensitiveColumns.Open(Keys, Guid.CreateVersion7(), SensitiveColumns.CustomerEmail, email));
+    }
+
+    [Fact]
+    public async Task After_a_key_rotation_new_rows_use_the_new_key_and_rows_of_the_old_key_still_open()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var oldKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(KeyRing.KeySize);
+        var before = new KeyRing("2025", new Dictionary<string, byte[]> { ["2025"] = oldKey });
+        var after = new KeyRing("2026", new Dictionary<string, byte[]>
+        {
+            ["2025"] = oldKey,
+            ["2026"] = System.Security.Cryptography.RandomNumberGenerator.GetBytes(KeyRing.KeySize),
+        });
+        var (older, newer) = (SampleOrders.Create(11), SampleOrders.Create(12));
+
+        await CreateStore(ConnectionString, before).InsertAsync(Received(older), TestContext.Current.CancellationToken);
+        await CreateStore(ConnectionString, after).InsertAsync(Received(newer), TestContext.Current.CancellationToken);
+
+        var rows = await SensitiveColumnsAsync();
+        Assert.Equal("2025", SealedValue.KeyIdOf(rows[older.OrderId].Email));
+        Assert.Equal("2026", SealedValue.KeyIdOf(rows[newer.OrderId].Email));
+        Assert.Equal(older.Customer.Email, SensitiveColumns.Open(after, older.OrderId, SensitiveColumns.CustomerEmail, rows[older.OrderId].Email));
+        Assert.Equal(newer.Customer.Document, SensitiveColumns.Open(after, newer.OrderId, SensitiveColumns.CustomerDocument, rows[newer.OrderId].Document));
+        var unknown = Assert.Throws<UndecryptableException>(() =>
+            SensitiveColumns.Open(before, newer.OrderId, SensitiveColumns.CustomerEmail, rows[newer.OrderId].Email));
+        Assert.Contains("'2026'", unknown.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>How many migrations each engine has (the two engines keep the same list).</summary>
+    private static int MigrationScripts => typeof(IOrderStore).Assembly.GetManifestResourceNames()
+        .Count(n => n.Contains(".Migrations.Postgres.", StringComparison.Ordinal));
+
+    private async Task<Dictionary<Guid, (byte[] Email, byte[] Document)>> SensitiveColumnsAsync()
+    {
+        await using var connection = Connect(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT order_id, customer_email, customer_document FROM orders";
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new Dictionary<Guid, (byte[], byte[])>();
+        while (await reader.ReadAsync())
+        {
+            rows[reader.GetGuid(0)] = (reader.GetFieldValue<byte[]>(1), reader.GetFieldValue<byte[]>(2));
+        }
+        return rows;
     }
 
     protected static List<ReceivedOrder> Received(params Envio.Contracts.Orders.Order[] orders) =>

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Envio.ConsumerService.Persistence;
+using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using Npgsql;
 
@@ -20,11 +21,11 @@ public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContra
         return new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = name }.ConnectionString;
     }
 
-    protected override IOrderStore CreateStore(string connectionString)
+    protected override IOrderStore CreateStore(string connectionString, KeyRing keys)
     {
         var source = NpgsqlDataSource.Create(connectionString);
         _sources.Add(source);
-        return new PostgresOrderStore(source, new StoreSettings(StoreEngine.Postgres, connectionString), Identity, Log<PostgresOrderStore>());
+        return new PostgresOrderStore(source, new StoreSettings(StoreEngine.Postgres, connectionString), Identity, keys, Log<PostgresOrderStore>());
     }
 
     protected override DbConnection Connect(string connectionString) => new NpgsqlConnection(connectionString);

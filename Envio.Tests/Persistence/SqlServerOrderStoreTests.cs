@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Envio.ConsumerService.Persistence;
+using Envio.Contracts.Security;
 using Microsoft.Data.SqlClient;
 
 namespace Envio.Tests.Persistence;
@@ -28,8 +29,8 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
         return new SqlConnectionStringBuilder(Server) { InitialCatalog = name }.ConnectionString;
     }
 
-    protected override IOrderStore CreateStore(string connectionString) =>
-        new SqlServerOrderStore(new StoreSettings(StoreEngine.SqlServer, connectionString), Identity, Log<SqlServerOrderStore>());
+    protected override IOrderStore CreateStore(string connectionString, KeyRing keys) =>
+        new SqlServerOrderStore(new StoreSettings(StoreEngine.SqlServer, connectionString), Identity, keys, Log<SqlServerOrderStore>());
 
     protected override string? Unavailable => string.IsNullOrWhiteSpace(Server)
         ? $"{Variable} is not set: no SQL Server to test against (it cannot run on this machine)."

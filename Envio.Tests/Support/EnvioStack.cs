@@ -1,5 +1,7 @@
 using Aspire.Hosting;
 using Envio.Contracts.Messaging;
+using Envio.Contracts.Security;
+using Envio.Tests.Security;
 using Npgsql;
 using RabbitMQ.Client;
 
@@ -29,6 +31,12 @@ public sealed class EnvioStack : IAsyncLifetime
 
     public TopologyOptions Topology { get; } = new();
 
+    /// <summary>The key ring the stack's services encrypt with.</summary>
+    public KeyRing Keys { get; private set; } = null!;
+
+    /// <summary>Where this stack's broker and database keep their files (<c>run-*/messaging</c>, <c>run-*/postgres/data</c>).</summary>
+    public string DataRoot => _dataRoot;
+
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -36,6 +44,7 @@ public sealed class EnvioStack : IAsyncLifetime
         Api = _app.CreateHttpClient("api");
         Database = NpgsqlDataSource.Create((await _app.GetConnectionStringAsync("enviodb", ct))!);
         ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
+        Keys = await EncryptionKeysOf.AppAsync(_app);
         _broker = await _app.ConnectToBrokerAsync(ct);
     }
 
@@ -52,6 +61,10 @@ public sealed class EnvioStack : IAsyncLifetime
         await using var channel = await _broker!.CreateChannelAsync(new CreateChannelOptions(true, true));
         await channel.BasicPublishAsync(Topology.Exchange, Topology.RoutingKey, mandatory: true, properties, body);
     }
+
+    /// <summary>Publishes a message as the API would, its body encrypted with the stack's key ring.</summary>
+    public Task PublishEncryptedAsync(Envelope envelope, byte[] json) =>
+        PublishRawAsync(EncryptedBody.Properties(envelope), EncryptedBody.Seal(Keys, envelope, json));
 
     /// <summary>Takes the error queue's messages (acknowledging them) until one satisfies <paramref name="match"/>.</summary>
     public async Task<BasicGetResult?> TakeFromErrorQueueAsync(Func<BasicGetResult, bool> match, TimeSpan timeout)

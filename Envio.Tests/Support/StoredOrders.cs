@@ -1,12 +1,16 @@
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 using Npgsql;
 
 namespace Envio.Tests.Support;
 
-/// <summary>Reads orders back from the PostgreSQL tables, the way a user would look at them.</summary>
+/// <summary>
+/// Reads orders back from the PostgreSQL tables, the way a user would look at them: the customer's email and document
+/// are decrypted with the stack's key ring (they are stored encrypted).
+/// </summary>
 public static class StoredOrders
 {
-    public static async Task<Dictionary<Guid, (Order Order, string ReceivedBy)>> ReadAsync(NpgsqlDataSource database, IReadOnlyCollection<Guid> ids)
+    public static async Task<Dictionary<Guid, (Order Order, string ReceivedBy)>> ReadAsync(NpgsqlDataSource database, KeyRing keys, IReadOnlyCollection<Guid> ids)
     {
         var items = new Dictionary<Guid, List<OrderItem>>();
         await using (var command = database.CreateCommand(
@@ -39,7 +43,12 @@ public static class StoredOrders
                 orders[id] = (new Order
                 {
                     OrderId = id,
-                    Customer = new Customer { Name = reader.GetString(1), Email = reader.GetString(2), Document = reader.GetString(3) },
+                    Customer = new Customer
+                    {
+                        Name = reader.GetString(1),
+                        Email = SensitiveColumns.Open(keys, id, SensitiveColumns.CustomerEmail, reader.GetFieldValue<byte[]>(2)),
+                        Document = SensitiveColumns.Open(keys, id, SensitiveColumns.CustomerDocument, reader.GetFieldValue<byte[]>(3)),
+                    },
                     Currency = reader.GetString(4),
                     Total = reader.GetDecimal(5),
                     CreatedAt = reader.GetFieldValue<DateTimeOffset>(6),

@@ -1,5 +1,11 @@
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
 
 namespace Envio.Benchmark;
@@ -26,8 +32,21 @@ internal static class BenchOrders
         };
     }
 
-    /// <summary>The message the API would publish for the order.</summary>
-    public static (BasicProperties Properties, byte[] Body) Message(Order order) =>
-        (new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, order.CreatedAt, null).ToProperties(WireFormat.ContentType),
-         WireFormat.Serialize(order));
+    /// <summary>The message the API would publish for the order: encrypted, since the consumer refuses plaintext.</summary>
+    public static (BasicProperties Properties, byte[] Body) Message(Order order, KeyRing keys)
+    {
+        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, order.CreatedAt, null);
+        return (EncryptedBody.Properties(envelope), EncryptedBody.Seal(keys, envelope, WireFormat.Serialize(order)));
+    }
+
+    /// <summary>The key ring the AppHost hands the services, read from the api's environment as the service reads it.</summary>
+    public static async Task<KeyRing> KeysAsync(DistributedApplication app)
+    {
+        var api = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<IResourceWithEnvironment>().Single(r => r.Name == "api");
+        var configuration = await ExecutionConfigurationBuilder.Create(api).WithEnvironmentVariablesConfig()
+            .BuildAsync(app.Services.GetRequiredService<DistributedApplicationExecutionContext>(), NullLogger.Instance, CancellationToken.None);
+        return KeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(configuration.EnvironmentVariables
+            .Where(e => e.Key.StartsWith("Envio__Encryption__", StringComparison.Ordinal))
+            .Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value))).Build());
+    }
 }

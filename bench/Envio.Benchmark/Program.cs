@@ -40,19 +40,20 @@ await using var broker = await new ConnectionFactory { Uri = new Uri((await app.
 await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))! + ";Maximum Pool Size=64");
 using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2) };
 var topology = new TopologyOptions();
+var keys = await BenchOrders.KeysAsync(app);
 
 // Raw limits.
-var publishLimit = await RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, ct);
+var publishLimit = await RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, keys, ct);
 Add("Broker publish with confirms (raw, quorum, 256 in flight)", publishLimit, "msg/s");
 var drainLimit = await RawLimits.DrainAsync(broker, "envio.orders.bench.raw", n, ct);
 Add("Broker drain (raw, prefetch 1000, multiple acks)", drainLimit, "msg/s");
-var copyLimit = await RawLimits.CopyAsync(database, n, ct);
+var copyLimit = await RawLimits.CopyAsync(database, n, keys, ct);
 Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");
 
 // Envio's consumer: N messages waiting in the queue, then the consumer drains them into rows.
 await StopConsumerAsync();
 var preloaded = Enumerable.Range(0, n).Select(i => BenchOrders.Create(i, DateTimeOffset.UtcNow)).ToList();
-await RawLimits.PublishAllAsync(broker, topology.Exchange, topology.RoutingKey, preloaded.Select(BenchOrders.Message).ToList(), ct);
+await RawLimits.PublishAllAsync(broker, topology.Exchange, topology.RoutingKey, preloaded.Select(o => BenchOrders.Message(o, keys)).ToList(), ct);
 await StartAsync("consumer");
 await WaitForRowsAsync(preloaded.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
 var drain = await CommitSpanAsync(preloaded.Select(o => o.OrderId).ToArray());

@@ -1,0 +1,119 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Support;
+using Npgsql;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.Security;
+
+/// <summary>
+/// The proof of encryption at rest: an order carrying a unique canary in its email and document goes through the
+/// whole stack, and then neither the broker's files nor the database's files hold the canary (UTF-8 or UTF-16), while
+/// reading the row with the key ring gives it back. Controls show the search would see plaintext: the broker's files
+/// hold a raw plaintext canary published with confirms and the encrypted message's id (so the message reached the
+/// disk), and the database's files hold the order's unencrypted customer name.
+/// </summary>
+[Collection(AppHostTests.Name)]
+public sealed class CanaryTests(EnvioStack stack)
+{
+    [Fact]
+    public async Task An_orders_email_and_document_are_on_no_disk_in_clear_and_read_back_through_the_key_ring()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var canary = $"canary{Guid.NewGuid():N}";
+        var name = $"Named {Guid.NewGuid():N}";
+        var order = SampleOrders.Create(63_001) with
+        {
+            Customer = new Customer { Name = name, Email = $"{canary}@example.com", Document = canary.ToUpperInvariant() },
+        };
+
+        using (var response = await stack.Api.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode); // confirmed by the broker: on its disk
+        }
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [order.OrderId], TimeSpan.FromSeconds(60)));
+
+        var control = $"control{Guid.NewGuid():N}";
+        await PublishPlaintextControlAsync(control, ct);
+        await CheckpointAsync(ct);
+
+        var (broker, database) = DataDirectories();
+        Assert.True(Contains(broker, control), "control: a plaintext body published with confirms is not found in the broker's files (the search is blind)");
+        Assert.True(Contains(broker, order.OrderId.ToString()), "control: the encrypted message's id is not found in the broker's files (it never reached the disk)");
+        Assert.True(Contains(database, name), "control: the order's unencrypted name is not found in the database's files (the search is blind)");
+        foreach (var secret in new[] { canary, canary.ToUpperInvariant() })
+        {
+            Assert.False(Contains(broker, secret), $"the broker's files hold '{secret}' in clear");
+            Assert.False(Contains(database, secret), $"the database's files hold '{secret}' in clear");
+        }
+
+        var stored = (await StoredOrders.ReadAsync(stack.Database, stack.Keys, [order.OrderId]))[order.OrderId].Order;
+        Assert.Equal(order.Customer, stored.Customer); // what is on disk is the canary, encrypted
+    }
+
+    /// <summary>A plaintext message in a quorum queue of its own (the consumer never sees it), confirmed: on disk.</summary>
+    private async Task PublishPlaintextControlAsync(string control, CancellationToken ct)
+    {
+        var queue = $"envio.canary-control.{Guid.NewGuid():N}";
+        await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }, cancellationToken: ct);
+        await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true },
+            Encoding.UTF8.GetBytes($"{{\"email\":\"{control}@example.com\"}}"), ct);
+    }
+
+    /// <summary>Makes PostgreSQL write every dirty page to the data files (the WAL already holds the commit).</summary>
+    private async Task CheckpointAsync(CancellationToken ct)
+    {
+        await using var server = NpgsqlDataSource.Create(stack.ServerConnectionString + ";Database=postgres");
+        await using var checkpoint = server.CreateCommand("CHECKPOINT");
+        await checkpoint.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>The stack's <c>run-*/messaging</c> and <c>run-*/postgres/data</c> (see LocalProcessWorkspace).</summary>
+    private (string Broker, string Database) DataDirectories()
+    {
+        var run = Assert.Single(Directory.GetDirectories(stack.DataRoot, "run-*"));
+        var broker = Path.Combine(run, "messaging");
+        var database = Path.Combine(run, "postgres", "data");
+        Assert.True(Directory.Exists(broker), broker);
+        Assert.True(File.Exists(Path.Combine(database, "PG_VERSION")), database);
+        return (broker, database);
+    }
+
+    /// <summary>Whether any regular file under <paramref name="directory"/> holds the text, in UTF-8 or UTF-16.</summary>
+    private static bool Contains(string directory, string text)
+    {
+        byte[][] needles = [Encoding.UTF8.GetBytes(text), Encoding.Unicode.GetBytes(text), Encoding.BigEndianUnicode.GetBytes(text)];
+        foreach (var file in Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+        {
+            byte[] content;
+            try
+            {
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                if (!stream.CanSeek)
+                {
+                    continue; // a socket or a pipe, not a file
+                }
+                content = new byte[stream.Length];
+                stream.ReadExactly(content);
+            }
+            catch (IOException)
+            {
+                continue; // removed or resized meanwhile, or not a regular file
+            }
+            catch (UnauthorizedAccessException)
+            {
+                continue;
+            }
+            if (needles.Any(needle => content.AsSpan().IndexOf(needle) >= 0))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,164 @@
+using System.Security.Cryptography;
+using System.Text;
+using Envio.ConsumerService.Messaging;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Security;
+using Envio.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.Security;
+
+/// <summary>The key ring and the encrypted value format, without a stack: what opens, what does not, and why.</summary>
+public sealed class KeyRingTests
+{
+    private static readonly byte[] Context = KeyRing.Context("order 1");
+
+    [Fact]
+    public void A_sealed_value_opens_with_its_context_and_holds_no_plaintext()
+    {
+        var keys = EncryptionKeysOf.Fresh("k1");
+        var plaintext = "ana.souza@example.com"u8.ToArray();
+
+        var first = keys.Seal(plaintext, Context);
+        var second = keys.Seal(plaintext, Context);
+
+        Assert.Equal(plaintext, keys.Open(first, Context));
+        Assert.NotEqual(first, second); // a fresh nonce every time
+        Assert.Equal(-1, first.AsSpan().IndexOf(plaintext));
+        Assert.Equal("k1", SealedValue.KeyIdOf(first));
+        Assert.Equal(2 + 2 + SealedValue.NonceSize + SealedValue.TagSize + plaintext.Length, first.Length);
+    }
+
+    [Theory]
+    [InlineData(0)]  // the format version
+    [InlineData(3)]  // the key id
+    [InlineData(5)]  // the nonce
+    [InlineData(20)] // the tag
+    [InlineData(-1)] // the ciphertext
+    public void Any_flipped_byte_is_refused(int position)
+    {
+        var keys = EncryptionKeysOf.Fresh("k1");
+        var value = keys.Seal("123.456.789-09"u8, Context);
+        value[position < 0 ? value.Length + position : position] ^= 0x01;
+
+        Assert.ThrowsAny<UndecryptableException>(() => keys.Open(value, Context));
+    }
+
+    [Fact]
+    public void A_value_sealed_for_another_context_or_key_is_refused_with_the_reason()
+    {
+        var keys = EncryptionKeysOf.Fresh("k1");
+        var value = keys.Seal("secret"u8, Context);
+
+        Assert.Contains("authentication", Assert.Throws<UndecryptableException>(() => keys.Open(value, KeyRing.Context("order 2"))).Message, StringComparison.Ordinal);
+        Assert.Contains("authentication", Assert.Throws<UndecryptableException>(() => EncryptionKeysOf.Fresh("k1").Open(value, Context)).Message, StringComparison.Ordinal);
+        Assert.Contains("'k1', which is not in the key ring", Assert.Throws<UndecryptableException>(() => EncryptionKeysOf.Fresh("k2").Open(value, Context)).Message, StringComparison.Ordinal);
+        Assert.Contains("not an Envio encrypted value", Assert.Throws<UndecryptableException>(() => keys.Open("{\"plain\":1}"u8, Context)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void After_rotation_the_current_key_seals_and_the_older_key_still_opens()
+    {
+        var oldKey = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
+        var before = new KeyRing("2025", new Dictionary<string, byte[]> { ["2025"] = oldKey });
+        var after = new KeyRing("2026", new Dictionary<string, byte[]> { ["2025"] = oldKey, ["2026"] = RandomNumberGenerator.GetBytes(KeyRing.KeySize) });
+        var old = before.Seal("old"u8, Context);
+
+        var fresh = after.Seal("new"u8, Context);
+
+        Assert.Equal("2026", SealedValue.KeyIdOf(fresh));
+        Assert.Equal("old"u8.ToArray(), after.Open(old, Context));
+        Assert.Throws<UndecryptableException>(() => before.Open(fresh, Context));
+    }
+
+    [Fact]
+    public void The_consumer_decodes_a_message_encrypted_with_an_older_key_still_in_the_ring_and_refuses_it_once_the_key_is_gone()
+    {
+        var oldKey = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
+        var newKey = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
+        var order = SampleOrders.Create(61_001);
+        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null);
+        var delivery = new Delivery(1, 0, EncryptedBody.Properties(envelope),
+            EncryptedBody.Seal(new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = oldKey }), envelope, WireFormat.Serialize(order)), false);
+
+        var rotated = new OrderDecoder(new KeyRing("k2", new Dictionary<string, byte[]> { ["k1"] = oldKey, ["k2"] = newKey }))
+            .Decode(delivery, out var problem, out _);
+        var retired = new OrderDecoder(new KeyRing("k2", new Dictionary<string, byte[]> { ["k2"] = newKey }))
+            .Decode(delivery, out var retiredProblem, out var exception);
+
+        Assert.Null(problem);
+        Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(rotated!.Order));
+        Assert.Null(retired);
+        Assert.Contains("'k1', which is not in the key ring", retiredProblem, StringComparison.Ordinal);
+        Assert.IsType<UndecryptableException>(exception);
+    }
+
+    [Fact]
+    public void The_consumer_refuses_a_plaintext_body_even_when_it_is_a_valid_order()
+    {
+        var order = SampleOrders.Create(61_002);
+        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null);
+        var delivery = new Delivery(1, 0, envelope.ToProperties(WireFormat.ContentType), WireFormat.Serialize(order), false);
+
+        Assert.Null(new OrderDecoder(EncryptionKeysOf.Fresh("k1")).Decode(delivery, out var problem, out _));
+        Assert.Contains("not encrypted", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_ring_reads_its_keys_from_configuration()
+    {
+        var key = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
+        var keys = KeyRing.FromConfiguration(Configuration(("CurrentKeyId", "k2"), ("Keys:k1", Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))), ("Keys:k2", Convert.ToBase64String(key))));
+
+        Assert.Equal("k2", keys.CurrentKeyId);
+        Assert.Equal(["k1", "k2"], keys.KeyIds.Order());
+    }
+
+    [Theory]
+    [InlineData(null, null, "Envio:Encryption:CurrentKeyId is not set")]
+    [InlineData("k1", null, "Envio:Encryption:Keys:k1 (the current key) is not set")]
+    [InlineData("k1", "c2hvcnQ=", "Envio:Encryption:Keys:k1 is not the base64 of 32 bytes")]
+    [InlineData("k1", "not base64 at all!", "Envio:Encryption:Keys:k1 is not the base64 of 32 bytes")]
+    public void A_missing_or_malformed_key_stops_start_up_with_a_clear_error_that_does_not_show_the_key(string? current, string? key, string expected)
+    {
+        var settings = new List<(string, string?)>();
+        if (current is not null)
+        {
+            settings.Add(("CurrentKeyId", current));
+        }
+        if (key is not null)
+        {
+            settings.Add(("Keys:k1", key));
+        }
+
+        var error = Assert.Throws<InvalidOperationException>(() => KeyRing.FromConfiguration(Configuration([.. settings])));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+        if (key is not null)
+        {
+            Assert.DoesNotContain(key, error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_key_of_the_wrong_length_is_refused() =>
+        Assert.Throws<ArgumentException>(() => new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = new byte[16] }));
+
+    [Fact]
+    public void An_encrypted_message_says_so_in_its_properties()
+    {
+        var properties = EncryptedBody.Properties(new Envelope(Guid.CreateVersion7(), WireFormat.OrderType, 1, DateTimeOffset.UtcNow, null));
+
+        Assert.Equal(EncryptedBody.Scheme, EncryptedBody.SchemeOf(properties));
+        Assert.Equal(EncryptedBody.ContentType, properties.ContentType);
+        Assert.Null(EncryptedBody.SchemeOf(new BasicProperties { Headers = new Dictionary<string, object?>() }));
+        Assert.Equal(EncryptedBody.Scheme, EncryptedBody.SchemeOf(new BasicProperties
+        {
+            Headers = new Dictionary<string, object?> { [EncryptedBody.SchemeHeader] = Encoding.UTF8.GetBytes(EncryptedBody.Scheme) }, // as AMQP delivers it
+        }));
+    }
+
+    private static IConfiguration Configuration(params (string Key, string? Value)[] settings) =>
+        new ConfigurationBuilder().AddInMemoryCollection(settings.Select(s => KeyValuePair.Create($"{KeyRing.SectionName}:{s.Key}", s.Value))).Build();
+}
