@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-scripts/prerequisites.sh
+scripts/prerequisites.sh --for-tests
 
 rm -f TestResults/reliability.md
 log=$(mktemp)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what running Envio without containers needs, when it is missing: Debian's/Ubuntu's rabbitmq-server
 # and PostgreSQL. Called by run.sh (only when no container runtime answers) and test.sh (always: the suite runs
-# the broker and the database as local processes).
+# the broker and the database as local processes). With --for-tests it also installs docker-compose, with which a
+# test validates deploy/compose (no container engine is needed for that).
 set -euo pipefail
 
 if ! command -v dotnet >/dev/null 2>&1; then
@@ -17,6 +18,9 @@ missing=()
 have_rabbitmq || missing+=(rabbitmq-server)
 have_postgres || missing+=(postgresql)
 have_setpriv || missing+=(util-linux)
+if [ "${1:-}" = "--for-tests" ] && ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  missing+=(docker-compose)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
