@@ -18,7 +18,7 @@ public sealed partial class ComposeTests
     public void Every_container_and_project_of_the_manifest_is_a_compose_service_with_the_same_image_and_volumes()
     {
         var services = ComposeServices();
-        foreach (var (name, resource) in ManifestResources().Where(r => IsDeployable(r.Value)))
+        foreach (var (name, resource) in ManifestResources().Where(r => IsDeployable(r.Resource)))
         {
             Assert.True(services.Children.ContainsKey(name), $"The manifest's '{name}' is not a service in docker-compose.yml.");
             var service = (YamlMappingNode)services[name];
@@ -43,7 +43,7 @@ public sealed partial class ComposeTests
     public void Every_environment_variable_of_the_manifest_is_set_for_the_same_compose_service()
     {
         var services = ComposeServices();
-        foreach (var (name, resource) in ManifestResources().Where(r => IsDeployable(r.Value)))
+        foreach (var (name, resource) in ManifestResources().Where(r => IsDeployable(r.Resource)))
         {
             var environment = Environment(services, name);
             foreach (var variable in resource.TryGetProperty("env", out var env) ? env.EnumerateObject() : default)
@@ -59,7 +59,7 @@ public sealed partial class ComposeTests
     {
         var template = File.ReadAllText(Path.Combine(ComposeDirectory, ".env.template"));
         var compose = File.ReadAllText(Path.Combine(ComposeDirectory, "docker-compose.yml"));
-        foreach (var (name, _) in ManifestResources().Where(r => r.Value.GetProperty("type").GetString() == "parameter.v0"))
+        foreach (var (name, _) in ManifestResources().Where(r => r.Resource.GetProperty("type").GetString() == "parameter.v0"))
         {
             var variable = name.ToUpperInvariant().Replace('-', '_');
             Assert.True(template.Contains($"[{name}]", StringComparison.Ordinal) && template.Contains($"\n{variable}=", StringComparison.Ordinal),
@@ -134,18 +134,18 @@ public sealed partial class ComposeTests
         }
     }
 
+    /// <summary>Debian's docker-compose (v1), else the Compose plugin of a docker CLI (v2).</summary>
     private static (string Command, string[] Prefix)? ComposeCommand()
     {
-        foreach (var directory in (System.Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
+        var path = (System.Environment.GetEnvironmentVariable("PATH") ?? "").Split(':');
+        if (path.Select(d => Path.Combine(d, "docker-compose")).FirstOrDefault(File.Exists) is { } v1)
         {
-            if (File.Exists(Path.Combine(directory, "docker-compose")))
-            {
-                return (Path.Combine(directory, "docker-compose"), []);
-            }
-            if (File.Exists(Path.Combine(directory, "docker")))
-            {
-                return (Path.Combine(directory, "docker"), ["compose"]);
-            }
+            return (v1, []);
+        }
+        if (path.Select(d => Path.Combine(d, "docker")).FirstOrDefault(File.Exists) is { } docker
+            && Repository.RunAsync(docker, ["compose", "version"], CancellationToken.None).GetAwaiter().GetResult().ExitCode == 0)
+        {
+            return (docker, ["compose"]);
         }
         return null;
     }
