@@ -14,6 +14,7 @@ builder.Services.Configure<ConsumerOptions>(builder.Configuration.GetSection(Con
 builder.Services.AddSingleton<FailurePublisher>();
 builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddHostedService<OrderConsumer>();
+builder.Services.AddHostedService<QueueDepthMonitor>(); // the envio.queue.depth gauge
 
 var app = builder.Build();
 
