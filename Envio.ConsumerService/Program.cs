@@ -17,6 +17,7 @@ builder.Services.AddSingleton<FailurePublisher>();
 builder.Services.AddSingleton<OrderDecoder>();
 builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddHostedService<OrderConsumer>();
+builder.Services.AddHostedService<QueueDepthMonitor>(); // the envio.queue.depth gauge
 
 var app = builder.Build();
 

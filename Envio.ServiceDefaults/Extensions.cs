@@ -16,6 +16,12 @@ public static class Extensions
     private const string HealthEndpointPath = "/health";
     private const string AlivenessEndpointPath = "/alive";
 
+    // Activity source and meter names (ServiceDefaults references neither the services nor the client library).
+    private const string EnvioPublisher = "Envio.Publisher";
+    private const string EnvioConsumer = "Envio.Consumer";
+    private const string RabbitMqPublisher = "RabbitMQ.Client.Publisher";
+    private const string RabbitMqSubscriber = "RabbitMQ.Client.Subscriber";
+
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.ConfigureOpenTelemetry();
@@ -49,11 +55,17 @@ public static class Extensions
             {
                 metrics.AddAspNetCoreInstrumentation()
                     .AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation();
+                    .AddRuntimeInstrumentation()
+                    // Envio's own: the publisher's in the API, the consumer's (and envio.queue.depth) in the consumer.
+                    .AddMeter(EnvioPublisher, EnvioConsumer);
             })
             .WithTracing(tracing =>
             {
                 tracing.AddSource(builder.Environment.ApplicationName)
+                    // One trace per order: the RabbitMQ client writes the traceparent header only while its publisher
+                    // source is listened to (Aspire.RabbitMQ.Client registers both as well; naming them here keeps the
+                    // trace whole even where that registration is turned off), and Envio's batch spans link to it.
+                    .AddSource(RabbitMqPublisher, RabbitMqSubscriber, EnvioPublisher, EnvioConsumer)
                     .AddAspNetCoreInstrumentation(tracing =>
                         // Exclude health check requests from tracing
                         tracing.Filter = context =>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
@@ -35,6 +36,7 @@ public sealed partial class OrderPublisher(
 
     public async Task PublishAsync(IReadOnlyList<(Envelope Envelope, Order Order)> messages, CancellationToken cancellationToken)
     {
+        using var activity = PublisherTelemetry.StartSend(_topology.Exchange, messages.Count);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ConfirmTimeout);
         try
@@ -50,25 +52,32 @@ public sealed partial class OrderPublisher(
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw Failed($"The broker did not confirm within {_options.ConfirmTimeout.TotalSeconds:0.#} s.", e);
+            throw Failed(activity, messages, $"The broker did not confirm within {_options.ConfirmTimeout.TotalSeconds:0.#} s.", e);
         }
         catch (PublishException e)
         {
-            throw Failed(e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);
+            throw Failed(activity, messages, e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);
         }
         catch (Exception e) when (BrokerFailures.IsUnreachable(e))
         {
-            throw Failed("The broker is unreachable.", e);
+            throw Failed(activity, messages, "The broker is unreachable.", e);
         }
     }
 
     private async Task PublishOneAsync(IChannel channel, SemaphoreSlim inFlight, (Envelope Envelope, Order Order) message, CancellationToken cancellationToken)
     {
+        var started = Stopwatch.GetTimestamp();
         try
         {
             // Encrypted before it leaves the process: the broker stores ciphertext only (see EncryptedBody).
             await channel.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true, EncryptedBody.Properties(message.Envelope),
                 EncryptedBody.Seal(keys, message.Envelope, WireFormat.Serialize(message.Order)), cancellationToken);
+            PublisherTelemetry.MessageConfirmed(_topology.Exchange, started);
+        }
+        catch (Exception e)
+        {
+            PublisherTelemetry.MessageFailed(_topology.Exchange, started, e);
+            throw;
         }
         finally
         {
@@ -76,9 +85,13 @@ public sealed partial class OrderPublisher(
         }
     }
 
-    private PublishFailedException Failed(string reason, Exception inner)
+    private PublishFailedException Failed(
+        Activity? activity, IReadOnlyList<(Envelope Envelope, Order Order)> messages, string reason, Exception inner)
     {
-        LogPublishFailed(logger, reason, inner);
+        PublisherTelemetry.SendFailed(activity, reason);
+        // The ids only (the first message's, and the request's correlation id), never the order itself.
+        var first = messages.Count > 0 ? messages[0].Envelope : null;
+        LogPublishFailed(logger, messages.Count, first?.MessageId, first?.CorrelationId, reason, inner);
         return new PublishFailedException(reason, inner);
     }
 
@@ -132,6 +145,6 @@ public sealed partial class OrderPublisher(
         }
     }
 
-    [LoggerMessage(LogLevel.Warning, "Publish failed: {Reason}")]
-    private static partial void LogPublishFailed(ILogger logger, string reason, Exception exception);
+    [LoggerMessage(LogLevel.Warning, "Publishing {Count} messages (first {MessageId}, correlation {CorrelationId}) failed: {Reason}")]
+    private static partial void LogPublishFailed(ILogger logger, int count, Guid? messageId, string? correlationId, string reason, Exception exception);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Envio.ConsumerService.Persistence;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -41,32 +42,63 @@ public sealed partial class BatchWriter
         {
             return;
         }
+        using var activity = ConsumerTelemetry.StartInsert(batch.Count);
         try
         {
             var orders = batch.Select(b => b.Order).ToList();
             var inserted = await _quickRetries.ExecuteAsync(
-                static async (state, ct) => await state._store.InsertAsync(state.orders, ct), (_store, orders), cancellationToken);
+                static async (state, ct) => await InsertAsync(state._store, state.orders, ct), (_store, orders), cancellationToken);
+            ConsumerTelemetry.Committed(activity, batch, inserted);
             LogWritten(_logger, batch.Count, inserted);
         }
         catch (Exception e) when (e is not OperationCanceledException && FailureClassifier.IsTransient(e))
         {
+            activity?.SetStatus(ActivityStatusCode.Error, "The database was unavailable.");
             LogPostponed(_logger, batch.Count, e);
-            foreach (var (delivery, _) in batch)
+            foreach (var (delivery, order) in batch)
             {
-                await _failures.RetryLaterAsync(delivery, $"The database was unavailable: {e.Message}", e, cancellationToken);
+                if (await _failures.RetryLaterAsync(delivery, $"The database was unavailable: {e.Message}", e, cancellationToken))
+                {
+                    ConsumerTelemetry.MessageRetried();
+                    LogWaitsForRetry(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                }
+                else
+                {
+                    ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Exhausted);
+                    LogGaveUp(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                }
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            activity?.SetStatus(ActivityStatusCode.Error, "The database refused the batch.");
             if (batch.Count == 1)
             {
-                LogRefused(_logger, batch[0].Delivery.Properties.MessageId, e);
                 await _failures.DeadLetterAsync(batch[0].Delivery, $"The database refused the order: {e.Message}", e, cancellationToken);
+                ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Refused);
+                LogRefused(_logger, batch[0].Delivery.Properties.MessageId, batch[0].Order.CorrelationId, e);
                 return;
             }
             var half = batch.Count / 2;
             await WriteAsync(batch.Take(half).ToList(), cancellationToken);
             await WriteAsync(batch.Skip(half).ToList(), cancellationToken);
+        }
+    }
+
+    /// <summary>One attempt, timed: the insert latency is the database's, without the quick retries' waits.</summary>
+    private static async Task<int> InsertAsync(IOrderStore store, List<ReceivedOrder> orders, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var inserted = await store.InsertAsync(orders, cancellationToken);
+            ConsumerTelemetry.InsertFinished(started, failure: null);
+            return inserted;
+        }
+        catch (Exception e)
+        {
+            ConsumerTelemetry.InsertFinished(started, e);
+            throw;
         }
     }
 
@@ -79,6 +111,12 @@ public sealed partial class BatchWriter
     [LoggerMessage(LogLevel.Warning, "The database stayed unavailable: {Count} messages wait in the retry queues.")]
     private static partial void LogPostponed(ILogger logger, int count, Exception exception);
 
-    [LoggerMessage(LogLevel.Warning, "The database refused message {MessageId}; it goes to the error queue.")]
-    private static partial void LogRefused(ILogger logger, string? messageId, Exception exception);
+    [LoggerMessage(LogLevel.Warning, "The database refused message {MessageId} (correlation {CorrelationId}); it went to the error queue.")]
+    private static partial void LogRefused(ILogger logger, string? messageId, string? correlationId, Exception exception);
+
+    [LoggerMessage(LogLevel.Debug, "Message {MessageId} (correlation {CorrelationId}) waits in a retry queue (attempt {Attempt}).")]
+    private static partial void LogWaitsForRetry(ILogger logger, string? messageId, string? correlationId, int attempt);
+
+    [LoggerMessage(LogLevel.Warning, "Message {MessageId} (correlation {CorrelationId}) went to the error queue after {Attempts} attempts.")]
+    private static partial void LogGaveUp(ILogger logger, string? messageId, string? correlationId, int attempts);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Envio.Contracts.Messaging;
@@ -86,7 +87,7 @@ public sealed partial class OrderConsumer(
         consumer.ReceivedAsync += (_, delivery) => buffer.Writer.WriteAsync(new Delivery(
             delivery.DeliveryTag, Volatile.Read(ref generation.Value), delivery.BasicProperties,
             delivery.Body.ToArray(), // the client reuses its buffer once this handler returns
-            delivery.Redelivered), stoppingToken).AsTask();
+            delivery.Redelivered, ConsumerTelemetry.ContextOf(delivery.BasicProperties)), stoppingToken).AsTask();
         var consumerTag = await channel.BasicConsumeAsync(_topology.Queue, autoAck: false, consumer, stoppingToken);
         LogConsuming(logger, _topology.Queue, _options.Prefetch, _options.BatchSize);
 
@@ -141,6 +142,23 @@ public sealed partial class OrderConsumer(
 
     private async Task HandleAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch, CancellationToken stoppingToken)
     {
+        ConsumerTelemetry.BatchReceived(_topology.Queue, batch.Count);
+        using var activity = ConsumerTelemetry.StartProcess(_topology.Queue, batch);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await DecodeWriteAndAcknowledgeAsync(channel, generation, batch, stoppingToken);
+            ConsumerTelemetry.BatchProcessed(activity, _topology.Queue, started, failure: null);
+        }
+        catch (Exception e)
+        {
+            ConsumerTelemetry.BatchProcessed(activity, _topology.Queue, started, e);
+            throw;
+        }
+    }
+
+    private async Task DecodeWriteAndAcknowledgeAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch, CancellationToken stoppingToken)
+    {
         var orders = new List<(Delivery, Persistence.ReceivedOrder)>(batch.Count);
         foreach (var delivery in batch)
         {
@@ -150,8 +168,9 @@ public sealed partial class OrderConsumer(
             }
             else
             {
-                LogDeadLettered(logger, delivery.Properties.MessageId, problem!);
                 await failures.DeadLetterAsync(delivery, problem!, exception, stoppingToken);
+                ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Invalid);
+                LogDeadLettered(logger, delivery.Properties.MessageId, delivery.Properties.CorrelationId, problem!);
             }
         }
 
@@ -181,8 +200,9 @@ public sealed partial class OrderConsumer(
     [LoggerMessage(LogLevel.Warning, "Consuming failed; starting over in {Delay}.")]
     private static partial void LogConsumeFailed(ILogger logger, TimeSpan delay, Exception exception);
 
-    [LoggerMessage(LogLevel.Warning, "Message {MessageId} moved to the error queue: {Reason}")]
-    private static partial void LogDeadLettered(ILogger logger, string? messageId, string reason);
+    // The reason names the fields at fault, never their values; the body is never logged.
+    [LoggerMessage(LogLevel.Warning, "Message {MessageId} (correlation {CorrelationId}) moved to the error queue: {Reason}")]
+    private static partial void LogDeadLettered(ILogger logger, string? messageId, string? correlationId, string reason);
 
     [LoggerMessage(LogLevel.Information, "A batch of {Count} messages straddled a channel or connection loss: not acknowledged; the broker redelivers it and the store ignores what it already has.")]
     private static partial void LogNotAcknowledged(ILogger logger, int count);

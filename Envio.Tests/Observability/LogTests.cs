@@ -1,0 +1,127 @@
+using Envio.ConsumerService.Messaging;
+using Envio.ConsumerService.Persistence;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Messaging;
+using Envio.Tests.Support;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.Observability;
+
+/// <summary>
+/// Failure logs name the message and the request it came from (structured MessageId and CorrelationId), so an
+/// operator can follow one order; they never carry the order's content (names, emails, documents).
+/// </summary>
+[Collection(AppHostTests.Name)]
+public sealed class LogTests(EnvioStack stack)
+{
+    [Fact]
+    public async Task A_message_moved_to_the_error_queue_is_logged_with_its_ids_and_without_its_content()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack);
+        await pipeline.StartPublisherAsync();
+        var order = SampleOrders.Create(72_000) with { Total = 0.01m }; // the total does not add up: invalid
+        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "corr-72000")
+            .ToProperties(WireFormat.ContentType);
+        await using (var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct))
+        {
+            await channel.BasicPublishAsync(pipeline.Topology.Exchange, pipeline.Topology.RoutingKey, mandatory: true, properties,
+                WireFormat.Serialize(order), ct);
+        }
+
+        await pipeline.StartConsumerAsync();
+        var record = await WaitForAsync(pipeline.ConsumerLog, r => r.GetStructuredStateValue("MessageId") == order.OrderId.ToString());
+
+        Assert.Equal(LogLevel.Warning, record.Level);
+        Assert.Equal("corr-72000", record.GetStructuredStateValue("CorrelationId"));
+        AssertNoPersonalData(pipeline.ConsumerLog.Collector, order);
+    }
+
+    [Fact]
+    public async Task A_publish_the_broker_does_not_confirm_is_logged_with_the_ids_of_the_request()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack);
+        await pipeline.StartPublisherAsync(confirmTimeout: TimeSpan.FromTicks(1));
+        var order = SampleOrders.Create(72_100);
+
+        await Assert.ThrowsAsync<ApiService.Messaging.PublishFailedException>(() =>
+            pipeline.Publisher.PublishAsync([InProcessPipeline.Message(order, "corr-72100")], ct));
+
+        var record = Assert.Single(pipeline.PublisherLog.Collector.GetSnapshot());
+        Assert.Equal(order.OrderId.ToString(), record.GetStructuredStateValue("MessageId"));
+        Assert.Equal("corr-72100", record.GetStructuredStateValue("CorrelationId"));
+        AssertNoPersonalData(pipeline.PublisherLog.Collector, order);
+    }
+
+    [Fact]
+    public async Task A_message_that_runs_out_of_retries_is_logged_with_its_ids()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var topology = Topologies.Private();
+        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+        await Topology.DeclareAsync(channel, topology, ct);
+        try
+        {
+            await using var unreachable = Npgsql.NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+            await using var failures = new FailurePublisher(stack.Broker, Options.Create(topology));
+            var log = new FakeLogger<BatchWriter>();
+            var store = new PostgresOrderStore(unreachable, new StoreSettings(StoreEngine.Postgres, unreachable.ConnectionString),
+                new ConsumerIdentity("log-tests"), stack.Keys, new FakeLogger<PostgresOrderStore>());
+            var writer = new BatchWriter(store, failures, Options.Create(new ConsumerOptions { QuickRetries = 0 }), log);
+            var order = SampleOrders.Create(72_200);
+
+            await writer.WriteAsync([(Deliver(order, "corr-72200", attempts: topology.EffectiveRetryDelays.Count), new ReceivedOrder(order, "corr-72200"))], ct);
+
+            var record = Assert.Single(log.Collector.GetSnapshot(), r => r.GetStructuredStateValue("MessageId") == order.OrderId.ToString());
+            Assert.Equal(LogLevel.Warning, record.Level);
+            Assert.Equal("corr-72200", record.GetStructuredStateValue("CorrelationId"));
+            AssertNoPersonalData(log.Collector, order);
+        }
+        finally
+        {
+            await Topologies.DeleteAsync(channel, topology);
+        }
+    }
+
+    /// <summary>A delivery as the consumer makes it, carrying an order with its correlation id.</summary>
+    public static Delivery Deliver(Order order, string correlationId, int attempts = 0)
+    {
+        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, correlationId)
+            .ToProperties(WireFormat.ContentType);
+        if (attempts > 0)
+        {
+            properties.Headers![FailureHeaders.Attempts] = attempts;
+        }
+        return new Delivery(1, 0, properties, WireFormat.Serialize(order), Redelivered: false);
+    }
+
+    private static void AssertNoPersonalData(FakeLogCollector collector, Order order)
+    {
+        foreach (var record in collector.GetSnapshot())
+        {
+            var text = record.Message + " " + string.Join(" ", record.StructuredState?.Select(s => s.Value) ?? []) + " " + record.Exception;
+            Assert.DoesNotContain(order.Customer!.Email!, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(order.Customer.Document!, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(order.Customer.Name!, text, StringComparison.Ordinal);
+        }
+    }
+
+    private static async Task<FakeLogRecord> WaitForAsync<T>(FakeLogger<T> logger, Func<FakeLogRecord, bool> match)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (logger.Collector.GetSnapshot().FirstOrDefault(match) is { } record)
+            {
+                return record;
+            }
+            await Task.Delay(50);
+        }
+        throw new TimeoutException("No such log record.");
+    }
+}
