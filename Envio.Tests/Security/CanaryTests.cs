@@ -57,11 +57,14 @@ public sealed class CanaryTests(EnvioStack stack)
     /// <summary>A plaintext message in a quorum queue of its own (the consumer never sees it), confirmed: on disk.</summary>
     private async Task PublishPlaintextControlAsync(string control, CancellationToken ct)
     {
-        var queue = $"envio.canary-control.{Guid.NewGuid():N}";
+        // Under envio.orders.* and through an exchange of its own: the broker user may use nothing else.
+        var queue = $"envio.orders.canary-control.{Guid.NewGuid():N}";
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
         await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
             arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }, cancellationToken: ct);
-        await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true },
+        await channel.ExchangeDeclareAsync(queue, ExchangeType.Direct, durable: false, autoDelete: true, cancellationToken: ct);
+        await channel.QueueBindAsync(queue, queue, queue, cancellationToken: ct);
+        await channel.BasicPublishAsync(queue, queue, mandatory: true, new BasicProperties { Persistent = true },
             Encoding.UTF8.GetBytes($"{{\"email\":\"{control}@example.com\"}}"), ct);
     }
 
