@@ -18,9 +18,9 @@ public static class CertificateAuthorityTrust
 
     /// <summary>A validation callback that accepts only a certificate for the requested host, issued by <paramref name="authority"/>.</summary>
     public static RemoteCertificateValidationCallback Only(X509Certificate2 authority) =>
-        (_, certificate, _, errors) => IsTrusted(certificate, errors, authority);
+        (_, certificate, presentedChain, errors) => IsTrusted(certificate, presentedChain, errors, authority);
 
-    public static bool IsTrusted(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2 authority)
+    public static bool IsTrusted(X509Certificate? certificate, X509Chain? presentedChain, SslPolicyErrors errors, X509Certificate2 authority)
     {
         // The platform already compared the host name; a missing certificate or another name is never acceptable.
         if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable)
@@ -34,8 +34,17 @@ public static class CertificateAuthorityTrust
         chain.ChainPolicy.CustomTrustStore.Add(authority);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck; // a private authority publishes no revocation list
         chain.ChainPolicy.VerificationFlags = X509VerificationFlags.NoFlag;
-        using var presented = certificate as X509Certificate2 ?? new X509Certificate2(certificate);
-        return chain.Build(presented)
+        if (presentedChain is not null)
+        {
+            // Intermediates the server sent may complete the path; only the authority can end it.
+            foreach (var element in presentedChain.ChainElements.Skip(1))
+            {
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
+        }
+        // The certificate belongs to the TLS stream: only a copy made here is disposed here.
+        using var copy = certificate is X509Certificate2 ? null : new X509Certificate2(certificate);
+        return chain.Build(copy ?? (X509Certificate2)certificate)
             && chain.ChainElements[^1].Certificate.RawDataMemory.Span.SequenceEqual(authority.RawDataMemory.Span);
     }
 }

@@ -1,4 +1,4 @@
-using System.Net;
+using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -119,6 +119,18 @@ public sealed class TlsTests(EnvioStack stack)
         {
             File.Delete(otherAuthority);
         }
+    }
+
+    [Fact]
+    public void A_certificate_from_the_authority_for_another_host_name_is_refused()
+    {
+        using var authority = CertificateAuthorityTrust.Load(stack.App.CaCertificatePath());
+        using var server = X509CertificateLoader.LoadCertificateFromFile(
+            Path.Combine(Path.GetDirectoryName(stack.App.CaCertificatePath())!, "server.crt"));
+
+        Assert.True(CertificateAuthorityTrust.IsTrusted(server, null, SslPolicyErrors.RemoteCertificateChainErrors, authority));
+        Assert.False(CertificateAuthorityTrust.IsTrusted(server, null, SslPolicyErrors.RemoteCertificateNameMismatch, authority));
+        Assert.False(CertificateAuthorityTrust.IsTrusted(null, null, SslPolicyErrors.RemoteCertificateNotAvailable, authority));
     }
 
     private static X509Certificate2 NewAuthority()
