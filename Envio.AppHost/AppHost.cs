@@ -11,7 +11,8 @@ var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 builder.AddProject<Projects.Envio_ApiService>("api")
     .WithReference(messaging).WaitFor(messaging)
-    .WithSettingsFrom("Envio:Topology", "Envio:Publisher")
+    .WithSettingsFrom("Envio:Topology", "Envio:Publisher", "Envio:Api")
+    .WithTokenAuthority()
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 
