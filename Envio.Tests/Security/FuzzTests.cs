@@ -50,9 +50,11 @@ public sealed partial class FuzzTests(EnvioStack stack)
         var sent = clock.Elapsed;
 
         var statuses = answers.GroupBy(a => a.Status).ToDictionary(g => g.Key, g => g.Count());
-        TestContext.Current.SendDiagnosticMessage(
-            $"fuzz seed {seed}: {Bodies} bodies in {sent.TotalSeconds:0.0} s; " +
-            string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{(int)s.Key}: {s.Value}")));
+        var summary = $"fuzz seed {seed}: {Bodies} bodies in {sent.TotalSeconds:0.0} s; " +
+            string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{(int)s.Key}: {s.Value}"));
+        TestContext.Current.TestOutputHelper?.WriteLine(summary);
+        Directory.CreateDirectory(Path.Combine(Repository.Root, "TestResults"));
+        await File.WriteAllTextAsync(Path.Combine(Repository.Root, "TestResults", "fuzz.txt"), summary + Environment.NewLine, ct);
 
         var unexpected = Enumerable.Range(0, Bodies).Where(i => !Allowed.Contains(answers[i].Status)).ToList();
         Assert.True(unexpected.Count == 0, $"seed {seed}: {unexpected.Count} answers outside {string.Join('/', Allowed.Select(s => (int)s))}, e.g.\n" +

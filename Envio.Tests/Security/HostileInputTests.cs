@@ -95,6 +95,83 @@ public sealed class HostileInputTests(EnvioStack stack)
         Assert.Equal([order.OrderId], await AcceptedIdsAsync(response, ct));
     }
 
+    [Fact]
+    public async Task Millions_of_empty_objects_within_the_size_limit_are_refused_without_becoming_millions_of_objects()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // 16 MiB of "{}," is 5.6 million orders to a deserializer: over half a gigabyte before any validator counts them.
+        var body = "[" + string.Join(',', Enumerable.Repeat("{}", (16 * MiB - 2) / 3)) + "]";
+        var api = await ApiProcessAsync(ct);
+        var before = ResidentMegabytes(api);
+        var peak = before;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentMegabytes(api));
+                await Task.Delay(10, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+
+        using (var response = await SendAsync(new Case("/api/orders/batch", body, HttpStatusCode.BadRequest), ct))
+        {
+            await sampling.CancelAsync();
+            await sampler;
+            var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest, ct);
+            Assert.Contains("$", problem.GetProperty("errors").EnumerateObject().Select(e => e.Name));
+        }
+        Assert.True(peak - before < 250, $"the API grew by {peak - before:0} MB (from {before:0} MB) for one refused body");
+    }
+
+    /// <summary>The API's own process (DCP starts it under a <c>dotnet run</c> wrapper).</summary>
+    private async Task<int> ApiProcessAsync(CancellationToken ct)
+    {
+        var root = await ResourceProcesses.PidAsync(stack.App, "api", ct);
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var pid) && File.Exists(Path.Combine(entry, "cmdline")))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0')[0].EndsWith("/Envio.ApiService", StringComparison.Ordinal)
+                        && (pid == root || AncestorsOf(pid).Contains(root)))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+        throw new InvalidOperationException("The API's process was not found.");
+    }
+
+    private static IEnumerable<int> AncestorsOf(int pid)
+    {
+        while (pid > 1)
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            pid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+            yield return pid;
+        }
+    }
+
+    private static double ResidentMegabytes(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
     private async Task<HttpResponseMessage> SendAsync(Case hostile, CancellationToken ct)
     {
         using var client = Client(stack, TestTokens.Create(client: "hostile", scopes: [TestTokens.SendScope]));
