@@ -102,6 +102,20 @@ public sealed class AuthTests(EnvioStack stack)
         Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
     }
 
+    [Fact]
+    public async Task The_deployment_manifest_asks_for_the_token_authority_and_audience_and_hands_them_to_the_api()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Repository.Root, "aspire-manifest.json"), ct));
+        var resources = manifest.RootElement.GetProperty("resources");
+        var env = resources.GetProperty("api").GetProperty("env");
+
+        Assert.Equal("{api-auth-authority.value}", env.GetProperty("Authentication__Schemes__Bearer__Authority").GetString());
+        Assert.Equal("{api-auth-audience.value}", env.GetProperty("Authentication__Schemes__Bearer__ValidAudiences__0").GetString());
+        Assert.Equal("parameter.v0", resources.GetProperty("api-auth-authority").GetProperty("type").GetString());
+        Assert.Equal("parameter.v0", resources.GetProperty("api-auth-audience").GetProperty("type").GetString());
+    }
+
     [Theory]
     [InlineData("/health")]
     [InlineData("/alive")]
