@@ -1,5 +1,6 @@
 using Envio.ApiService.Endpoints;
 using Envio.ApiService.Messaging;
+using Envio.ApiService.Security;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Security;
 using Scalar.AspNetCore;
@@ -12,24 +13,36 @@ builder.AddRabbitMQClientOverTls("messaging");
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
 builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(PublisherOptions.SectionName));
 builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration)); // stops start-up when a key is missing or malformed
+builder.Services.Configure<ApiOptions>(builder.Configuration.GetSection(ApiOptions.SectionName));
 builder.Services.AddSingleton<OrderPublisher>();
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton(TimeProvider.System);
 
-builder.Services.AddProblemDetails();
-builder.Services.AddOpenApi(options => options.AddOperationTransformer<OrderExamples>());
+// Who may call (bearer tokens, a policy per scope) and how often (per client).
+builder.AddApiAuthentication();
+builder.AddClientRateLimiting();
+
+builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = ApiAuthentication.DescribeRefusal);
+builder.Services.AddOpenApi(options => options
+    .AddOperationTransformer<OrderExamples>()
+    .AddDocumentTransformer<BearerSecurityScheme>()
+    .AddOperationTransformer<BearerSecurityScheme>());
 
 var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseRateLimiter();
 
 app.MapOpenApi();
-app.MapScalarApiReference();
+app.MapScalarApiReference(options => options.AddPreferredSecuritySchemes(BearerSecurityScheme.Name));
 app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
 
 app.MapOrderEndpoints();
 app.MapErrorQueueEndpoints();
+// /health and /alive stay anonymous (the orchestrator probes them) and answer the status word only.
 app.MapDefaultEndpoints();
 
 app.Run();

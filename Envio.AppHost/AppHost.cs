@@ -11,8 +11,9 @@ var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 builder.AddProject<Projects.Envio_ApiService>("api")
     .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
-    .WithSettingsFrom("Envio:Topology", "Envio:Publisher")
+    .WithSettingsFrom("Envio:Topology", "Envio:Publisher", "Envio:Api")
     .WithEncryptionKeys()
+    .WithTokenAuthority()
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
 

@@ -1,4 +1,5 @@
 using Envio.ApiService.Messaging;
+using Envio.ApiService.Security;
 
 namespace Envio.ApiService.Endpoints;
 
@@ -12,7 +13,12 @@ public static class ErrorQueueEndpoints
 
     public static IEndpointRouteBuilder MapErrorQueueEndpoints(this IEndpointRouteBuilder app)
     {
-        var errors = app.MapGroup("/admin/errors").WithTags("Error queue");
+        var errors = app.MapGroup("/admin/errors").WithTags("Error queue")
+            .RequireAuthorization(Scopes.Admin)
+            .RequireRateLimiting(ClientRateLimiting.PolicyName)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
 
         errors.MapGet("/", ListAsync)
             .WithName("ListFailedMessages")
@@ -71,9 +77,9 @@ public static class ErrorQueueEndpoints
             ? Results.NoContent()
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
 
-    // Until authentication names the caller, the audit trail records where the request came from.
+    // The token's subject (its "sub"), and where the request came from.
     private static string OperatorOf(HttpContext context) =>
-        context.User.Identity?.Name ?? $"anonymous@{context.Connection.RemoteIpAddress}";
+        $"{context.User.Identity?.Name ?? "unnamed"}@{context.Connection.RemoteIpAddress}";
 
     private static async Task<IResult> BrokerCallAsync(Func<Task<IResult>> call)
     {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Envio.ApiService.Messaging;
+using Envio.ApiService.Security;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
 using Microsoft.Extensions.Options;
@@ -14,10 +14,13 @@ public static class OrderEndpoints
 {
     public const int MaxBatchSize = 1_000;
     public const string CorrelationHeader = "X-Correlation-Id";
+    private static readonly string BatchSizeError = $"A batch holds between 1 and {MaxBatchSize} orders.";
 
     public static IEndpointRouteBuilder MapOrderEndpoints(this IEndpointRouteBuilder app)
     {
-        var orders = app.MapGroup("/api/orders").WithTags("Orders");
+        var orders = app.MapGroup("/api/orders").WithTags("Orders")
+            .RequireAuthorization(Scopes.Send)
+            .RequireRateLimiting(ClientRateLimiting.PolicyName);
 
         orders.MapPost("/", AcceptOrderAsync)
             .WithName("PostOrder")
@@ -27,7 +30,11 @@ public static class OrderEndpoints
             .Accepts<Order>("application/json")
             .Produces<AcceptedOrders>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         orders.MapPost("/batch", AcceptBatchAsync)
@@ -39,16 +46,21 @@ public static class OrderEndpoints
             .Accepts<List<Order>>("application/json")
             .Produces<AcceptedOrders>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return app;
     }
 
     private static async Task<IResult> AcceptOrderAsync(
-        HttpContext context, OrderPublisher publisher, IOptions<PublisherOptions> options, TimeProvider clock)
+        HttpContext context, OrderPublisher publisher, IOptions<PublisherOptions> options, IOptions<ApiOptions> limits, TimeProvider clock)
     {
-        var (order, problem) = await ReadAsync(context, WireFormat.Order);
+        var (order, problem) = await RequestBody.ReadJsonAsync(context, WireFormat.Order,
+            limits.Value.MaxOrderBodyBytes, $"{ApiOptions.SectionName}:{nameof(ApiOptions.MaxOrderBodyBytes)}", OrderValidator.MaxItems, "An order is a JSON object.");
         if (problem is not null)
         {
             return problem;
@@ -57,9 +69,10 @@ public static class OrderEndpoints
     }
 
     private static async Task<IResult> AcceptBatchAsync(
-        HttpContext context, OrderPublisher publisher, IOptions<PublisherOptions> options, TimeProvider clock)
+        HttpContext context, OrderPublisher publisher, IOptions<PublisherOptions> options, IOptions<ApiOptions> limits, TimeProvider clock)
     {
-        var (orders, problem) = await ReadAsync(context, WireFormat.OrderList);
+        var (orders, problem) = await RequestBody.ReadJsonAsync(context, WireFormat.OrderList,
+            limits.Value.MaxBatchBodyBytes, $"{ApiOptions.SectionName}:{nameof(ApiOptions.MaxBatchBodyBytes)}", MaxBatchSize, BatchSizeError);
         if (problem is not null)
         {
             return problem;
@@ -67,7 +80,7 @@ public static class OrderEndpoints
         if (orders is null || orders.Count == 0 || orders.Count > MaxBatchSize)
         {
             return Results.ValidationProblem(
-                new Dictionary<string, string[]> { ["$"] = [$"A batch holds between 1 and {MaxBatchSize} orders."] },
+                new Dictionary<string, string[]> { ["$"] = [BatchSizeError] },
                 title: "The batch is not valid.");
         }
         return await AcceptAsync(context, orders, path: i => $"[{i}]", publisher, options.Value, clock);
@@ -123,29 +136,6 @@ public static class OrderEndpoints
 
         return Results.Accepted(value: new AcceptedOrders(messages.Select(m => m.Item1.MessageId).ToArray()));
     }
-
-    private static async Task<(T? Value, IResult? Problem)> ReadAsync<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo)
-    {
-        if (!context.Request.HasJsonContentType())
-        {
-            return (default, Results.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType,
-                title: "The body must be JSON.", detail: "Send Content-Type: application/json."));
-        }
-        try
-        {
-            return (await JsonSerializer.DeserializeAsync(context.Request.Body, typeInfo, context.RequestAborted), null);
-        }
-        catch (JsonException e)
-        {
-            return (default, Results.ValidationProblem(
-                new Dictionary<string, string[]> { [e.Path ?? "$"] = [JsonError(e)] },
-                title: "The body is not valid JSON for this endpoint."));
-        }
-    }
-
-    // The serializer's message names .NET types; the client needs the place and the gist.
-    private static string JsonError(JsonException e) =>
-        e.Message.Split(" Path:", 2)[0].Replace("System.", "", StringComparison.Ordinal);
 
     private static string CorrelationId(HttpContext context) =>
         context.Request.Headers[CorrelationHeader] is [{ Length: > 0 and <= 128 } given] ? given

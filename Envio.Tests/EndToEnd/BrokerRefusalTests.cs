@@ -24,7 +24,7 @@ public sealed class BrokerRefusalTests
         var ct = TestContext.Current.CancellationToken;
         var dataRoot = EnvioAppHost.NewDataRoot();
         await using var app = await EnvioAppHost.StartAsync(dataRoot, ct, $"--Envio:Topology:MaxLength={QueueBound}");
-        using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http") }; // no retries: see every answer
+        using var api = app.ApiClient(); // no retries: see every answer
         await using var database = Npgsql.NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))!);
 
         // With the consumer stopped, the bounded queue fills up and the broker nacks what comes next. (A quorum

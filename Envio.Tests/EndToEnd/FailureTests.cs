@@ -80,7 +80,7 @@ public sealed class FailureTests
         var dataRoot = EnvioAppHost.NewDataRoot();
         await using (var app = await EnvioAppHost.StartAsync(dataRoot, ct))
         {
-            using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http") }; // no retries: every answer counts
+            using var api = app.ApiClient(); // no retries: every answer counts
             await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))!);
             await using var broker = await app.ConnectToBrokerAsync(ct);
 

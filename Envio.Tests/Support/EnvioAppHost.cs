@@ -17,6 +17,7 @@ public static class EnvioAppHost
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
             ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}", .. extraArgs], cancellationToken);
+        builder.TrustTestTokens();
 
         builder.Services.AddLogging(logging =>
         {

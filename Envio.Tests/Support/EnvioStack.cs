@@ -42,6 +42,7 @@ public sealed class EnvioStack : IAsyncLifetime
         var ct = TestContext.Current.CancellationToken;
         _app = await EnvioAppHost.StartAsync(_dataRoot, ct, "--Envio:ConsumerReplicas=2");
         Api = _app.CreateHttpClient("api");
+        Api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
         Database = NpgsqlDataSource.Create((await _app.GetConnectionStringAsync("enviodb", ct))!);
         ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
         Keys = await EncryptionKeysOf.AppAsync(_app);

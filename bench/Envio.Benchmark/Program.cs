@@ -9,6 +9,7 @@ using Envio.AppHost.Hosting;
 using Envio.Benchmark;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,7 @@ Console.WriteLine($"Envio benchmark: N = {n}{(quick ? " (quick)" : "")}, {Enviro
 var dataRoot = Path.Combine(Path.GetTempPath(), "envio-bench", Guid.NewGuid().ToString("N")[..8]);
 var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
     ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}"], ct);
+builder.TrustTestTokens();
 builder.Services.AddLogging(l => l.AddFilter(null, LogLevel.Warning).AddFilter("Aspire", LogLevel.Error).AddFilter("Envio.AppHost.Resources", LogLevel.Error).AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
 await using var app = await builder.BuildAsync(ct);
 await app.StartAsync(ct);
@@ -38,7 +40,7 @@ foreach (var resource in new[] { "messaging", "enviodb", "api", "consumer" })
 await using var broker = await new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", ct))!) }
     .TrustOnly(app.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath).CreateConnectionAsync(ct);
 await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))! + ";Maximum Pool Size=64");
-using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2) };
+using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
 var topology = new TopologyOptions();
 var keys = await BenchOrders.KeysAsync(app);
 

@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authorization;
+
+namespace Envio.ApiService.Security;
+
+/// <summary>
+/// Bearer tokens (JWT) and one authorization policy per scope. Which tokens are trusted is configuration only, in
+/// ASP.NET Core's standard section <c>Authentication:Schemes:Bearer</c>: an OIDC <c>Authority</c> (its discovery
+/// document gives the issuer and the signing keys) and <c>ValidAudiences</c> in production; <c>ValidIssuer</c>,
+/// <c>ValidAudiences</c> and <c>SigningKeys</c> as <c>dotnet user-jwts</c> writes them in development. With neither,
+/// every token is refused: the API fails closed.
+/// </summary>
+public static class ApiAuthentication
+{
+    public static IHostApplicationBuilder AddApiAuthentication(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(options =>
+            {
+                // Claims keep the names the issuer gave them (scope, scp, sub, client_id), not WS-* URIs.
+                options.MapInboundClaims = false;
+                var validation = options.TokenValidationParameters;
+                // Whatever the section says, a token must name a trusted issuer and this API, be signed, and be current.
+                validation.ValidateIssuer = true;
+                validation.ValidateAudience = true;
+                validation.ValidateLifetime = true;
+                validation.RequireExpirationTime = true;
+                validation.RequireSignedTokens = true;
+                validation.ValidateIssuerSigningKey = true;
+                validation.ClockSkew = TimeSpan.FromMinutes(1);
+                validation.NameClaimType = "sub";
+            });
+
+        builder.Services.AddAuthorizationBuilder()
+            .AddPolicy(Scopes.Send, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => Scopes.Grants(c.User, Scopes.Send)))
+            .AddPolicy(Scopes.Admin, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => Scopes.Grants(c.User, Scopes.Admin)));
+
+        return builder;
+    }
+
+    /// <summary>Says in the problem details of a 401 or 403 what was missing (the body is RFC 9457 either way).</summary>
+    public static void DescribeRefusal(ProblemDetailsContext context)
+    {
+        var problem = context.ProblemDetails;
+        if (problem.Status == StatusCodes.Status401Unauthorized)
+        {
+            problem.Detail ??= "A valid bearer token is required (Authorization: Bearer <JWT>); the WWW-Authenticate " +
+                "header says why this request's token, if any, was refused.";
+        }
+        else if (problem.Status == StatusCodes.Status403Forbidden
+            && context.HttpContext.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>()
+                .Select(a => a.Policy).LastOrDefault(p => p is not null) is { } scope)
+        {
+            problem.Detail ??= $"The token is valid but does not grant the scope {scope}.";
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.OpenApi;
+using Microsoft.OpenApi;
+
+namespace Envio.ApiService.Security;
+
+/// <summary>
+/// Declares the bearer scheme in the OpenAPI document, and on each protected operation the scope it needs, so that
+/// the interactive reference (Scalar) asks for a token and sends it.
+/// </summary>
+internal sealed class BearerSecurityScheme : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
+{
+    public const string Name = JwtBearerDefaults.AuthenticationScheme;
+
+    public Task TransformAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
+    {
+        document.Components ??= new OpenApiComponents();
+        document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+        document.Components.SecuritySchemes[Name] = new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.Http,
+            Scheme = "bearer",
+            BearerFormat = "JWT",
+            Description = $"An access token (JWT) with the scope `{Scopes.Send}` for orders or `{Scopes.Admin}` for the " +
+                "error queue. In development: `dotnet user-jwts create --project Envio.ApiService --scope envio.send`.",
+        };
+        return Task.CompletedTask;
+    }
+
+    public Task TransformAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    {
+        var scope = context.Description.ActionDescriptor.EndpointMetadata
+            .OfType<Microsoft.AspNetCore.Authorization.IAuthorizeData>().Select(a => a.Policy).LastOrDefault(p => p is not null);
+        if (scope is not null)
+        {
+            operation.Security ??= [];
+            operation.Security.Add(new OpenApiSecurityRequirement
+            {
+                [new OpenApiSecuritySchemeReference(Name, context.Document)] = [scope],
+            });
+        }
+        return Task.CompletedTask;
+    }
+}

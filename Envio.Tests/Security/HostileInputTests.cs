@@ -1,0 +1,215 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Support;
+using static Envio.Tests.Security.HostileInputChecks;
+
+namespace Envio.Tests.Security;
+
+/// <summary>
+/// Bodies an attacker or a broken client sends: each gets a 4xx problem (400, 413 or 415) naming what is wrong,
+/// and nothing is published. The decisions: unknown and duplicate properties are refused (a typo must not drop
+/// data silently); numbers must fit the contract's types; strings are bounded and free of control characters.
+/// </summary>
+[Collection(AppHostTests.Name)]
+public sealed class HostileInputTests(EnvioStack stack)
+{
+    private const int MiB = 1024 * 1024;
+
+    private sealed record Case(string Path, string Body, HttpStatusCode Status, string? ErrorKey = null, string ContentType = "application/json", bool Chunked = false);
+
+    public static TheoryData<string> Cases() => [.. CaseFor.Keys];
+
+    private static readonly Dictionary<string, Func<Order, Case>> CaseFor = new()
+    {
+        ["malformed JSON"] = o => Single(Json(o)[..^7], HttpStatusCode.BadRequest),
+        ["not JSON at all"] = o => Single("orderId=1&total=2", HttpStatusCode.BadRequest),
+        ["empty body"] = o => Single("", HttpStatusCode.BadRequest),
+        ["null"] = o => Single("null", HttpStatusCode.BadRequest),
+        ["an array for one order"] = o => Single($"[{Json(o)}]", HttpStatusCode.BadRequest),
+        ["text/plain"] = o => Single(Json(o), HttpStatusCode.UnsupportedMediaType, contentType: "text/plain"),
+        ["form content"] = o => Single(Json(o), HttpStatusCode.UnsupportedMediaType, contentType: "application/x-www-form-urlencoded"),
+        ["XML"] = o => Single("<order/>", HttpStatusCode.UnsupportedMediaType, contentType: "application/xml"),
+        ["one byte over 1 MiB"] = o => Single(Padded(Json(o), MiB + 1), HttpStatusCode.RequestEntityTooLarge),
+        ["over 1 MiB, chunked"] = o => Single(Padded(Json(o), MiB + 1), HttpStatusCode.RequestEntityTooLarge) with { Chunked = true },
+        ["deep nesting"] = o => Single(Json(o).Replace("\"customer\":", "\"customer\":" + new string('[', 5_000), StringComparison.Ordinal), HttpStatusCode.BadRequest),
+        ["200,000 items"] = o => Single(Json(o, n => n["items"] = Repeat("{}", 200_000)), HttpStatusCode.BadRequest, "items"),
+        ["1,001 items"] = o => Single(Json(o, n => n["items"] = Repeat("""{"sku":"A","quantity":1,"unitPrice":0}""", 1_001)), HttpStatusCode.BadRequest, "items"),
+        ["name of 201 characters"] = o => Single(Json(o, n => n["customer"]!["name"] = new string('n', 201)), HttpStatusCode.BadRequest, "customer.name"),
+        ["name of 900 KB"] = o => Single(Json(o, n => n["customer"]!["name"] = new string('n', 900_000)), HttpStatusCode.BadRequest, "customer.name"),
+        ["sku of 65 characters"] = o => Single(Json(o, n => n["items"]![0]!["sku"] = new string('s', 65)), HttpStatusCode.BadRequest, "items[0].sku"),
+        ["bell in the name"] = o => Single(Json(o, n => n["customer"]!["name"] = "Ana\u0007Souza"), HttpStatusCode.BadRequest, "customer.name"),
+        ["NUL in the sku"] = o => Single(Json(o, n => n["items"]![0]!["sku"] = "A\0B"), HttpStatusCode.BadRequest, "items[0].sku"),
+        ["newline in the document"] = o => Single(Json(o, n => n["customer"]!["document"] = "123\n456"), HttpStatusCode.BadRequest, "customer.document"),
+        ["lone surrogate"] = o => Single(Json(o).Replace("\"name\":\"", "\"name\":\"\\ud800", StringComparison.Ordinal), HttpStatusCode.BadRequest),
+        ["quantity beyond int"] = o => Single(Json(o, n => n["items"]![0]!["quantity"] = JsonNode.Parse("2147483648")), HttpStatusCode.BadRequest),
+        ["quantity beyond the contract"] = o => Single(Json(o, n => n["items"]![0]!["quantity"] = 1_000_001), HttpStatusCode.BadRequest, "items[0].quantity"),
+        ["price beyond decimal"] = o => Single(Json(o, n => n["items"]![0]!["unitPrice"] = JsonNode.Parse("1e300")), HttpStatusCode.BadRequest),
+        ["price beyond the columns"] = o => Single(Json(o, n => n["items"]![0]!["unitPrice"] = JsonNode.Parse("1000000000000000")), HttpStatusCode.BadRequest, "items[0].unitPrice"),
+        ["negative total"] = o => Single(Json(o, n => n["total"] = -1), HttpStatusCode.BadRequest, "total"),
+        ["five decimal places"] = o => Single(Json(o, n => n["total"] = JsonNode.Parse("1.00001")), HttpStatusCode.BadRequest, "total"),
+        ["quantity as a string of words"] = o => Single(Json(o, n => n["items"]![0]!["quantity"] = "many"), HttpStatusCode.BadRequest),
+        ["items as an object"] = o => Single(Json(o, n => n["items"] = new JsonObject()), HttpStatusCode.BadRequest),
+        ["date out of range"] = o => Single(Json(o, n => n["createdAt"] = "10000-01-01T00:00:00Z"), HttpStatusCode.BadRequest),
+        ["duplicate property"] = o => Single(Json(o).Replace("\"total\":", $"\"orderId\":\"{Guid.NewGuid()}\",\"total\":", StringComparison.Ordinal), HttpStatusCode.BadRequest),
+        ["duplicate property in another case"] = o => Single(Json(o).Replace("\"total\":", "\"Total\":1,\"total\":", StringComparison.Ordinal), HttpStatusCode.BadRequest),
+        ["unknown property"] = o => Single(Json(o, n => n["discount"] = 10), HttpStatusCode.BadRequest),
+        ["unknown nested property"] = o => Single(Json(o, n => n["customer"]!["isAdmin"] = true), HttpStatusCode.BadRequest),
+        ["batch of 1,001 orders"] = o => Batch(Enumerable.Repeat(Json(o), 1_001), HttpStatusCode.BadRequest, "$"),
+        ["batch of 500,000 empty objects"] = o => Batch(Enumerable.Repeat("{}", 500_000), HttpStatusCode.BadRequest, "$"),
+        ["empty batch"] = o => Batch([], HttpStatusCode.BadRequest, "$"),
+        ["batch one byte over 16 MiB"] = o => new Case("/api/orders/batch", Padded($"[{Json(o)}]", 16 * MiB + 1), HttpStatusCode.RequestEntityTooLarge),
+        ["batch as text/plain"] = o => Batch([Json(o)], HttpStatusCode.UnsupportedMediaType) with { ContentType = "text/plain" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task Hostile_bodies_get_a_4xx_problem_and_nothing_is_published(string name)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(700_000 + name.Length);
+        var hostile = CaseFor[name](order);
+
+        using var response = await SendAsync(hostile, ct);
+
+        var problem = await AssertProblemAsync(response, hostile.Status, ct);
+        if (hostile.ErrorKey is { } key)
+        {
+            Assert.Contains(key, problem.GetProperty("errors").EnumerateObject().Select(e => e.Name));
+        }
+        await AssertNothingPublishedAsync(stack, [order.OrderId], ct);
+    }
+
+    [Fact]
+    public async Task A_batch_over_a_mebibyte_is_within_its_own_limit_and_accepted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(710_000);
+
+        using var response = await SendAsync(new Case("/api/orders/batch", Padded($"[{Json(order)}]", 2 * MiB), HttpStatusCode.Accepted), ct);
+
+        Assert.Equal([order.OrderId], await AcceptedIdsAsync(response, ct));
+    }
+
+    [Fact]
+    public async Task Millions_of_empty_objects_within_the_size_limit_are_refused_without_becoming_millions_of_objects()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // 16 MiB of "{}," is 5.6 million orders to a deserializer: over half a gigabyte before any validator counts them.
+        var body = "[" + string.Join(',', Enumerable.Repeat("{}", (16 * MiB - 2) / 3)) + "]";
+        var api = await ApiProcessAsync(ct);
+        var before = ResidentMegabytes(api);
+        var peak = before;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentMegabytes(api));
+                await Task.Delay(10, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+
+        using (var response = await SendAsync(new Case("/api/orders/batch", body, HttpStatusCode.BadRequest), ct))
+        {
+            await sampling.CancelAsync();
+            await sampler;
+            var problem = await AssertProblemAsync(response, HttpStatusCode.BadRequest, ct);
+            Assert.Contains("$", problem.GetProperty("errors").EnumerateObject().Select(e => e.Name));
+        }
+        Assert.True(peak - before < 250, $"the API grew by {peak - before:0} MB (from {before:0} MB) for one refused body");
+    }
+
+    /// <summary>The API's own process (DCP starts it under a <c>dotnet run</c> wrapper).</summary>
+    private async Task<int> ApiProcessAsync(CancellationToken ct)
+    {
+        var root = await ResourceProcesses.PidAsync(stack.App, "api", ct);
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var pid) && File.Exists(Path.Combine(entry, "cmdline")))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0')[0].EndsWith("/Envio.ApiService", StringComparison.Ordinal)
+                        && (pid == root || AncestorsOf(pid).Contains(root)))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+        throw new InvalidOperationException("The API's process was not found.");
+    }
+
+    private static IEnumerable<int> AncestorsOf(int pid)
+    {
+        while (pid > 1)
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            pid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+            yield return pid;
+        }
+    }
+
+    private static double ResidentMegabytes(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(Case hostile, CancellationToken ct)
+    {
+        using var client = Client(stack, TestTokens.Create(client: "hostile", scopes: [TestTokens.SendScope]));
+        var bytes = Encoding.UTF8.GetBytes(hostile.Body);
+        using HttpContent content = hostile.Chunked ? new ChunkedContent(bytes) : new ByteArrayContent(bytes);
+        content.Headers.ContentType = MediaTypeHeaderValue.Parse(hostile.ContentType);
+        return await client.PostAsync(new Uri(hostile.Path, UriKind.Relative), content, ct);
+    }
+
+    private static Case Single(string body, HttpStatusCode status, string? errorKey = null, string contentType = "application/json") =>
+        new("/api/orders", body, status, errorKey, contentType);
+
+    private static Case Batch(IEnumerable<string> orders, HttpStatusCode status, string? errorKey = null) =>
+        new("/api/orders/batch", $"[{string.Join(',', orders)}]", status, errorKey);
+
+    private static string Json(Order order) => JsonSerializer.Serialize(order, WireFormat.Options);
+
+    private static string Json(Order order, Action<JsonObject> change)
+    {
+        var node = JsonSerializer.SerializeToNode(order, WireFormat.Options)!.AsObject();
+        change(node);
+        return node.ToJsonString();
+    }
+
+    private static JsonNode Repeat(string element, int count) => JsonNode.Parse($"[{string.Join(',', Enumerable.Repeat(element, count))}]")!;
+
+    /// <summary>The same JSON, made exactly <paramref name="length"/> bytes long with whitespace (still valid JSON).</summary>
+    private static string Padded(string json, int length) => json.Insert(1, new string(' ', length - Encoding.UTF8.GetByteCount(json)));
+
+    /// <summary>A body of unknown length: sent chunked, so only the server's own count can stop it.</summary>
+    private sealed class ChunkedContent(byte[] bytes) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => stream.WriteAsync(bytes).AsTask();
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}
