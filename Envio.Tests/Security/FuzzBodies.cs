@@ -12,7 +12,8 @@ internal sealed record FuzzBody(string Path, string ContentType, byte[] Body, st
 /// <summary>
 /// Bodies made from valid orders (<see cref="SampleOrders"/>) by a seeded random walk of mutations: in the tree
 /// (change a value's type, huge or out-of-range values, deep nesting, removed, unknown and multiplied members, control
-/// characters) and then in the bytes (truncate, flip, delete, insert, duplicate a span). Some stay valid.
+/// characters), then in the bytes (truncate, flip, delete, insert, duplicate a span), and now and then past the size
+/// limit. Some stay valid.
 /// </summary>
 internal sealed class FuzzBodies(int seed)
 {
@@ -38,6 +39,12 @@ internal sealed class FuzzBodies(int seed)
         {
             (bytes, var what) = MutateBytes(bytes);
             applied.Add(what);
+        }
+        if (!batch && _random.Next(200) == 0)
+        {
+            // Over the single-order limit (1 MiB) with whitespace: still valid JSON, and 413.
+            bytes = [(byte)' ', .. Enumerable.Repeat((byte)' ', 1024 * 1024), .. bytes];
+            applied.Add("pad beyond the limit");
         }
         var contentType = _random.Next(40) switch
         {

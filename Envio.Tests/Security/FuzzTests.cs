@@ -62,6 +62,7 @@ public sealed partial class FuzzTests(EnvioStack stack)
                 $"{(int)answers[i].Status} for [{bodies[i].Mutations}] {bodies[i].Path} {Preview(bodies[i].Body)} → {answers[i].Text}")));
         Assert.True(statuses.GetValueOrDefault(HttpStatusCode.Accepted) > 100, "the fuzz barely produced valid bodies");
         Assert.True(statuses.GetValueOrDefault(HttpStatusCode.BadRequest) > 1_000, "the fuzz barely produced invalid bodies");
+        Assert.True(statuses.GetValueOrDefault(HttpStatusCode.RequestEntityTooLarge) > 0, "the fuzz produced no oversized body");
 
         // Every refusal was a problem document.
         Assert.All(Enumerable.Range(0, Bodies).Where(i => answers[i].Status != HttpStatusCode.Accepted),
