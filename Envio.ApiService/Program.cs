@@ -22,6 +22,7 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.AddApiAuthentication();
 builder.AddClientRateLimiting();
 
+builder.Services.AddExceptionHandler<BrokerUnavailableHandler>();
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = ApiAuthentication.DescribeRefusal);
 builder.Services.AddOpenApi(options => options
     .AddOperationTransformer<OrderExamples>()

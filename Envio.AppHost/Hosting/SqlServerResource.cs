@@ -1,5 +1,5 @@
-using Microsoft.Data.SqlClient;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Envio.AppHost.Hosting;
 
@@ -50,15 +50,6 @@ public sealed class SqlServerDatabaseResource(string name, string databaseName, 
 
 internal static class SqlServerBuilderExtensions
 {
-    /// <summary>Creates the database when it does not exist yet; parsed by the T-SQL tests like every other statement.</summary>
-    internal const string CreateDatabaseIfMissing = """
-        IF DB_ID(@name) IS NULL
-        BEGIN
-            DECLARE @create nvarchar(300) = N'CREATE DATABASE ' + QUOTENAME(@name);
-            EXEC sys.sp_executesql @create;
-        END
-        """;
-
     public static IResourceBuilder<SqlServerServerResource> AddSqlServer(this IDistributedApplicationBuilder builder, string name)
     {
         // SQL Server's policy: at least 8 characters from three of upper, lower, digits and symbols.
@@ -79,13 +70,10 @@ internal static class SqlServerBuilderExtensions
             .WithEnvironment(context => context.EnvironmentVariables["MSSQL_SA_PASSWORD"] = server.PasswordParameter)
             .OnResourceReady(async (resource, _, ct) =>
             {
-                await using var connection = new SqlConnection(await resource.ConnectionStringExpression.GetValueAsync(ct));
-                await connection.OpenAsync(ct);
+                var server = await resource.ConnectionStringExpression.GetValueAsync(ct);
                 foreach (var database in resource.Databases)
                 {
-                    await using var create = new SqlCommand(CreateDatabaseIfMissing, connection);
-                    create.Parameters.AddWithValue("@name", database.DatabaseName);
-                    await create.ExecuteNonQueryAsync(ct);
+                    await SqlServerDatabases.EnsureExistsAsync($"{server};Database={database.DatabaseName}", ct);
                 }
             })
             .WithHealthCheck($"{name}_check");

@@ -84,6 +84,7 @@ public sealed class SqlServerOrderStore(
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
+        await SqlServerDatabases.EnsureExistsAsync(settings.ConnectionString, cancellationToken); // a bare server (compose)
         await using var lockConnection = new SqlConnection(settings.ConnectionString);
         await lockConnection.OpenAsync(cancellationToken);
         await using (var take = new SqlCommand(TakeMigrationLock, lockConnection) { CommandTimeout = 330 })

@@ -12,7 +12,7 @@ public sealed class TransactSqlTests
 
     public static TheoryData<string> Statements() =>
     [
-        "AppHost: create database",
+        "AppHost and consumer: create database",
         "Store: insert new orders",
         "Store: take migration lock",
         "Store: release migration lock",
@@ -24,7 +24,7 @@ public sealed class TransactSqlTests
 
     private static string Sql(string name) => name switch
     {
-        "AppHost: create database" => SqlServerBuilderExtensions.CreateDatabaseIfMissing,
+        "AppHost and consumer: create database" => Microsoft.Extensions.Hosting.SqlServerDatabases.CreateIfMissing,
         "Store: insert new orders" => SqlServerOrderStore.InsertNew,
         "Store: take migration lock" => SqlServerOrderStore.TakeMigrationLock,
         "Store: release migration lock" => SqlServerOrderStore.ReleaseMigrationLock,

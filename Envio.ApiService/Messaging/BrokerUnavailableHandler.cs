@@ -1,0 +1,46 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.Extensions.Options;
+
+namespace Envio.ApiService.Messaging;
+
+/// <summary>
+/// The broker connection is made when the publisher is first needed; an API that starts (or restarts) while the broker
+/// is away fails there, before any endpoint code runs. That is still "the broker is unreachable": a 503 with
+/// Retry-After, never a 500. The next request tries to connect again.
+/// </summary>
+public sealed class BrokerUnavailableHandler(IProblemDetailsService problems, IOptions<PublisherOptions> options) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
+    {
+        if (!Unreachable(exception))
+        {
+            return false;
+        }
+        httpContext.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        httpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.Value.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return await problems.TryWriteAsync(new()
+        {
+            HttpContext = httpContext,
+            Exception = exception,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status503ServiceUnavailable,
+                Title = "The broker is unavailable.",
+                Detail = "The broker is unreachable. Retry later with the same orderIds: nothing was accepted.",
+            },
+        });
+    }
+
+    private static bool Unreachable(Exception? exception)
+    {
+        for (; exception is not null; exception = exception.InnerException)
+        {
+            if (BrokerFailures.IsUnreachable(exception))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+}
