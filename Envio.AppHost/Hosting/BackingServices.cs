@@ -23,6 +23,9 @@ internal static class BackingServices
 
         return hosting.Mode switch
         {
+            // Deployed: TLS only, Envio's virtual host and user (see deploy/compose). A local development container
+            // (below) is Aspire's RabbitMQ on the machine's loopback, in plain AMQP.
+            HostingMode.Containers when builder.ExecutionContext.IsPublishMode => builder.AddRabbitMQForDeployment(name, userName, password),
             HostingMode.Containers => builder.AddRabbitMQ(name, userName, password)
                 .WithManagementPlugin()
                 .WithDataVolume("envio-messaging-data"),

@@ -6,13 +6,16 @@ internal static class BrokerTrust
     public const string CaCertificateVariable = "Envio__Tls__CaCertificate";
 
     /// <summary>
-    /// When the AppHost runs the broker itself (processes mode), tells the service which authority, and only which,
-    /// to trust for it: the path of the run's CA certificate. Containers and existing brokers present certificates
-    /// that ops supply, trusted through the machine's store (or the same key, set by ops).
+    /// Tells the service which authority, and only which, to trust for the broker: the run's CA when the AppHost runs
+    /// the broker itself (processes mode); in a deployment, the CA certificate ops mount into the services at
+    /// <c>/etc/envio/tls/ca.crt</c> (deploy/compose does). A local development container and existing brokers are
+    /// trusted through the machine's store (or the same key, set by ops).
     /// </summary>
     public static IResourceBuilder<T> WithBrokerTrust<T>(this IResourceBuilder<T> builder, IResourceBuilder<IResourceWithConnectionString> broker)
-        where T : IResourceWithEnvironment =>
-        broker.Resource is RabbitMQProcessResource
-            ? builder.WithEnvironment(CaCertificateVariable, DevelopmentCertificates.For(builder.ApplicationBuilder).CaCertificatePath)
-            : builder;
+        where T : IResourceWithEnvironment => broker.Resource switch
+        {
+            RabbitMQProcessResource => builder.WithEnvironment(CaCertificateVariable, DevelopmentCertificates.For(builder.ApplicationBuilder).CaCertificatePath),
+            RabbitMQDeploymentResource => builder.WithEnvironment(CaCertificateVariable, RabbitMQDeploymentResource.CertificateDirectory + "/ca.crt"),
+            _ => builder,
+        };
 }

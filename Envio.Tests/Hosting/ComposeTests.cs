@@ -36,6 +36,14 @@ public sealed partial class ComposeTests
                 var mount = $"{volume.GetProperty("name").GetString()}:{volume.GetProperty("target").GetString()}";
                 Assert.True(mounts.Contains(mount), $"'{name}' does not mount {mount}.");
             }
+            foreach (var bind in resource.TryGetProperty("bindMounts", out var b) ? b.EnumerateArray() : default)
+            {
+                // The manifest's sources are relative to the repository, compose's to deploy/compose: compare the file.
+                var source = Path.GetFileName(bind.GetProperty("source").GetString()!);
+                var target = bind.GetProperty("target").GetString()!;
+                Assert.True(mounts.Any(m => m.Split(':') is [var from, var to, ..] && Path.GetFileName(from) == source && to == target),
+                    $"'{name}' does not mount its {source} at {target}.");
+            }
         }
     }
 
