@@ -16,7 +16,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--quick] [--json path]
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--quick] [--json path]
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
 var jsonPath = Option("--json") ?? Path.Combine("bench", "results.json");
@@ -43,13 +43,15 @@ await using var database = NpgsqlDataSource.Create((await app.GetConnectionStrin
 using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
 var topology = new TopologyOptions();
 var keys = await BenchOrders.KeysAsync(app);
+var cpu = new CpuCounters(dataRoot);
+var phases = new List<CpuCounters.Phase>();
 
 // Raw limits.
-var publishLimit = await RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, keys, ct);
+var publishLimit = await Measured("raw publish", n, () => RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, keys, ct));
 Add("Broker publish with confirms (raw, quorum, 256 in flight)", publishLimit, "msg/s");
-var drainLimit = await RawLimits.DrainAsync(broker, "envio.orders.bench.raw", n, ct);
+var drainLimit = await Measured("raw drain", n, () => RawLimits.DrainAsync(broker, "envio.orders.bench.raw", n, ct));
 Add("Broker drain (raw, prefetch 1000, multiple acks)", drainLimit, "msg/s");
-var copyLimit = await RawLimits.CopyAsync(database, n, keys, ct);
+var copyLimit = await Measured("raw COPY", n, () => RawLimits.CopyAsync(database, n, keys, ct));
 Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");
 
 // Envio's consumer: N messages waiting in the queue, then the consumer drains them into rows.
@@ -57,12 +59,23 @@ await StopConsumerAsync();
 var preloaded = Enumerable.Range(0, n).Select(i => BenchOrders.Create(i, DateTimeOffset.UtcNow)).ToList();
 await RawLimits.PublishAllAsync(broker, topology.Exchange, topology.RoutingKey, preloaded.Select(o => BenchOrders.Message(o, keys)).ToList(), ct);
 await StartAsync("consumer");
-await WaitForRowsAsync(preloaded.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
-var drain = await CommitSpanAsync(preloaded.Select(o => o.OrderId).ToArray());
+var preloadedIds = preloaded.Select(o => o.OrderId).ToArray();
+// CPU is counted from the first committed rows on: the consumer's own start-up (JIT, connections) is not the drain.
+long stored;
+while ((stored = await CountRowsAsync(preloadedIds)) == 0)
+{
+    await Task.Delay(20, ct);
+}
+var drainCpu = cpu.Snapshot();
+var drainClock = Stopwatch.StartNew();
+await WaitForRowsAsync(preloadedIds, TimeSpan.FromMinutes(10));
+phases.Add(CpuCounters.Since(drainCpu, cpu.Snapshot(), "Envio consumer drain", drainClock.Elapsed, (int)(n - stored)));
+var drain = await CommitSpanAsync(preloadedIds);
 Add("Envio consumer drain (queue to committed rows)", n / drain.TotalSeconds, "msg/s", copyLimit, "of COPY");
 
 // Envio end to end, batch endpoint: N orders in batches of 1000 from 4 clients, until every row is committed.
 var batchOrders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(1_000_000 + i, default)).ToList();
+var phaseCpu = cpu.Snapshot();
 var clock = Stopwatch.StartNew();
 await Parallel.ForEachAsync(batchOrders.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
 {
@@ -70,12 +83,14 @@ await Parallel.ForEachAsync(batchOrders.Chunk(1_000), new ParallelOptions { MaxD
     response.EnsureSuccessStatusCode();
 });
 await WaitForRowsAsync(batchOrders.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
+phases.Add(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio HTTP batch, end to end", clock.Elapsed, n));
 Add("Envio end to end, HTTP batch endpoint (to committed rows)", n / clock.Elapsed.TotalSeconds, "msg/s", copyLimit, "of COPY");
 
 // Envio end to end, single POSTs from C concurrent clients.
 const int clients = 32;
-var singles = Enumerable.Range(0, Math.Min(n, quick ? 2_000 : 20_000)).Select(i => BenchOrders.Create(2_000_000 + i, default)).ToList();
+var singles = Enumerable.Range(0, Option("--singles") is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : Math.Min(n, quick ? 2_000 : 20_000)).Select(i => BenchOrders.Create(2_000_000 + i, default)).ToList();
 var latencies = new double[singles.Count];
+phaseCpu = cpu.Snapshot();
 clock.Restart();
 await Parallel.ForEachAsync(Enumerable.Range(0, singles.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
 {
@@ -86,6 +101,7 @@ await Parallel.ForEachAsync(Enumerable.Range(0, singles.Count), new ParallelOpti
 });
 var acceptRate = singles.Count / clock.Elapsed.TotalSeconds;
 await WaitForRowsAsync(singles.Select(o => o.OrderId).ToArray(), TimeSpan.FromMinutes(10));
+phases.Add(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio single POSTs, end to end", clock.Elapsed, singles.Count));
 Add($"Envio single-order POSTs, {clients} clients (to committed rows)", singles.Count / clock.Elapsed.TotalSeconds, "msg/s", publishLimit, "of publish");
 Add($"Envio single-order POSTs, {clients} clients (HTTP)", acceptRate, "req/s", publishLimit, "of publish");
 Array.Sort(latencies);
@@ -115,10 +131,20 @@ Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p99", p99, "ms");
 Add("Peak RSS, API", PeakRssMegabytes("Envio.ApiService"), "MB");
 Add("Peak RSS, consumer", PeakRssMegabytes("Envio.ConsumerService"), "MB");
 
+// What the cores allow: a pipeline on these cores cannot beat the CPU its raw parts cost per message, added up.
+double CostOf(string phase) => phases.Single(p => p.Name == phase).MicrosecondsPerMessage;
+var cores = Environment.ProcessorCount;
+Add("CPU bound: drain + COPY on the same cores", cores * 1e6 / (CostOf("raw drain") + CostOf("raw COPY")), "msg/s");
+Add("  Envio consumer drain against it", n / drain.TotalSeconds, "msg/s", cores * 1e6 / (CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
+Add("CPU bound: publish + drain + COPY on the same cores", cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "msg/s");
+Add("  Envio HTTP batch end to end against it", results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value, "msg/s",
+    cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
+
 Print();
+PrintCpu();
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
-await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, results },
-    new JsonSerializerOptions { WriteIndented = true }), ct);
+await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, results, cpu = phases },
+    new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }), ct);
 Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
 return 0;
 
@@ -135,6 +161,26 @@ void Print()
     foreach (var r in results)
     {
         Console.WriteLine($"| {r.What} | {r.Value.ToString("#,0.#", CultureInfo.InvariantCulture)} | {r.Unit} | {(r.Percent is { } p ? $"{p:0.#} % {r.Of}" : "")} |");
+    }
+}
+
+async Task<double> Measured(string phase, int messages, Func<Task<double>> run)
+{
+    var before = cpu.Snapshot();
+    var rate = await run();
+    phases.Add(CpuCounters.Since(before, cpu.Snapshot(), phase, TimeSpan.FromSeconds(messages / rate), messages));
+    return rate;
+}
+
+void PrintCpu()
+{
+    Console.WriteLine();
+    Console.WriteLine($"Where the time goes: CPU seconds per part of the stack in each phase ({Environment.ProcessorCount} cores; utilisation = all parts / (wall × cores))");
+    Console.WriteLine($"| phase | wall s | {string.Join(" | ", CpuCounters.Parts)} | CPU µs per message | utilisation |");
+    Console.WriteLine($"|---|---:|{string.Concat(CpuCounters.Parts.Select(_ => "---:|"))}---:|---:|");
+    foreach (var p in phases)
+    {
+        Console.WriteLine($"| {p.Name} | {p.WallSeconds:0.0} | {string.Join(" | ", CpuCounters.Parts.Select(part => p.CpuSeconds[part].ToString("0.0", CultureInfo.InvariantCulture)))} | {p.MicrosecondsPerMessage:0} | {p.Utilisation:P0} |");
     }
 }
 
@@ -155,6 +201,13 @@ async Task StartAsync(string name)
 
 static int PidOf(ResourceEvent e) =>
     Convert.ToInt32(e.Snapshot.Properties.First(p => p.Name.EndsWith(".pid", StringComparison.Ordinal)).Value, CultureInfo.InvariantCulture);
+
+async Task<long> CountRowsAsync(Guid[] ids)
+{
+    await using var count = database.CreateCommand("SELECT count(*) FROM orders WHERE order_id = ANY($1)");
+    count.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+    return (long)(await count.ExecuteScalarAsync(ct))!;
+}
 
 async Task WaitForRowsAsync(Guid[] ids, TimeSpan timeout)
 {
