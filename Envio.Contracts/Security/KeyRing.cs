@@ -10,12 +10,16 @@ namespace Envio.Contracts.Security;
 /// (that is rotation: add a key, make it current, keep the old one until nothing needs it). Bound from
 /// <c>Envio:Encryption:CurrentKeyId</c> and <c>Envio:Encryption:Keys:&lt;id&gt;</c> (base64 of 32 bytes).
 /// </summary>
-public sealed class KeyRing
+public sealed class KeyRing : IDisposable
 {
     public const string SectionName = "Envio:Encryption";
     public const int KeySize = 32;
 
     private readonly Dictionary<string, byte[]> _keys;
+
+    // An AesGcm per key and thread: making one imports the key into a new OpenSSL context, which costs more than
+    // sealing a whole order, and an instance must not be used by two threads at once.
+    private readonly ThreadLocal<Dictionary<string, AesGcm>> _ciphers = new(() => new(StringComparer.Ordinal), trackAllValues: true);
 
     public KeyRing(string currentKeyId, IReadOnlyDictionary<string, byte[]> keys)
     {
@@ -91,7 +95,7 @@ public sealed class KeyRing
 
     /// <summary>Encrypts with the current key; <paramref name="associatedData"/> is authenticated, not stored.</summary>
     public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) =>
-        SealedValue.Seal(CurrentKeyId, _keys[CurrentKeyId], plaintext, associatedData);
+        SealedValue.Seal(CurrentKeyId, Cipher(CurrentKeyId, _keys[CurrentKeyId]), plaintext, associatedData);
 
     /// <summary>Decrypts a sealed value with the key it names; throws <see cref="UndecryptableException"/> with the reason.</summary>
     public byte[] Open(ReadOnlySpan<byte> sealedValue, ReadOnlySpan<byte> associatedData)
@@ -103,7 +107,26 @@ public sealed class KeyRing
             throw new UndecryptableException(
                 $"It was encrypted with key '{keyId}', which is not in the key ring ({string.Join(", ", _keys.Keys.Order(StringComparer.Ordinal))}).");
         }
-        return SealedValue.Open(key, sealedValue, associatedData);
+        return SealedValue.Open(Cipher(keyId, key), sealedValue, associatedData);
+    }
+
+    private AesGcm Cipher(string keyId, byte[] key)
+    {
+        var ciphers = _ciphers.Value!;
+        if (!ciphers.TryGetValue(keyId, out var cipher))
+        {
+            ciphers[keyId] = cipher = new AesGcm(key, SealedValue.TagSize);
+        }
+        return cipher;
+    }
+
+    public void Dispose()
+    {
+        foreach (var cipher in _ciphers.Values.SelectMany(ciphers => ciphers.Values))
+        {
+            cipher.Dispose();
+        }
+        _ciphers.Dispose();
     }
 
     /// <summary>Associated data from text (ids, names): binds a sealed value to where it belongs.</summary>

@@ -32,7 +32,7 @@ public static class SealedValue
         return IsValidKeyId(id) ? id : null;
     }
 
-    internal static byte[] Seal(string keyId, byte[] key, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    internal static byte[] Seal(string keyId, AesGcm aes, ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
         var header = HeaderLength(keyId.Length);
         var sealedValue = new byte[header + NonceSize + TagSize + plaintext.Length];
@@ -41,17 +41,15 @@ public static class SealedValue
         Encoding.ASCII.GetBytes(keyId, sealedValue.AsSpan(2));
         var nonce = sealedValue.AsSpan(header, NonceSize);
         RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(key, TagSize);
         aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(header + NonceSize + TagSize), sealedValue.AsSpan(header + NonceSize, TagSize),
             Authenticated(sealedValue.AsSpan(0, header), associatedData));
         return sealedValue;
     }
 
-    internal static byte[] Open(byte[] key, ReadOnlySpan<byte> sealedValue, ReadOnlySpan<byte> associatedData)
+    internal static byte[] Open(AesGcm aes, ReadOnlySpan<byte> sealedValue, ReadOnlySpan<byte> associatedData)
     {
         var header = HeaderLength(sealedValue[1]);
         var plaintext = new byte[sealedValue.Length - header - NonceSize - TagSize];
-        using var aes = new AesGcm(key, TagSize);
         try
         {
             aes.Decrypt(sealedValue.Slice(header, NonceSize), sealedValue[(header + NonceSize + TagSize)..],
