@@ -20,15 +20,8 @@ public static class OrderEndpoints
     {
         var orders = app.MapGroup("/api/orders").WithTags("Orders")
             .RequireAuthorization(Scopes.Send)
-            .RequireRateLimiting(ClientRateLimiting.PolicyName);
-
-        orders.MapPost("/", AcceptOrderAsync)
-            .WithName("PostOrder")
-            .WithSummary("Accept one order")
-            .WithDescription("Validates the order and publishes it to the broker. 202 means the broker confirmed it " +
-                "(it is durable and will be stored exactly once); retrying with the same orderId is harmless.")
-            .Accepts<Order>("application/json")
-            .Produces<AcceptedOrders>(StatusCodes.Status202Accepted)
+            .RequireRateLimiting(ClientRateLimiting.PolicyName)
+            // What both endpoints may answer besides 202.
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
@@ -36,6 +29,14 @@ public static class OrderEndpoints
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        orders.MapPost("/", AcceptOrderAsync)
+            .WithName("PostOrder")
+            .WithSummary("Accept one order")
+            .WithDescription("Validates the order and publishes it to the broker. 202 means the broker confirmed it " +
+                "(it is durable and will be stored exactly once); retrying with the same orderId is harmless.")
+            .Accepts<Order>("application/json")
+            .Produces<AcceptedOrders>(StatusCodes.Status202Accepted);
 
         orders.MapPost("/batch", AcceptBatchAsync)
             .WithName("PostOrderBatch")
@@ -44,14 +45,7 @@ public static class OrderEndpoints
                 "confirmed all of them; 503 means the batch must be retried as a whole (orders already confirmed are " +
                 "absorbed by their orderId).")
             .Accepts<List<Order>>("application/json")
-            .Produces<AcceptedOrders>(StatusCodes.Status202Accepted)
-            .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .Produces<AcceptedOrders>(StatusCodes.Status202Accepted);
 
         return app;
     }
