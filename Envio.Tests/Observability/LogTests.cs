@@ -2,6 +2,7 @@ using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 using Envio.Tests.Messaging;
 using Envio.Tests.Support;
 using Microsoft.Extensions.Logging;
@@ -25,12 +26,12 @@ public sealed class LogTests(EnvioStack stack)
         await using var pipeline = new InProcessPipeline(stack);
         await pipeline.StartPublisherAsync();
         var order = SampleOrders.Create(72_000) with { Total = 0.01m }; // the total does not add up: invalid
-        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "corr-72000")
-            .ToProperties(WireFormat.ContentType);
+        // Encrypted as the API would, so the consumer opens it and refuses it for what it says, with its data in hand.
+        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "corr-72000");
         await using (var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct))
         {
-            await channel.BasicPublishAsync(pipeline.Topology.Exchange, pipeline.Topology.RoutingKey, mandatory: true, properties,
-                WireFormat.Serialize(order), ct);
+            await channel.BasicPublishAsync(pipeline.Topology.Exchange, pipeline.Topology.RoutingKey, mandatory: true,
+                EncryptedBody.Properties(envelope), EncryptedBody.Seal(stack.Keys, envelope, WireFormat.Serialize(order)), ct);
         }
 
         await pipeline.StartConsumerAsync();
