@@ -100,6 +100,7 @@ public sealed class FailureTests
                 stream.Unknown[s.Order.OrderId].Items.Count);
             var deadLettered = await TakeErrorQueueAsync(broker, poison.Count, ct);
             var poisonStored = await StoredOrders.CountAsync(database, "orders", poison);
+            var itemsWithoutOrder = await StoredOrders.ItemsWithoutTheirOrderAsync(database);
 
             Report($"| {fault} | {stream.Accepted.Count} | {stored} | {accepted.Count - stored} | " +
                 $"{storedItems - expectedItems + unknownItems - unknownExpectedItems} | {stream.Refused.Count} | " +
@@ -111,6 +112,7 @@ public sealed class FailureTests
             Assert.Equal(unknownExpectedItems, unknownItems);     // unanswered orders: stored whole or not at all
             Assert.Equal(poison.Order(), deadLettered.Order());   // only the poison in the error queue
             Assert.Equal(0, poisonStored);
+            Assert.Equal(0, itemsWithoutOrder);                   // no item outlived a rolled-back order
         }
         Directory.Delete(dataRoot, recursive: true);
     }

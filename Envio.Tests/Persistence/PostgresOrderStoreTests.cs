@@ -30,6 +30,8 @@ public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContra
 
     protected override DbConnection Connect(string connectionString) => new NpgsqlConnection(connectionString);
 
+    protected override string MigrationsFolder => "Postgres";
+
     protected override async Task DropDatabaseAsync(string connectionString)
     {
         foreach (var source in _sources)

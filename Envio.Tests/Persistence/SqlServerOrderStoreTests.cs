@@ -38,6 +38,8 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
 
     protected override DbConnection Connect(string connectionString) => new SqlConnection(connectionString);
 
+    protected override string MigrationsFolder => "SqlServer";
+
     protected override async Task DropDatabaseAsync(string connectionString)
     {
         SqlConnection.ClearAllPools();

@@ -77,4 +77,12 @@ public static class StoredOrders
         }
         return count;
     }
+
+    /// <summary>Items stored without their order (PostgreSQL has no foreign key to refuse them: migration 0003).</summary>
+    public static async Task<long> ItemsWithoutTheirOrderAsync(NpgsqlDataSource database)
+    {
+        await using var command = database.CreateCommand(
+            "SELECT count(*) FROM order_items AS i WHERE NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.order_id = i.order_id)");
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
 }
