@@ -209,7 +209,8 @@ async Task<long> CountRowsAsync(Guid[] ids)
     return (long)(await count.ExecuteScalarAsync(ct))!;
 }
 
-// The database's clock, which also stamps received_at: phases end at their last commit, not at the next poll.
+// The database's clock, which also stamps received_at (a batch's transaction time): a phase ends with its last batch,
+// not at the next poll.
 async Task<DateTime> DatabaseNowAsync()
 {
     await using var now = database.CreateCommand("SELECT clock_timestamp()");
