@@ -191,19 +191,16 @@ public abstract class OrderStoreContract : IAsyncLifetime
     protected static List<ReceivedOrder> Received(params Envio.Contracts.Orders.Order[] orders) =>
         orders.Select(o => new ReceivedOrder(o, "store-test")).ToList();
 
-    /// <summary>
-    /// Items whose order is not stored. PostgreSQL has no foreign key on them (migration 0003, for speed): the store
-    /// itself must never write an item without its order.
-    /// </summary>
-    private Task<long> ItemsWithoutTheirOrderAsync() =>
-        CountAsync("order_items AS i WHERE NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.order_id = i.order_id)");
+    private Task<long> ItemsWithoutTheirOrderAsync() => ScalarAsync(StoredOrders.CountItemsWithoutTheirOrder);
 
-    private async Task<long> CountAsync(string table)
+    private Task<long> CountAsync(string table) => ScalarAsync($"SELECT COUNT(*) FROM {table}");
+
+    private async Task<long> ScalarAsync(string query)
     {
         await using var connection = Connect(ConnectionString);
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT COUNT(*) FROM {table}";
+        command.CommandText = query;
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 

@@ -78,11 +78,16 @@ public static class StoredOrders
         return count;
     }
 
-    /// <summary>Items stored without their order (PostgreSQL has no foreign key to refuse them: migration 0003).</summary>
+    /// <summary>
+    /// Counts the items stored without their order, in either engine. PostgreSQL has no foreign key to refuse them
+    /// (migration 0003, for speed): the stores themselves must never write an item without its order.
+    /// </summary>
+    public const string CountItemsWithoutTheirOrder =
+        "SELECT COUNT(*) FROM order_items AS i WHERE NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.order_id = i.order_id)";
+
     public static async Task<long> ItemsWithoutTheirOrderAsync(NpgsqlDataSource database)
     {
-        await using var command = database.CreateCommand(
-            "SELECT count(*) FROM order_items AS i WHERE NOT EXISTS (SELECT 1 FROM orders AS o WHERE o.order_id = i.order_id)");
+        await using var command = database.CreateCommand(CountItemsWithoutTheirOrder);
         return (long)(await command.ExecuteScalarAsync())!;
     }
 }

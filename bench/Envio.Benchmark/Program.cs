@@ -237,9 +237,7 @@ async Task WaitForRowsAsync(Guid[] ids, TimeSpan timeout)
             await Task.Delay(50, ct);
         }
     }
-    await using var count = database.CreateCommand("SELECT count(*) FROM orders WHERE order_id = ANY($1)");
-    count.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
-    while ((long)(await count.ExecuteScalarAsync(ct))! < ids.Length)
+    while (await CountRowsAsync(ids) < ids.Length)
     {
         if (DateTime.UtcNow > deadline)
         {
