@@ -62,7 +62,7 @@ internal sealed partial class LocalProcessWorkspace
         if (!Directory.Exists(RunDirectory))
         {
             Directory.CreateDirectory(RunDirectory);
-            File.WriteAllText(Path.Combine(RunDirectory, OwnerFileName), Environment.ProcessId.ToString());
+            File.WriteAllText(Path.Combine(RunDirectory, OwnerFileName), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
         return Directory.CreateDirectory(Path.Combine(RunDirectory, resourceName)).FullName;
     }
