@@ -7,9 +7,11 @@ using Microsoft.Data.SqlClient.Server;
 namespace Envio.ConsumerService.Persistence;
 
 /// <summary>
-/// SQL Server: each batch travels as two table-valued parameters in one round trip, and is inserted where the order
-/// id is not stored yet (no MERGE). Copies of one order inside the batch are reduced to one with ROW_NUMBER, and the
-/// key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same new id from both passing NOT EXISTS.
+/// SQL Server (and Babelfish for PostgreSQL): each batch travels as two table-valued parameters in one round trip, and
+/// is inserted where the order id is not stored yet (no MERGE). Copies of one order inside the batch are reduced to
+/// one with ROW_NUMBER. On SQL Server the key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same
+/// new id from both passing NOT EXISTS; Babelfish accepts and ignores those hints, so there the loser gets a duplicate
+/// key and the batch is tried again.
 /// </summary>
 public sealed class SqlServerOrderStore(
     StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<SqlServerOrderStore> logger) : IOrderStore
@@ -35,6 +37,13 @@ public sealed class SqlServerOrderStore(
         SELECT COUNT(*) FROM @inserted;
         """;
 
+    /// <summary>
+    /// How often a batch is tried again when a concurrent consumer won the race for one of its order ids. Each lost
+    /// race means that order is now committed, so a few tries settle any realistic overlap; past them, the failure
+    /// is transient like any other.
+    /// </summary>
+    private const int DuplicateKeyAttempts = 5;
+
     internal const string TakeMigrationLock = """
         DECLARE @result int;
         EXEC @result = sys.sp_getapplock @Resource = N'envio-migrations', @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 300000;
@@ -44,23 +53,30 @@ public sealed class SqlServerOrderStore(
     internal const string ReleaseMigrationLock =
         "EXEC sys.sp_releaseapplock @Resource = N'envio-migrations', @LockOwner = N'Session';";
 
+    /// <summary>
+    /// The declared width of every text column of the table-valued parameters (and of the table types): wider than
+    /// any column they fill, since SqlClient silently cuts a value to its declared width. An over-long value then
+    /// reaches the INSERT still over-long, and the table refuses it (2628/8152) instead of storing it shortened.
+    /// </summary>
+    private const int TextWidth = 4000;
+
     private static readonly SqlMetaData[] OrderRowShape =
     [
         new("order_id", SqlDbType.UniqueIdentifier),
-        new("customer_name", SqlDbType.NVarChar, 200),
+        new("customer_name", SqlDbType.NVarChar, TextWidth),
         new("customer_email", SqlDbType.VarBinary, SqlMetaData.Max),
         new("customer_document", SqlDbType.VarBinary, SqlMetaData.Max),
-        new("currency", SqlDbType.Char, 3),
+        new("currency", SqlDbType.NVarChar, TextWidth),
         new("total", SqlDbType.Decimal, 19, 4),
         new("created_at", SqlDbType.DateTimeOffset),
-        new("correlation_id", SqlDbType.NVarChar, 128),
+        new("correlation_id", SqlDbType.NVarChar, TextWidth),
     ];
 
     private static readonly SqlMetaData[] OrderItemRowShape =
     [
         new("order_id", SqlDbType.UniqueIdentifier),
         new("line_no", SqlDbType.Int),
-        new("sku", SqlDbType.NVarChar, 64),
+        new("sku", SqlDbType.NVarChar, TextWidth),
         new("quantity", SqlDbType.Int),
         new("unit_price", SqlDbType.Decimal, 19, 4),
     ];
@@ -68,6 +84,23 @@ public sealed class SqlServerOrderStore(
     public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
     {
         var (orders, items) = OrderRows.From(batch, keys);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await InsertNewAsync(orders, items, cancellationToken);
+            }
+            catch (SqlException e) when (attempt < DuplicateKeyAttempts && e.Errors.Cast<SqlError>().Any(error => error.Number is 2627 or 2601))
+            {
+                // Another consumer stored one of these orders between this batch's NOT EXISTS and its INSERT: where the
+                // key-range lock is not honoured (Babelfish), the loser sees the duplicate key instead of waiting. The
+                // order is stored, nothing of this attempt was: try again, and the insert-if-absent now skips it.
+            }
+        }
+    }
+
+    private async Task<int> InsertNewAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    {
         await using var connection = new SqlConnection(settings.ConnectionString);
         await connection.OpenAsync(cancellationToken);
         await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);

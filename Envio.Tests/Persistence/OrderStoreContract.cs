@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
 using Envio.Contracts.Security;
 using Envio.Tests.Security;
@@ -107,11 +108,41 @@ public abstract class OrderStoreContract : IAsyncLifetime
         Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
         var tooLong = SampleOrders.Create(8) with { Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m };
 
-        await Assert.ThrowsAnyAsync<DbException>(() =>
+        var refused = await Assert.ThrowsAnyAsync<DbException>(() =>
             Store.InsertAsync(Received(SampleOrders.Create(7), tooLong, SampleOrders.Create(9)), TestContext.Current.CancellationToken));
 
         Assert.Equal(0, await CountAsync("orders"));
         Assert.Equal(0, await CountAsync("order_items"));
+        // What the data causes fails the same way every time: the batch is split and the order dead-lettered.
+        Assert.False(FailureClassifier.IsTransient(refused), $"classified as transient: {refused.Message}");
+    }
+
+    [Fact]
+    public async Task Two_consumers_inserting_the_same_new_orders_at_once_store_each_once_with_its_items()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var ct = TestContext.Current.CancellationToken;
+        var orders = Enumerable.Range(0, 1_000).Select(i => SampleOrders.Create(20_000 + i, items: 1 + i % 3)).ToList();
+        var replicas = new[] { CreateStore(ConnectionString, Keys), CreateStore(ConnectionString, Keys) };
+        using var start = new Barrier(replicas.Length);
+
+        // Both replicas get every order (redeliveries and client retries meeting), in batches of different sizes, so
+        // their batches overlap all the way through. A store that lets one of them fail would dead-letter it.
+        var inserted = await Task.WhenAll(replicas.Select((store, replica) => Task.Run(async () =>
+        {
+            start.SignalAndWait(ct);
+            var count = 0;
+            foreach (var batch in orders.Chunk(replica == 0 ? 100 : 64))
+            {
+                count += await store.InsertAsync(Received(batch), ct);
+            }
+            return count;
+        }, ct)));
+
+        Assert.Equal(orders.Count, inserted.Sum());
+        Assert.Equal(orders.Count, await CountAsync("orders"));
+        Assert.Equal(orders.Sum(o => o.Items.Count), await CountAsync("order_items"));
+        Assert.Equal(0, await ItemsWithoutTheirOrderAsync());
     }
 
     [Fact]

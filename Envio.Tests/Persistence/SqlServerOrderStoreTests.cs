@@ -46,7 +46,8 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
         var name = new SqlConnectionStringBuilder(connectionString).InitialCatalog;
         await using var connection = new SqlConnection(new SqlConnectionStringBuilder(connectionString) { InitialCatalog = "master" }.ConnectionString);
         await connection.OpenAsync();
-        await using var drop = new SqlCommand($"ALTER DATABASE [{name}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [{name}];", connection);
+        // Pools cleared, nothing holds the database: DROP needs no SET SINGLE_USER (which Babelfish does not have).
+        await using var drop = new SqlCommand($"DROP DATABASE [{name}];", connection);
         await drop.ExecuteNonQueryAsync();
     }
 }
