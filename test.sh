@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs every Envio test: unit, integration and end to end (the real AppHost with RabbitMQ and PostgreSQL as local
-# processes). Its last line is the runner's own count: "N passed, N failed, N skipped".
+# processes; SQL Server's against a live TDS server where one is available). Its last line is the runner's own
+# count: "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# SQL Server's tests run live against a SQL Server wire-protocol server: ENVIO_TEST_SQLSERVER, or one started for
+# this run from ../shared/tds where that exists (scripts/with-test-sqlserver.sh).
+if [ -z "${ENVIO_TEST_SQLSERVER:-}" ] && [ -f ../shared/tds/start ]; then
+  exec scripts/with-test-sqlserver.sh ./test.sh "$@"
+fi
 
 scripts/prerequisites.sh --for-tests
 

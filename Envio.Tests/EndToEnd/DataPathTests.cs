@@ -10,15 +10,23 @@ using Envio.Tests.Support;
 
 namespace Envio.Tests.EndToEnd;
 
-/// <summary>Orders from HTTP through RabbitMQ into the database, exactly once, on the real stack.</summary>
+/// <summary>PostgreSQL: the shared stack.</summary>
 [Collection(AppHostTests.Name)]
-public sealed class DataPathTests(EnvioStack stack)
+public sealed class PostgresDataPathTests(EnvioStack stack) : DataPathTests(stack);
+
+/// <summary>SQL Server: a stack of its own, started for these tests, storing into the TDS server.</summary>
+[Collection(AppHostTests.Name)]
+public sealed class SqlServerDataPathTests(SqlServerStack stack) : DataPathTests(stack), IClassFixture<SqlServerStack>;
+
+/// <summary>Orders from HTTP through RabbitMQ into the database, exactly once, on the real stack, for each engine.</summary>
+public abstract class DataPathTests(EnvioStack stack)
 {
     private static readonly TimeSpan ArrivalTimeout = TimeSpan.FromSeconds(60);
 
     [Fact]
     public async Task A_thousand_orders_posted_singly_and_in_batches_become_exactly_a_thousand_rows_equal_to_what_was_posted()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var orders = Enumerable.Range(1, 1_000).Select(i => SampleOrders.Create(i, items: 1 + i % 4)).ToList();
         var singles = orders.Take(200).ToList();
@@ -40,15 +48,15 @@ public sealed class DataPathTests(EnvioStack stack)
         }
 
         Assert.Equal(orders.Select(o => o.OrderId).Order(), accepted.Order());
-        Assert.Equal(1_000, await StoredOrders.WaitForAsync(stack.Database, accepted, ArrivalTimeout));
+        Assert.Equal(1_000, await StoredOrders.WaitForAsync(stack.Orders, accepted, ArrivalTimeout));
 
-        var stored = await StoredOrders.ReadAsync(stack.Database, stack.Keys, accepted);
+        var stored = await StoredOrders.ReadAsync(stack.Orders, stack.Keys, accepted);
         Assert.Equal(1_000, stored.Count);
         foreach (var order in orders)
         {
             Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(stored[order.OrderId].Order));
         }
-        Assert.Equal(orders.Sum(o => o.Items.Count), await StoredOrders.CountAsync(stack.Database, "order_items", accepted));
+        Assert.Equal(orders.Sum(o => o.Items.Count), await StoredOrders.CountAsync(stack.Orders, "order_items", accepted));
 
         // Two consumer replicas run: both took a share.
         Assert.Equal(2, stored.Values.Select(s => s.ReceivedBy).Distinct().Count());
@@ -59,18 +67,20 @@ public sealed class DataPathTests(EnvioStack stack)
     [Fact]
     public async Task The_largest_batch_is_accepted_whole()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var orders = Enumerable.Range(0, OrderEndpoints.MaxBatchSize).Select(i => SampleOrders.Create(40_000 + i, items: 1)).ToList();
 
         var accepted = await PostAcceptedAsync("/api/orders/batch", orders, ct);
 
         Assert.Equal(OrderEndpoints.MaxBatchSize, accepted.Length);
-        Assert.Equal(OrderEndpoints.MaxBatchSize, await StoredOrders.WaitForAsync(stack.Database, accepted, ArrivalTimeout));
+        Assert.Equal(OrderEndpoints.MaxBatchSize, await StoredOrders.WaitForAsync(stack.Orders, accepted, ArrivalTimeout));
     }
 
     [Fact]
     public async Task The_same_order_posted_again_and_twice_in_one_batch_is_stored_once()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var order = SampleOrders.Create(5_001);
 
@@ -81,16 +91,17 @@ public sealed class DataPathTests(EnvioStack stack)
         // A later order on the same path proves the duplicates were consumed, not merely still queued.
         var marker = SampleOrders.Create(5_002);
         await PostAcceptedAsync("/api/orders", marker, ct);
-        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [marker.OrderId], ArrivalTimeout));
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [marker.OrderId], ArrivalTimeout));
         await WaitUntilAsync(async () => await stack.ReadyMessagesAsync(stack.Topology.Queue) == 0, "the work queue to drain");
 
-        Assert.Equal(1, await StoredOrders.CountAsync(stack.Database, "orders", [order.OrderId]));
-        Assert.Equal(order.Items.Count, await StoredOrders.CountAsync(stack.Database, "order_items", [order.OrderId]));
+        Assert.Equal(1, await StoredOrders.CountAsync(stack.Orders, "orders", [order.OrderId]));
+        Assert.Equal(order.Items.Count, await StoredOrders.CountAsync(stack.Orders, "order_items", [order.OrderId]));
     }
 
     [Fact]
     public async Task An_order_without_id_or_creation_time_gets_a_uuid_v7_and_the_time_it_was_accepted()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var before = DateTimeOffset.UtcNow.AddSeconds(-1);
         var order = SampleOrders.Create(5_003) with { OrderId = Guid.Empty, CreatedAt = default };
@@ -98,14 +109,15 @@ public sealed class DataPathTests(EnvioStack stack)
         var id = Assert.Single(await PostAcceptedAsync("/api/orders", order, ct));
 
         Assert.Equal(7, id.Version);
-        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [id], ArrivalTimeout));
-        var stored = (await StoredOrders.ReadAsync(stack.Database, stack.Keys, [id]))[id].Order;
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [id], ArrivalTimeout));
+        var stored = (await StoredOrders.ReadAsync(stack.Orders, stack.Keys, [id]))[id].Order;
         Assert.InRange(stored.CreatedAt, before, DateTimeOffset.UtcNow.AddSeconds(1));
     }
 
     [Fact]
     public async Task An_invalid_order_gets_400_with_every_field_error_and_is_not_published()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var invalid = SampleOrders.Create(6_001) with
         {
@@ -130,6 +142,7 @@ public sealed class DataPathTests(EnvioStack stack)
     [Fact]
     public async Task A_batch_with_one_invalid_order_is_refused_whole_with_the_errors_indexed()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var good = SampleOrders.Create(6_101);
         var bad = SampleOrders.Create(6_102) with { Total = 0.01m };
@@ -139,7 +152,7 @@ public sealed class DataPathTests(EnvioStack stack)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(["[1].total"], (await ErrorsAsync(response, ct)).Keys);
         await AssertNeverStoredAsync(good.OrderId, ct);
-        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [bad.OrderId]));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Orders, "orders", [bad.OrderId]));
     }
 
     [Theory]
@@ -149,6 +162,7 @@ public sealed class DataPathTests(EnvioStack stack)
     [InlineData("{\"unexpected\": true}", "$")]
     public async Task Malformed_json_gets_400_naming_where(string body, string path)
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
 
@@ -161,6 +175,7 @@ public sealed class DataPathTests(EnvioStack stack)
     [Fact]
     public async Task A_body_that_is_not_json_gets_415()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         using var content = new StringContent("currency=EUR", Encoding.UTF8, "application/x-www-form-urlencoded");
 
@@ -173,6 +188,7 @@ public sealed class DataPathTests(EnvioStack stack)
     [Fact]
     public async Task Poison_messages_go_to_the_error_queue_with_the_reason_and_do_not_block_the_others()
     {
+        stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var now = DateTimeOffset.UtcNow;
         Envelope EnvelopeFor(Guid id, int version = WireFormat.OrderSchemaVersion) =>
@@ -187,11 +203,11 @@ public sealed class DataPathTests(EnvioStack stack)
         var good = SampleOrders.Create(7_003);
         await PostAcceptedAsync("/api/orders", good, ct);
 
-        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [good.OrderId], ArrivalTimeout));
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [good.OrderId], ArrivalTimeout));
         await AssertDeadLetteredAsync(garbage, "not a valid order");
         await AssertDeadLetteredAsync(futureSchema.OrderId, "Unknown schema version 99");
         await AssertDeadLetteredAsync(invalid.OrderId, "total");
-        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [futureSchema.OrderId, invalid.OrderId]));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Orders, "orders", [futureSchema.OrderId, invalid.OrderId]));
     }
 
     private async Task AssertDeadLetteredAsync(Guid messageId, string reasonContains)
@@ -210,8 +226,8 @@ public sealed class DataPathTests(EnvioStack stack)
     {
         var marker = SampleOrders.Create(Random.Shared.Next(100_000, 200_000));
         await PostAcceptedAsync("/api/orders", marker, ct);
-        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [marker.OrderId], ArrivalTimeout));
-        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [orderId]));
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [marker.OrderId], ArrivalTimeout));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Orders, "orders", [orderId]));
     }
 
     private async Task<Guid[]> PostAcceptedAsync<T>(string path, T body, CancellationToken ct)

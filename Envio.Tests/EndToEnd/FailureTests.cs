@@ -4,7 +4,6 @@ using Envio.ConsumerService.Messaging;
 using Envio.Contracts.Messaging;
 using Envio.Tests.Security;
 using Envio.Tests.Support;
-using Npgsql;
 using RabbitMQ.Client;
 
 namespace Envio.Tests.EndToEnd;
@@ -38,6 +37,20 @@ public sealed class FailureTests
             await ResourceProcesses.RestartAsync(app, "postgres", ct);
             return [];
         });
+
+    [Fact(Timeout = 600_000)]
+    public async Task The_sql_server_stopped_for_30_seconds_and_restarted_loses_and_duplicates_nothing()
+    {
+        Assert.SkipWhen(TdsServer.Unavailable is not null, TdsServer.Unavailable ?? "");
+        await using var server = await TdsServer.StartAsync(TestContext.Current.CancellationToken);
+        await RunAsync("SQL Server (Babelfish) stopped for 30 s and restarted", 250_000, async (_, _, ct) =>
+        {
+            await server.StopAsync(ct); // fast shutdown: clients are cut off
+            await Task.Delay(TimeSpan.FromSeconds(30), ct);
+            await server.ResumeAsync(ct);
+            return [];
+        }, $"--ConnectionStrings:enviodb={server.ConnectionString}");
+    }
 
     [Fact(Timeout = 600_000)]
     public Task The_consumer_killed_with_sigkill_mid_batch_and_restarted_loses_and_duplicates_nothing() =>
@@ -74,14 +87,14 @@ public sealed class FailureTests
         });
 
     private static async Task RunAsync(
-        string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject)
+        string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject, params string[] appHostArgs)
     {
         var ct = TestContext.Current.CancellationToken;
         var dataRoot = EnvioAppHost.NewDataRoot();
-        await using (var app = await EnvioAppHost.StartAsync(dataRoot, ct))
+        await using (var app = await EnvioAppHost.StartAsync(dataRoot, ct, appHostArgs))
         {
             using var api = app.ApiClient(); // no retries: every answer counts
-            await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))!);
+            await using var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
             await using var broker = await app.ConnectToBrokerAsync(ct);
 
             await using var stream = OrderStream.Start(api, seed);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Envio.AppHost.Hosting;
+using Envio.ConsumerService.Persistence;
 using Envio.Tests.Support;
 using YamlDotNet.RepresentationModel;
 
@@ -96,6 +97,33 @@ public sealed partial class ComposeTests
         Assert.Matches(@"Password=\$\{", database);
     }
 
+    /// <summary>
+    /// What the consumer needs to start against compose's SQL Server, which nobody has prepared: a SQL Server
+    /// connection string to the service's host and port that names the database (the consumer creates it, then
+    /// migrates), encryption verified against a certificate it mounts, and globalization not in invariant mode
+    /// (SqlClient opens no connection in it; GlobalizationTests check the build).
+    /// </summary>
+    [Fact]
+    public void The_consumer_is_configured_to_start_against_the_compose_sql_server()
+    {
+        var services = ComposeServices();
+        var consumer = (YamlMappingNode)services["consumer"];
+        var environment = Environment(services, "consumer");
+        var connectionString = Placeholders().Replace(environment["ConnectionStrings__enviodb"], "placeholder");
+
+        Assert.Equal(StoreEngine.SqlServer, StoreRegistration.DetectEngine("enviodb", connectionString));
+        var database = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(connectionString);
+        Assert.Equal("sqlserver,1433", database.DataSource);
+        Assert.True(services.Children.ContainsKey("sqlserver"), "compose has no sqlserver service");
+        Assert.Equal("enviodb", database.InitialCatalog);
+        Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Strict, database.Encrypt);
+        var mounts = ((YamlSequenceNode)consumer["volumes"]).Children.Select(v => ((YamlScalarNode)v).Value!.Split(':')[1]);
+        Assert.Contains(database.ServerCertificate, mounts);
+        Assert.False(environment.TryGetValue("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", out var invariant) && invariant is "1" or "true",
+            "compose runs the consumer in globalization-invariant mode: SqlClient cannot connect in it.");
+        Assert.Equal("service_healthy", Scalar((YamlMappingNode)((YamlMappingNode)consumer["depends_on"])["sqlserver"], "condition"));
+    }
+
     [Fact]
     public void The_brokers_configuration_gives_the_same_permissions_as_the_apphosts_broker()
     {
@@ -180,6 +208,10 @@ public sealed partial class ComposeTests
             .ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value ?? "");
 
     private static string Scalar(YamlMappingNode node, string key) => ((YamlScalarNode)node[key]).Value!;
+
+    /// <summary>Compose's <c>${NAME...}</c> substitutions.</summary>
+    [GeneratedRegex(@"\$\{[^}]+\}")]
+    private static partial Regex Placeholders();
 
     [GeneratedRegex("PASSWORD|PASS$|Keys__|Password", RegexOptions.IgnoreCase)]
     private static partial Regex SecretLike();

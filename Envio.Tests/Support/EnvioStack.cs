@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Aspire.Hosting;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Security;
@@ -11,11 +12,24 @@ namespace Envio.Tests.Support;
 /// One running stack shared by the end-to-end and store tests: the real AppHost with RabbitMQ and PostgreSQL as local
 /// processes and two consumer replicas. Tests that break things start their own.
 /// </summary>
-public sealed class EnvioStack : IAsyncLifetime
+public class EnvioStack : IAsyncLifetime
 {
     private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
     private DistributedApplication? _app;
     private IConnection? _broker;
+    private NpgsqlDataSource? _database;
+
+    /// <summary>
+    /// What the AppHost is given about the database: nothing (it runs PostgreSQL) or an existing server's connection
+    /// string. Null when this stack cannot run here.
+    /// </summary>
+    protected virtual string[]? DatabaseArguments() => [];
+
+    /// <summary>Why this stack cannot run here (its tests skip with this reason), or null.</summary>
+    public virtual string? Unavailable => null;
+
+    /// <summary>Skips the calling test when this stack cannot run here.</summary>
+    public void SkipWhenUnavailable() => Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
 
     /// <summary>A connection of the tests' own to the stack's broker.</summary>
     public IConnection Broker => _broker ?? throw new InvalidOperationException("The stack is not started.");
@@ -24,7 +38,11 @@ public sealed class EnvioStack : IAsyncLifetime
 
     public HttpClient Api { get; private set; } = null!;
 
-    public NpgsqlDataSource Database { get; private set; } = null!;
+    /// <summary>The database the consumers store orders in, whichever engine it is.</summary>
+    public DbDataSource Orders { get; private set; } = null!;
+
+    /// <summary>The same database, when it is PostgreSQL (tests of PostgreSQL itself use the shared stack).</summary>
+    public NpgsqlDataSource Database => _database ?? throw new InvalidOperationException("This stack's database is not PostgreSQL.");
 
     /// <summary>The PostgreSQL server (not the database): tests that need a database of their own create it here.</summary>
     public string ServerConnectionString { get; private set; } = null!;
@@ -40,11 +58,20 @@ public sealed class EnvioStack : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
-        _app = await EnvioAppHost.StartAsync(_dataRoot, ct, "--Envio:ConsumerReplicas=2");
+        if (DatabaseArguments() is not { } database)
+        {
+            return;
+        }
+        _app = await EnvioAppHost.StartAsync(_dataRoot, ct, ["--Envio:ConsumerReplicas=2", .. database]);
         Api = _app.CreateHttpClient("api");
         Api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
-        Database = NpgsqlDataSource.Create((await _app.GetConnectionStringAsync("enviodb", ct))!);
-        ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
+        var orders = (await _app.GetConnectionStringAsync("enviodb", ct))!;
+        Orders = StoredOrders.Connect(orders);
+        if (Orders is NpgsqlDataSource postgres)
+        {
+            _database = postgres;
+            ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
+        }
         Keys = await EncryptionKeysOf.AppAsync(_app);
         _broker = await _app.ConnectToBrokerAsync(ct);
     }
@@ -91,15 +118,15 @@ public sealed class EnvioStack : IAsyncLifetime
         return null;
     }
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
         if (_broker is not null)
         {
             await _broker.DisposeAsync();
         }
-        if (Database is not null)
+        if (Orders is not null)
         {
-            await Database.DisposeAsync();
+            await Orders.DisposeAsync();
         }
         Api?.Dispose();
         if (_app is not null)
@@ -110,5 +137,6 @@ public sealed class EnvioStack : IAsyncLifetime
         {
             Directory.Delete(_dataRoot, recursive: true);
         }
+        GC.SuppressFinalize(this);
     }
 }
