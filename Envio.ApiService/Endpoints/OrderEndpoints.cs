@@ -89,7 +89,7 @@ public static class OrderEndpoints
         now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
         var correlationId = CorrelationId(context);
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        var messages = new List<(Envelope, Order)>(received.Count);
+        var messages = new List<(Envelope Envelope, Order Order)>(received.Count);
         for (var i = 0; i < received.Count; i++)
         {
             // A missing id becomes a new UUIDv7 (time-ordered: friendly to the orders table's index);
@@ -122,14 +122,19 @@ public static class OrderEndpoints
         catch (PublishFailedException e)
         {
             context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            // The ids, those the API assigned included: some of these messages may still arrive (a confirm that timed
+            // out is not a message lost), so a retry must carry the same ids to be absorbed, never new ones.
             return Results.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "The orders could not be handed to the broker; nothing is guaranteed to be accepted.",
-                detail: $"{e.Message} Retry later with the same orderIds: orders that did arrive are not stored twice.");
+                detail: $"{e.Message} Retry later with the same orderIds: orders that did arrive are not stored twice.",
+                extensions: new Dictionary<string, object?> { ["orderIds"] = OrderIds(messages) });
         }
 
-        return Results.Accepted(value: new AcceptedOrders(messages.Select(m => m.Item1.MessageId).ToArray()));
+        return Results.Accepted(value: new AcceptedOrders(OrderIds(messages)));
     }
+
+    private static Guid[] OrderIds(List<(Envelope Envelope, Order Order)> messages) => [.. messages.Select(m => m.Envelope.MessageId)];
 
     private static string CorrelationId(HttpContext context) =>
         context.Request.Headers[CorrelationHeader] is [{ Length: > 0 and <= 128 } given] ? given

@@ -82,8 +82,11 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
         IReadOnlySet<string>? messageIds, Func<IChannel, BasicGetResult, Task> take, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        // Only what waits when the call begins: a replayed message that fails again comes back behind those, and must
+        // not be replayed again (and again) by the same call.
+        var waiting = (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount;
         var taken = new List<string>();
-        for (var scanned = 0; scanned < MaxScan && (messageIds is null || taken.Count < messageIds.Count); scanned++)
+        for (var scanned = 0; scanned < Math.Min(MaxScan, waiting) && (messageIds is null || taken.Count < messageIds.Count); scanned++)
         {
             if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
             {

@@ -62,6 +62,11 @@ public sealed partial class OrderPublisher(
         {
             throw Failed(activity, messages, "The broker is unreachable.", e);
         }
+        catch (ObjectDisposedException e)
+        {
+            // The channel closed under this request, and another request already replaced (and disposed) it.
+            throw Failed(activity, messages, "The broker connection was lost while publishing.", e);
+        }
     }
 
     private async Task PublishOneAsync(IChannel channel, SemaphoreSlim inFlight, (Envelope Envelope, Order Order) message, CancellationToken cancellationToken)

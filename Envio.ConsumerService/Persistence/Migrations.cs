@@ -11,6 +11,15 @@ namespace Envio.ConsumerService.Persistence;
 /// </summary>
 internal static class Migrations
 {
+    /// <summary>
+    /// How long a replica waits for another one's migrations (the lock) before it gives up and fails to start: well
+    /// beyond a command's default 30 s, since a migration of a large table takes minutes.
+    /// </summary>
+    public static readonly TimeSpan LockWait = TimeSpan.FromMinutes(5);
+
+    /// <summary>The command timeout of the statement that waits for the lock: the wait, and a margin for the answer.</summary>
+    public static int LockCommandTimeoutSeconds => (int)(LockWait + TimeSpan.FromSeconds(30)).TotalSeconds;
+
     public static void Apply(UpgradeEngineBuilder target, string engineFolder, ILogger logger)
     {
         var upgrade = target

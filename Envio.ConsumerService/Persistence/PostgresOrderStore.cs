@@ -15,7 +15,7 @@ public sealed class PostgresOrderStore(
     NpgsqlDataSource dataSource, StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<PostgresOrderStore> logger) : IOrderStore
 {
     /// <summary>Any fixed number: the advisory lock every replica takes before migrating.</summary>
-    private const long MigrationLockKey = 0x456E76696F;
+    internal const long MigrationLockKey = 0x456E76696F;
 
     internal const string CreateStaging = """
         CREATE TEMP TABLE staging_orders (
@@ -156,7 +156,10 @@ public sealed class PostgresOrderStore(
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLockKey})", lockConnection))
+        await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLockKey})", lockConnection)
+        {
+            CommandTimeout = Migrations.LockCommandTimeoutSeconds,
+        })
         {
             await take.ExecuteNonQueryAsync(cancellationToken);
         }

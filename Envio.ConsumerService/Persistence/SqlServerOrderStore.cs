@@ -46,7 +46,7 @@ public sealed class SqlServerOrderStore(
 
     internal const string TakeMigrationLock = """
         DECLARE @result int;
-        EXEC @result = sys.sp_getapplock @Resource = N'envio-migrations', @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 300000;
+        EXEC @result = sys.sp_getapplock @Resource = N'envio-migrations', @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 300000; -- Migrations.LockWait
         IF @result < 0 THROW 51000, N'Could not take the envio-migrations lock.', 1;
         """;
 
@@ -120,7 +120,7 @@ public sealed class SqlServerOrderStore(
         await SqlServerDatabases.EnsureExistsAsync(settings.ConnectionString, cancellationToken); // a bare server (compose)
         await using var lockConnection = new SqlConnection(settings.ConnectionString);
         await lockConnection.OpenAsync(cancellationToken);
-        await using (var take = new SqlCommand(TakeMigrationLock, lockConnection) { CommandTimeout = 330 })
+        await using (var take = new SqlCommand(TakeMigrationLock, lockConnection) { CommandTimeout = Migrations.LockCommandTimeoutSeconds })
         {
             await take.ExecuteNonQueryAsync(cancellationToken);
         }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Envio.Contracts.Messaging;
@@ -11,7 +12,8 @@ namespace Envio.Tests.EndToEnd;
 
 /// <summary>
 /// 202 only for what the broker confirmed: a broker that refuses (a full queue nacks) or is gone gets 503 with
-/// Retry-After, and nothing refused is stored later. This stack is its own: the test stops resources.
+/// Retry-After naming the order ids (those the API assigned too), and nothing refused is stored later, except once
+/// when the client resends it with those ids. This stack is its own: the test stops resources.
 /// </summary>
 [Collection(AppHostTests.Name)]
 public sealed class BrokerRefusalTests
@@ -49,28 +51,34 @@ public sealed class BrokerRefusalTests
         }
         Assert.NotNull(refusal);
         Assert.InRange(queued.Count, QueueBound, QueueBound + 1);
-        await AssertServiceUnavailableAsync(refusal, "nack", ct);
+        Assert.Equal([refused!.OrderId], await AssertServiceUnavailableAsync(refusal, "nack", ct));
 
-        // The broker gone: 503 as well.
+        // The broker gone: 503 as well, naming the id the API gave an order sent without one.
         await StopAsync(app, "messaging", ct);
-        var whileDown = SampleOrders.Create(9_200);
-        await AssertServiceUnavailableAsync(await PostAsync(api, whileDown, ct), "unreachable", ct);
+        var whileDown = SampleOrders.Create(9_200) with { OrderId = Guid.Empty };
+        var assigned = Assert.Single(await AssertServiceUnavailableAsync(await PostAsync(api, whileDown, ct), "unreachable", ct));
+        Assert.NotEqual(Guid.Empty, assigned);
 
         // Broker and consumer back: the API publishes again by itself, and exactly the confirmed orders are stored.
         await StartAsync(app, "messaging", ct);
         await StartAsync(app, "consumer", ct);
         var after = SampleOrders.Create(9_300);
         await RetryUntilAcceptedAsync(api, after, ct);
+        // The client resends the refused order with the id the 503 named, twice (as a client unsure of the first).
+        await RetryUntilAcceptedAsync(api, whileDown with { OrderId = assigned }, ct);
+        await RetryUntilAcceptedAsync(api, whileDown with { OrderId = assigned }, ct);
 
-        Guid[] confirmed = [.. queued.Select(o => o.OrderId), after.OrderId];
+        Guid[] confirmed = [.. queued.Select(o => o.OrderId), after.OrderId, assigned];
         Assert.Equal(confirmed.Length, await StoredOrders.WaitForAsync(database, confirmed, TimeSpan.FromSeconds(60)));
-        Assert.Equal(0, await StoredOrders.CountAsync(database, "orders", [refused!.OrderId, whileDown.OrderId]));
+        Assert.Equal(0, await StoredOrders.CountAsync(database, "orders", [refused.OrderId]));
+        Assert.Equal(1, await StoredOrders.CountAsync(database, "orders", [assigned]));
     }
 
     private static Task<HttpResponseMessage> PostAsync(HttpClient api, Order order, CancellationToken ct) =>
         api.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
 
-    private static async Task AssertServiceUnavailableAsync(HttpResponseMessage response, string reason, CancellationToken ct)
+    /// <summary>Checks the 503 and returns the order ids it names (the ones to resend with).</summary>
+    private static async Task<Guid[]> AssertServiceUnavailableAsync(HttpResponseMessage response, string reason, CancellationToken ct)
     {
         using (response)
         {
@@ -79,6 +87,9 @@ public sealed class BrokerRefusalTests
             Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After is missing");
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
             Assert.Contains(reason, body, StringComparison.OrdinalIgnoreCase);
+            using var problem = JsonDocument.Parse(body);
+            Assert.True(problem.RootElement.TryGetProperty("orderIds", out var ids), $"the 503 does not name the order ids: {body}");
+            return [.. ids.EnumerateArray().Select(id => id.GetGuid())];
         }
     }
 

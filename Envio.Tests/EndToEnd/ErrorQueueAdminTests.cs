@@ -56,6 +56,33 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
         Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [order.OrderId]));
     }
 
+    [Fact]
+    public async Task Replay_all_replays_each_message_once_even_when_it_fails_again_during_the_call()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // Orders the consumer refuses at once (the total does not add up): replayed, each is back in the error queue
+        // within milliseconds, while the replay is still going through the queue.
+        var invalid = Enumerable.Range(0, 200).Select(i => SampleOrders.Create(31_000 + i) with { Total = 1m }).ToList();
+        foreach (var order in invalid)
+        {
+            await DeadLetterAsync(order, "The order is not valid: total: …");
+        }
+
+        using var replay = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new ReplayRequest(null, All: true), ct);
+
+        Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
+        using var outcome = JsonDocument.Parse(await replay.Content.ReadAsStringAsync(ct));
+        var replayed = outcome.RootElement.GetProperty("replayed").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var repeated = replayed.GroupBy(id => id).Where(g => g.Count() > 1).Select(g => $"{g.Key} ×{g.Count()}").ToList();
+        Assert.True(repeated.Count == 0, $"replayed more than once in one call: {string.Join(", ", repeated.Take(5))}");
+        Assert.Superset(invalid.Select(o => o.OrderId.ToString()).ToHashSet(), replayed.ToHashSet());
+
+        // They failed again, with the reason, and stay for the operator; this test takes its own out again.
+        var back = await TakeFromErrorQueueAsync(invalid.Select(o => o.OrderId.ToString()).ToHashSet(), ct);
+        Assert.Equal(invalid.Count, back);
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [.. invalid.Select(o => o.OrderId)]));
+    }
+
     [Theory]
     [InlineData("{}")]
     [InlineData("{\"all\": true, \"messageIds\": [\"x\"]}")]
@@ -76,6 +103,26 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
         properties.Headers[FailureHeaders.Attempts] = 4;
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true));
         await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, EncryptedBody.Seal(stack.Keys, envelope, WireFormat.Serialize(order)));
+    }
+
+    /// <summary>Acknowledges the error queue's messages with these ids (the others go back); returns how many it found.</summary>
+    private async Task<int> TakeFromErrorQueueAsync(HashSet<string> ids, CancellationToken ct)
+    {
+        var found = new HashSet<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (found.Count < ids.Count && DateTime.UtcNow < deadline)
+        {
+            await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+            while (await channel.BasicGetAsync(stack.Topology.ErrorQueue, autoAck: false, ct) is { } message)
+            {
+                if (ids.Contains(message.BasicProperties.MessageId ?? "") && found.Add(message.BasicProperties.MessageId!))
+                {
+                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct);
+                }
+            }
+            await Task.Delay(200, ct); // closing the channel hands the others back
+        }
+        return found.Count;
     }
 
     private async Task<JsonElement> FindAsync(Guid id, CancellationToken ct) =>

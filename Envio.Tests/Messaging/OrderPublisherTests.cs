@@ -4,6 +4,7 @@ using Envio.Contracts.Orders;
 using Envio.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
 
 namespace Envio.Tests.Messaging;
 
@@ -30,6 +31,54 @@ public sealed class OrderPublisherTests(EnvioStack stack)
             publisher.PublishAsync([Message(SampleOrders.Create(8_001))], TestContext.Current.CancellationToken));
 
         Assert.Contains("did not confirm", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Requests_publishing_while_the_connection_is_cut_fail_as_503_and_never_otherwise()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (published, refused) = (0, 0);
+        var unexpected = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+
+        // Ten cuts, each under sixteen requests of a few messages at a time: each request must end confirmed or as
+        // PublishFailedException (the API's 503), whatever channel it was using when the connection broke under it.
+        for (var cut = 0; cut < 10; cut++)
+        {
+            var connection = await stack.App.ConnectToBrokerAsync(ct);
+            await using var publisher = new OrderPublisher(connection,
+                Options.Create(new PublisherOptions { ConfirmTimeout = TimeSpan.FromSeconds(5), Channels = 2 }),
+                Options.Create(stack.Topology), stack.Keys, NullLogger<OrderPublisher>.Instance);
+            using var stop = new CancellationTokenSource();
+            var requests = Enumerable.Range(0, 16).Select(worker => Task.Run(async () =>
+            {
+                for (var i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    try
+                    {
+                        await publisher.PublishAsync(
+                            [.. Enumerable.Range(0, 4).Select(m => Message(SampleOrders.Create(600_000 + cut * 100_000 + worker * 5_000 + i * 4 + m)))], ct);
+                        Interlocked.Increment(ref published);
+                    }
+                    catch (PublishFailedException)
+                    {
+                        Interlocked.Increment(ref refused);
+                    }
+                    catch (Exception e)
+                    {
+                        unexpected.Enqueue(e);
+                    }
+                }
+            }, ct)).ToList();
+            await Task.Delay(TimeSpan.FromMilliseconds(300 + 37 * cut), ct);
+            await connection.AbortAsync(ct);
+            await Task.Delay(TimeSpan.FromMilliseconds(300), ct);
+            await stop.CancelAsync();
+            await Task.WhenAll(requests);
+            await connection.DisposeAsync();
+        }
+
+        Assert.True(unexpected.IsEmpty, $"{unexpected.Count} requests failed otherwise, e.g. {unexpected.FirstOrDefault()}");
+        Assert.True(published > 0 && refused > 0, $"published {published}, refused {refused}: the cuts did not fall mid-stream");
     }
 
     [Fact]

@@ -31,6 +31,9 @@ public abstract class OrderStoreContract : IAsyncLifetime
 
     protected abstract Task DropDatabaseAsync(string connectionString);
 
+    /// <summary>Takes the store's migration lock on a connection of its own, as a replica migrating would; disposing releases it.</summary>
+    protected abstract Task<IAsyncDisposable> HoldMigrationLockAsync(string connectionString);
+
     /// <summary>Why this engine cannot be tested here, or null when it can.</summary>
     protected virtual string? Unavailable => null;
 
@@ -153,6 +156,22 @@ public abstract class OrderStoreContract : IAsyncLifetime
 
         await Task.WhenAll(replicas.Select(r => r.MigrateAsync(TestContext.Current.CancellationToken)));
 
+        Assert.Equal(MigrationScripts, await CountAsync("schemaversions"));
+    }
+
+    [Fact]
+    public async Task A_replica_waits_for_a_migration_that_holds_the_lock_longer_than_a_command_timeout()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var ct = TestContext.Current.CancellationToken;
+        var migrating = await HoldMigrationLockAsync(ConnectionString);
+
+        var replica = CreateStore(ConnectionString, Keys).MigrateAsync(ct);
+        await Task.Delay(TimeSpan.FromSeconds(35), ct); // past the 30 s every command has by default
+        Assert.False(replica.IsCompleted, $"the replica did not wait for the lock: {replica.Exception?.InnerException?.Message}");
+        await migrating.DisposeAsync();
+
+        await replica.WaitAsync(TimeSpan.FromSeconds(30), ct);
         Assert.Equal(MigrationScripts, await CountAsync("schemaversions"));
     }
 

@@ -30,6 +30,16 @@ public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContra
 
     protected override DbConnection Connect(string connectionString) => new NpgsqlConnection(connectionString);
 
+    protected override async Task<IAsyncDisposable> HoldMigrationLockAsync(string connectionString)
+    {
+        // Unpooled: closing ends the session, and with it the lock.
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var take = new NpgsqlCommand($"SELECT pg_advisory_lock({PostgresOrderStore.MigrationLockKey})", connection);
+        await take.ExecuteNonQueryAsync();
+        return connection;
+    }
+
     protected override string MigrationsFolder => "Postgres";
 
     protected override async Task DropDatabaseAsync(string connectionString)

@@ -23,4 +23,14 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
     protected override string MigrationsFolder => "SqlServer";
 
     protected override Task DropDatabaseAsync(string connectionString) => TestSqlServer.DropDatabaseAsync(connectionString);
+
+    protected override async Task<IAsyncDisposable> HoldMigrationLockAsync(string connectionString)
+    {
+        // Unpooled: closing ends the session, and with it the lock.
+        var connection = new SqlConnection(new SqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync();
+        await using var take = new SqlCommand(SqlServerOrderStore.TakeMigrationLock, connection);
+        await take.ExecuteNonQueryAsync();
+        return connection;
+    }
 }
