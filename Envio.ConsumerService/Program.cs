@@ -15,6 +15,8 @@ builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(Top
 builder.Services.Configure<ConsumerOptions>(builder.Configuration.GetSection(ConsumerOptions.SectionName));
 builder.Services.AddSingleton<FailurePublisher>();
 builder.Services.AddSingleton<OrderDecoder>();
+builder.Services.AddSingleton<StoreOutage>();
+builder.Services.AddHealthChecks().AddCheck<StoreOutage>("store-outage"); // Degraded while consuming waits for the database
 builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddHostedService<OrderConsumer>();
 builder.Services.AddHostedService<QueueDepthMonitor>(); // the envio.queue.depth gauge

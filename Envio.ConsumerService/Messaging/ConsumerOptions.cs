@@ -31,6 +31,14 @@ public sealed class ConsumerOptions
 
     public TimeSpan QuickRetryDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// While the database does not answer, the first pause between probes; it doubles up to
+    /// <see cref="OutageProbeMaxDelay"/>, which bounds how long consuming stays paused after the database is back.
+    /// </summary>
+    public TimeSpan OutageProbeDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan OutageProbeMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The pause before consuming again after the channel was lost for good.</summary>
     public TimeSpan ResubscribeDelay { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -169,6 +169,11 @@ public static class ConsumerTelemetry
     /// <summary>Records the last sampled depth of a queue (see <see cref="QueueDepthMonitor"/>).</summary>
     public static void QueueDepthSampled(string queue, long depth) => Depths[queue] = depth;
 
+    /// <summary>The <c>envio.consumer.paused</c> gauge: 1 while consuming waits for the database to answer again.</summary>
+    public static void ObservePaused(Func<bool> paused) =>
+        Meter.CreateObservableGauge("envio.consumer.paused", () => paused() ? 1 : 0, "{state}",
+            "1 while the consumer is paused because the database does not answer (see StoreOutage), else 0.");
+
     private static IEnumerable<Measurement<long>> ObserveDepths()
     {
         foreach (var (queue, depth) in Depths)

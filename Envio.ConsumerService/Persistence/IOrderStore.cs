@@ -11,6 +11,9 @@ public interface IOrderStore
 
     /// <summary>Applies the pending migrations, under a database lock so that replicas starting together take turns.</summary>
     Task MigrateAsync(CancellationToken cancellationToken);
+
+    /// <summary>Whether the database answers at all right now (a trivial query on a fresh session); never throws for that.</summary>
+    Task<bool> AnswersAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>Who writes the rows (<c>received_by</c>): host and process, so replicas can be told apart.</summary>

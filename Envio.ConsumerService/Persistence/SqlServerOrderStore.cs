@@ -115,6 +115,22 @@ public sealed class SqlServerOrderStore(
         return inserted;
     }
 
+    public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new SqlConnection(settings.ConnectionString);
+            await connection.OpenAsync(cancellationToken);
+            await using var ping = new SqlCommand("SELECT 1", connection);
+            await ping.ExecuteScalarAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is SqlException or InvalidOperationException or TimeoutException or IOException)
+        {
+            return false; // InvalidOperationException: no connection came from the pool in time
+        }
+    }
+
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         await SqlServerDatabases.EnsureExistsAsync(settings.ConnectionString, cancellationToken); // a bare server (compose)

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Envio.ConsumerService.Persistence;
 
@@ -21,14 +22,19 @@ public static class StoreRegistration
         var engine = DetectEngine(connectionName, connectionString);
         builder.Services.AddSingleton(new StoreSettings(engine, connectionString!));
         builder.Services.AddSingleton(ConsumerIdentity.Current);
+        // The database's own health check says Degraded, not Unhealthy, when it does not answer: restarting the
+        // consumer cannot fix that, and meanwhile it waits without losing anything (see StoreOutage).
+        var healthChecks = builder.Services.AddHealthChecks();
         switch (engine)
         {
             case StoreEngine.Postgres:
-                builder.AddNpgsqlDataSource(connectionName);
+                builder.AddNpgsqlDataSource(connectionName, settings => settings.DisableHealthChecks = true);
+                healthChecks.AddNpgSql(name: $"NpgSql_{connectionName}", failureStatus: HealthStatus.Degraded);
                 builder.Services.AddSingleton<IOrderStore, PostgresOrderStore>();
                 break;
             default:
-                builder.AddSqlServerClient(connectionName);
+                builder.AddSqlServerClient(connectionName, settings => settings.DisableHealthChecks = true);
+                healthChecks.AddSqlServer(connectionString!, name: $"SqlServer_{connectionName}", failureStatus: HealthStatus.Degraded);
                 builder.Services.AddSingleton<IOrderStore, SqlServerOrderStore>();
                 break;
         }

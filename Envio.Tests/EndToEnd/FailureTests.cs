@@ -49,7 +49,49 @@ public sealed class FailureTests
             await Task.Delay(TimeSpan.FromSeconds(30), ct);
             await server.ResumeAsync(ct);
             return [];
-        }, $"--ConnectionStrings:enviodb={server.ConnectionString}");
+        }, appHostArgs: [$"--ConnectionStrings:enviodb={server.ConnectionString}"]);
+    }
+
+    /// <summary>
+    /// An outage longer than the whole retry ladder: had each message spent its own retries, everything that arrived
+    /// meanwhile would be in the error queue. The consumer pauses instead (its /health says Degraded), and everything is
+    /// stored within a minute of the database's return.
+    /// </summary>
+    [Fact(Timeout = 600_000)]
+    public Task The_database_down_for_three_times_the_retry_ladder_pauses_consuming_and_moves_nothing_to_the_error_queue() =>
+        RunAsync("PostgreSQL stopped for 40 s, over 3× the retry ladder (2 s, 4 s, 6 s)", 500_000, async (app, _, ct) =>
+        {
+            await ResourceProcesses.SignalAsync(app, "postgres", "INT", ct);
+            await WaitForConsumerHealthAsync(app, "Degraded", ct); // paused, and saying so
+            await Task.Delay(TimeSpan.FromSeconds(40), ct);
+            await ResourceProcesses.RestartAsync(app, "postgres", ct);
+            return [];
+        },
+        arrivalTimeout: TimeSpan.FromMinutes(1),
+        appHostArgs: ["--Envio:Topology:RetryDelays:0=00:00:02", "--Envio:Topology:RetryDelays:1=00:00:04", "--Envio:Topology:RetryDelays:2=00:00:06"]);
+
+    private static async Task WaitForConsumerHealthAsync(DistributedApplication app, string status, CancellationToken ct)
+    {
+        using var consumer = app.CreateHttpClient("consumer");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        string? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await consumer.GetStringAsync(new Uri("/health", UriKind.Relative), ct);
+            }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+            if (last == status)
+            {
+                return;
+            }
+            await Task.Delay(250, ct);
+        }
+        Assert.Fail($"The consumer's /health never said {status} (last: {last}).");
     }
 
     [Fact(Timeout = 600_000)]
@@ -87,11 +129,12 @@ public sealed class FailureTests
         });
 
     private static async Task RunAsync(
-        string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject, params string[] appHostArgs)
+        string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject,
+        TimeSpan? arrivalTimeout = null, string[]? appHostArgs = null)
     {
         var ct = TestContext.Current.CancellationToken;
         var dataRoot = EnvioAppHost.NewDataRoot();
-        await using (var app = await EnvioAppHost.StartAsync(dataRoot, ct, appHostArgs))
+        await using (var app = await EnvioAppHost.StartAsync(dataRoot, ct, appHostArgs ?? []))
         {
             using var api = app.ApiClient(); // no retries: every answer counts
             await using var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
@@ -104,7 +147,7 @@ public sealed class FailureTests
             await stream.StopAsync();
 
             var accepted = stream.AcceptedIds;
-            var stored = await StoredOrders.WaitForAsync(database, accepted, TimeSpan.FromMinutes(3));
+            var stored = await StoredOrders.WaitForAsync(database, accepted, arrivalTimeout ?? TimeSpan.FromMinutes(3));
             var expectedItems = stream.Accepted.Values.Sum(o => o.Items.Count);
             var storedItems = await StoredOrders.CountAsync(database, "order_items", accepted);
             var unknownStored = await StoredOrders.CountAsync(database, "orders", [.. stream.Unknown.Keys]);

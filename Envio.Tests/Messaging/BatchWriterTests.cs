@@ -62,12 +62,13 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task When_the_database_stays_away_the_batch_waits_in_the_first_retry_queue_with_its_attempt_counted()
+    public async Task A_batch_failing_transiently_while_the_database_answers_waits_in_the_first_retry_queue_with_its_attempt_counted()
     {
         var orders = new[] { SampleOrders.Create(21_000), SampleOrders.Create(21_001) };
-        await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+        await using var waitsBriefly = StoreFailures.WaitingBriefly(DatabaseConnectionString);
+        await using var locked = await StoreFailures.LockOrdersAsync(DatabaseConnectionString);
 
-        await Writer(Store(unreachable)).WriteAsync(orders.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), TestContext.Current.CancellationToken);
+        await Writer(Store(waitsBriefly)).WriteAsync(orders.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), TestContext.Current.CancellationToken);
 
         var retryQueue = _topology.RetryQueue(_topology.EffectiveRetryDelays[0]);
         foreach (var order in orders)
@@ -83,10 +84,11 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
     public async Task After_the_last_retry_step_a_message_goes_to_the_error_queue_with_the_reason()
     {
         var order = SampleOrders.Create(22_000);
-        await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+        await using var waitsBriefly = StoreFailures.WaitingBriefly(DatabaseConnectionString);
+        await using var locked = await StoreFailures.LockOrdersAsync(DatabaseConnectionString);
         var exhausted = Deliver(order, attempts: _topology.EffectiveRetryDelays.Count);
 
-        await Writer(Store(unreachable)).WriteAsync([(exhausted, new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+        await Writer(Store(waitsBriefly)).WriteAsync([(exhausted, new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
 
         var dead = await GetAsync(_topology.ErrorQueue);
         Assert.Equal(order.OrderId.ToString(), dead!.BasicProperties.MessageId);
@@ -101,11 +103,14 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         try
         {
             var order = SampleOrders.Create(23_000);
-            await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+            await using var waitsBriefly = StoreFailures.WaitingBriefly(DatabaseConnectionString);
             await using var failures = new FailurePublisher(stack.Broker, Options.Create(fast));
-            var writer = new BatchWriter(Store(unreachable), failures, Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
-
-            await writer.WriteAsync([(Deliver(order), new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+            var writer = new BatchWriter(Store(waitsBriefly), failures, Outage(Store(waitsBriefly)),
+                Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
+            await using (await StoreFailures.LockOrdersAsync(DatabaseConnectionString))
+            {
+                await writer.WriteAsync([(Deliver(order), new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+            }
 
             BasicGetResult? back = null;
             for (var i = 0; i < 50 && back is null; i++)
@@ -122,14 +127,43 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task While_the_database_does_not_answer_the_batch_waits_in_hand_and_no_message_is_moved()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var orders = new[] { SampleOrders.Create(24_000), SampleOrders.Create(24_001) };
+        await using var unreachable = NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+        var outage = Outage(Store(unreachable));
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+
+        var writing = Writer(Store(unreachable), outage).WriteAsync(orders.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), stop.Token);
+        await Task.Delay(TimeSpan.FromSeconds(8), ct); // quick retries, then probes: well past any retry step's start
+
+        Assert.False(writing.IsCompleted, $"the write ended while the database was away: {writing.Exception?.InnerException?.Message}");
+        Assert.True(outage.IsPaused);
+        Assert.Equal("Degraded", (await outage.CheckHealthAsync(new(), ct)).Status.ToString());
+        foreach (var queue in _topology.EffectiveRetryDelays.Select(_topology.RetryQueue).Append(_topology.ErrorQueue))
+        {
+            Assert.Null(await GetAsync(queue));
+        }
+        await stop.CancelAsync(); // the consumer stopping: the batch stays unacknowledged, for the broker to redeliver
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writing);
+    }
+
     private PostgresOrderStore Store(NpgsqlDataSource source) => new(
         source, new StoreSettings(StoreEngine.Postgres, new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString),
         new ConsumerIdentity("writer-tests"), stack.Keys, NullLogger<PostgresOrderStore>.Instance);
 
-    private BatchWriter Writer(IOrderStore store) => new(
-        store, new FailurePublisher(stack.Broker, Options.Create(_topology)),
-        Options.Create(new ConsumerOptions { QuickRetries = 1, QuickRetryDelay = TimeSpan.FromMilliseconds(50) }),
-        NullLogger<BatchWriter>.Instance);
+    private static readonly ConsumerOptions Quick = new() { QuickRetries = 1, QuickRetryDelay = TimeSpan.FromMilliseconds(50) };
+
+    private BatchWriter Writer(IOrderStore store, StoreOutage? outage = null) => new(
+        store, new FailurePublisher(stack.Broker, Options.Create(_topology)), outage ?? Outage(store),
+        Options.Create(Quick), NullLogger<BatchWriter>.Instance);
+
+    private static StoreOutage Outage(IOrderStore store) => StoreFailures.Outage(store, Quick);
+
+    private string DatabaseConnectionString =>
+        new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString;
 
     private static Delivery Deliver(Order order, int attempts = 0)
     {

@@ -54,7 +54,7 @@ public sealed class InProcessPipeline(EnvioStack stack) : IAsyncDisposable
             BatchWindow = batchWindow ?? TimeSpan.FromMilliseconds(20),
             QuickRetries = 0,
         });
-        var writer = new BatchWriter(store, _failures, consumerOptions, WriterLog);
+        var writer = new BatchWriter(store, _failures, StoreFailures.Outage(store, consumerOptions.Value), consumerOptions, WriterLog);
         _consumer = new OrderConsumer(stack.Broker, new OrderDecoder(stack.Keys), writer, _failures, consumerOptions, Options.Create(Topology), ConsumerLog);
         await _consumer.StartAsync(default);
     }

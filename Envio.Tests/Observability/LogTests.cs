@@ -68,15 +68,18 @@ public sealed class LogTests(EnvioStack stack)
         await Topology.DeclareAsync(channel, topology, ct);
         try
         {
-            await using var unreachable = Npgsql.NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+            var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+            await using var waitsBriefly = StoreFailures.WaitingBriefly(database);
             await using var failures = new FailurePublisher(stack.Broker, Options.Create(topology));
             var log = new FakeLogger<BatchWriter>();
-            var store = new PostgresOrderStore(unreachable, new StoreSettings(StoreEngine.Postgres, unreachable.ConnectionString),
-                new ConsumerIdentity("log-tests"), stack.Keys, new FakeLogger<PostgresOrderStore>());
-            var writer = new BatchWriter(store, failures, Options.Create(new ConsumerOptions { QuickRetries = 0 }), log);
+            var store = StoreFailures.Store(waitsBriefly, stack.Keys, "log-tests");
+            var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), log);
             var order = SampleOrders.Create(72_200);
 
-            await writer.WriteAsync([(Deliver(order, "corr-72200", attempts: topology.EffectiveRetryDelays.Count), new ReceivedOrder(order, "corr-72200"))], ct);
+            await using (await StoreFailures.LockOrdersAsync(database))
+            {
+                await writer.WriteAsync([(Deliver(order, "corr-72200", attempts: topology.EffectiveRetryDelays.Count), new ReceivedOrder(order, "corr-72200"))], ct);
+            }
 
             var record = Assert.Single(log.Collector.GetSnapshot(), r => r.GetStructuredStateValue("MessageId") == order.OrderId.ToString());
             Assert.Equal(LogLevel.Warning, record.Level);

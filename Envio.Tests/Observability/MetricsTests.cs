@@ -80,7 +80,7 @@ public sealed class MetricsTests(EnvioStack stack)
     }
 
     [Fact]
-    public async Task Messages_postponed_while_the_database_is_away_count_as_retried()
+    public async Task Messages_postponed_after_a_transient_failure_count_as_retried()
     {
         var ct = TestContext.Current.CancellationToken;
         using var retried = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.consumer.retried");
@@ -89,15 +89,17 @@ public sealed class MetricsTests(EnvioStack stack)
         await Topology.DeclareAsync(channel, topology, ct);
         try
         {
-            await using var unreachable = Npgsql.NpgsqlDataSource.Create("Host=127.0.0.1;Port=1;Username=x;Password=x;Database=x;Timeout=2");
+            var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+            await using var waitsBriefly = StoreFailures.WaitingBriefly(database);
             await using var failures = new FailurePublisher(stack.Broker, Options.Create(topology));
-            var store = new ConsumerService.Persistence.PostgresOrderStore(unreachable,
-                new ConsumerService.Persistence.StoreSettings(ConsumerService.Persistence.StoreEngine.Postgres, unreachable.ConnectionString),
-                new ConsumerService.Persistence.ConsumerIdentity("metrics-tests"), stack.Keys, NullLogger<ConsumerService.Persistence.PostgresOrderStore>.Instance);
-            var writer = new BatchWriter(store, failures, Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
+            var store = StoreFailures.Store(waitsBriefly, stack.Keys, "metrics-tests");
+            var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
             var orders = new[] { SampleOrders.Create(71_200), SampleOrders.Create(71_201) };
 
-            await writer.WriteAsync(orders.Select(o => (LogTests.Deliver(o, "metrics"), new ConsumerService.Persistence.ReceivedOrder(o, "metrics"))).ToList(), ct);
+            await using (await StoreFailures.LockOrdersAsync(database))
+            {
+                await writer.WriteAsync(orders.Select(o => (LogTests.Deliver(o, "metrics"), new ConsumerService.Persistence.ReceivedOrder(o, "metrics"))).ToList(), ct);
+            }
 
             Assert.True(retried.GetMeasurementSnapshot().Sum(m => m.Value) >= 2);
             Assert.Equal(2u, (await channel.QueueDeclarePassiveAsync(topology.RetryQueue(topology.EffectiveRetryDelays[0]), ct)).MessageCount);
