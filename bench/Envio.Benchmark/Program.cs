@@ -17,7 +17,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--quick] [--json path]
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--quick] [--json path] [--sqlserver "<connection string>"]
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
 var jsonPath = Option("--json") ?? Path.Combine("bench", "results.json");
@@ -114,13 +114,76 @@ Add("CPU bound: publish + drain + COPY on the same cores", cores * 1e6 / (CostOf
 Add("  Envio HTTP batch end to end against it", results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value, "msg/s",
     cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
 
+// SQL Server: its raw limits and Envio's consumer draining into it, on a stack of its own that is given the server
+// (ConnectionStrings:enviodb). The PostgreSQL stack stops first: both on the same cores would measure each other.
+await broker.CloseAsync(ct);
+await app.StopAsync(ct);
+var (sqlServer, skipped) = await SqlServerTarget.FindAsync(Option("--sqlserver"), ct);
+Exception? sqlServerFailed = null;
+if (sqlServer is null)
+{
+    Console.WriteLine($"SQL Server rows skipped: {skipped}.");
+}
+else
+{
+    await using (sqlServer)
+    {
+        try
+        {
+            await MeasureSqlServerAsync(sqlServer);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            sqlServerFailed = e; // the figures measured so far are still printed; the run fails below
+        }
+    }
+}
+
 Print();
 PrintCpu();
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
-await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, results, cpu = phases },
+await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, sqlServer = sqlServer?.Source ?? $"skipped: {skipped}", results, cpu = phases },
     new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }), ct);
 Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+if (sqlServerFailed is not null)
+{
+    Console.Error.WriteLine($"The SQL Server measurements failed: {sqlServerFailed}");
+    return 1;
+}
 return 0;
+
+async Task MeasureSqlServerAsync(SqlServerTarget server)
+{
+    Console.WriteLine($"SQL Server: {server.Source}, database {server.DatabaseName}. Starting its stack (processes)…");
+    var root = dataRoot + "-sqlserver";
+    await using var stack = await StartStackAsync(root, $"--ConnectionStrings:enviodb={server.ConnectionString}");
+    await using var queue = await ConnectBrokerAsync(stack);
+    var ring = await BenchOrders.KeysAsync(stack);
+    // From here on the phases are this stack's processes, and the server's when it is a shared/tds one on this machine.
+    cpu = new CpuCounters(root, server.InstanceDirectory);
+    if (server.InstanceDirectory is null)
+    {
+        Console.WriteLine("  Its CPU is not counted (not a shared/tds instance on this machine): SQL Server figures are wall-clock only.");
+    }
+
+    // The tables are the consumer's: it migrated the database before it became healthy.
+    var bulkCopy = await Measured("raw SqlBulkCopy", n, () => SqlServerLimits.BulkCopyAsync(server.ConnectionString, n, ring, ct));
+    Add("SQL Server bulk insert (raw SqlBulkCopy, 500 orders per transaction)", bulkCopy, "orders/s");
+    var tableValued = await Measured("raw TVP", n, () => SqlServerLimits.TableValuedAsync(server.ConnectionString, n, ring, ct));
+    Add("SQL Server bulk insert (raw table-valued parameters, 500 orders per round trip)", tableValued, "orders/s");
+    var (limit, limitName) = bulkCopy > tableValued ? (bulkCopy, "SqlBulkCopy") : (tableValued, "TVP");
+
+    var orders = new SqlServerOrders(server.ConnectionString);
+    var sqlDrain = await ConsumerDrainAsync("Envio consumer drain, SQL Server", stack, queue, ring, ids => orders.CountAsync(ids, ct), ids => orders.CommitSpanAsync(ids, ct));
+    Add("Envio consumer drain into SQL Server (queue to committed rows)", n / sqlDrain.TotalSeconds, "msg/s", limit, $"of {limitName}");
+    if (server.InstanceDirectory is not null)
+    {
+        // The broker's part is the PostgreSQL stack's raw drain: the same broker, the same messages.
+        var bound = cores * 1e6 / (CostOf("raw drain") + CostOf($"raw {limitName}"));
+        Add($"CPU bound: drain + {limitName} on the same cores", bound, "msg/s");
+        Add("  Envio consumer drain into SQL Server against it", n / sqlDrain.TotalSeconds, "msg/s", bound, "of the bound");
+    }
+}
 
 async Task<DistributedApplication> StartStackAsync(string root, params string[] settings)
 {
