@@ -14,6 +14,7 @@ internal sealed class SqlServerTarget : IAsyncDisposable
     public const string Variable = "ENVIO_TEST_SQLSERVER";
 
     private readonly string? _stopScript;
+    private bool _created;
     private int _stopped;
 
     private SqlServerTarget(string serverConnectionString, string source, string? instanceDirectory, string? stopScript)
@@ -56,20 +57,20 @@ internal sealed class SqlServerTarget : IAsyncDisposable
         {
             target = new SqlServerTarget(exported, Variable, null, null);
         }
-        else if (RepositoryRoot() is not { } root || Path.Combine(root, "..", "shared", "tds") is var tds && !File.Exists(Path.Combine(tds, "start")))
+        else if (TdsScript("start") is not { } start || TdsScript("stop") is not { } stop)
         {
             return (null, $"no --sqlserver, no {Variable}, and no shared/tds/start next to the repository to start one");
         }
         else
         {
             var directory = Directory.CreateTempSubdirectory("envio-bench-tds-").FullName;
-            var (exitCode, output, errors) = await RunAsync(Path.Combine(tds, "start"), ["--port", "0", "--pg-port", "0", "--dir", directory], ct);
+            var (exitCode, output, errors) = await RunAsync(start, ["--port", "0", "--pg-port", "0", "--dir", directory], ct);
             if (exitCode != 0 || output.Trim() is not { Length: > 0 } started)
             {
-                await RunAsync(Path.Combine(tds, "stop"), ["--dir", directory], CancellationToken.None);
+                await RunAsync(stop, ["--dir", directory], CancellationToken.None);
                 return (null, $"shared/tds/start failed (exit code {exitCode}): {errors.Trim()}");
             }
-            target = new SqlServerTarget(started, $"a private Babelfish instance (shared/tds, {directory})", directory, Path.Combine(tds, "stop"));
+            target = new SqlServerTarget(started, $"a private Babelfish instance (shared/tds, {directory})", directory, stop);
         }
 
         try
@@ -94,6 +95,10 @@ internal sealed class SqlServerTarget : IAsyncDisposable
     {
         try
         {
+            if (!_created)
+            {
+                return; // a server that did not answer: nothing of the run's is there
+            }
             // Pooled connections (the benchmark's) would keep the database in use; nothing else is connected by now.
             SqlConnection.ClearAllPools();
             await using var connection = await OpenMasterAsync(CancellationToken.None);
@@ -118,6 +123,7 @@ internal sealed class SqlServerTarget : IAsyncDisposable
         await using var create = new SqlCommand(OnDatabase("IF DB_ID(@name) IS NULL", "CREATE DATABASE"), connection);
         create.Parameters.AddWithValue("@name", DatabaseName);
         await create.ExecuteNonQueryAsync(ct);
+        _created = true;
     }
 
     // A database name cannot be a parameter; QUOTENAME makes it one identifier (Babelfish takes no expression in EXEC()).
@@ -155,14 +161,16 @@ internal sealed class SqlServerTarget : IAsyncDisposable
         return (process.ExitCode, await output, await errors);
     }
 
-    // The folder holding Directory.Packages.props, above the benchmark's binaries.
-    private static string? RepositoryRoot()
+    // <repository>/../shared/tds/<name>: the repository is the folder holding Directory.Packages.props, above the
+    // benchmark's binaries.
+    private static string? TdsScript(string name)
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {
             if (File.Exists(Path.Combine(directory.FullName, "Directory.Packages.props")))
             {
-                return directory.FullName;
+                var script = Path.GetFullPath(Path.Combine(directory.FullName, "..", "shared", "tds", name));
+                return File.Exists(script) ? script : null;
             }
         }
         return null;
