@@ -242,15 +242,21 @@ async Task<TimeSpan> ConsumerDrainAsync(string phase, DistributedApplication sta
     await StartAsync(stack, "consumer");
     var ids = preloaded.Select(o => o.OrderId).ToArray();
     // CPU is counted from the first committed rows on: the consumer's own start-up (JIT, connections) is not the drain.
-    long stored;
-    while ((stored = await countRows(ids)) == 0)
+    // The polls ask for the first ids only, which the queue hands out first: a count of every id costs the database
+    // more than a poll should (SQL Server's literal lists: 0.25 s for 20,000 ids on Babelfish).
+    var first = ids[..Math.Min(ids.Length, 500)];
+    while (await countRows(first) == 0)
     {
         await Task.Delay(20, ct);
     }
+    var stored = await countRows(ids);
     var before = cpu.Snapshot();
-    await WaitForRowsAsync(queue, countRows, ids, TimeSpan.FromMinutes(10));
+    // Likewise at the end: the phase's CPU stops when the last ids (committed last) are there; every id is checked after.
+    await WaitForRowsAsync(queue, countRows, ids[^first.Length..], TimeSpan.FromMinutes(10));
+    var after = cpu.Snapshot();
+    await WaitForRowsAsync(queue, countRows, ids, TimeSpan.FromMinutes(1));
     var span = await commitSpan(ids);
-    phases.Add(CpuCounters.Since(before, cpu.Snapshot(), phase, span, (int)(n - stored)));
+    phases.Add(CpuCounters.Since(before, after, phase, span, (int)(n - stored)));
     return span;
 }
 
