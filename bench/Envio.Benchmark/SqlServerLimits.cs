@@ -11,7 +11,8 @@ namespace Envio.Benchmark;
 /// What SQL Server can take with nothing of Envio in between: the benchmark's orders with their items, 500 orders per
 /// transaction, the customer's email and document sealed as Envio seals them (the limit includes that cost), into
 /// Envio's own tables as its migrations made them. Two ways a plain client inserts in bulk: SqlBulkCopy and one round
-/// trip of table-valued parameters.
+/// trip of table-valued parameters. The rows stay: deleting them would leave dead rows that Babelfish's autovacuum
+/// then cleans up during whichever phase comes next.
 /// </summary>
 internal static class SqlServerLimits
 {
@@ -92,15 +93,6 @@ internal static class SqlServerLimits
             await insert(connection, chunk, keys, ct);
         }
         return n / clock.Elapsed.TotalSeconds;
-    }
-
-    /// <summary>Leaves Envio's tables as the consumer found them: empty.</summary>
-    public static async Task EmptyTablesAsync(string connectionString, CancellationToken ct)
-    {
-        await using var connection = new SqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        await using var empty = new SqlCommand("DELETE FROM dbo.order_items; DELETE FROM dbo.orders;", connection);
-        await empty.ExecuteNonQueryAsync(ct);
     }
 
     private static async Task CopyAsync(SqlConnection connection, SqlTransaction transaction, string table, DataTable rows, CancellationToken ct)
