@@ -6,11 +6,14 @@ namespace Envio.Benchmark;
 /// Where the time goes: CPU seconds each part of the stack spent during a phase, from /proc (user + system time of
 /// every process of the run, found by the run's marker variable), next to the wall time. On a machine where the broker,
 /// the database, both services and the load generator share the cores, a phase whose parts add up to all the cores
-/// cannot go faster by waiting less, only by spending less CPU per message.
+/// cannot go faster by waiting less, only by spending less CPU per message. A SQL Server on this machine is counted when
+/// it is a shared/tds instance (Babelfish: PostgreSQL processes, whose postmaster runs <c>-D &lt;instance&gt;/data</c>).
 /// </summary>
-internal sealed class CpuCounters(string dataRoot)
+internal sealed class CpuCounters(string dataRoot, string? sqlServerInstance = null)
 {
-    public static readonly string[] Parts = ["API", "consumer", "RabbitMQ", "PostgreSQL", "benchmark + AppHost"];
+    public static readonly string[] Parts = ["API", "consumer", "RabbitMQ", "PostgreSQL", "SQL Server", "benchmark + AppHost"];
+
+    private static readonly string[] Databases = ["PostgreSQL", "SQL Server"];
 
     private static readonly double TicksPerSecond = 100; // USER_HZ: 100 on every Linux this runs on
 
@@ -36,13 +39,13 @@ internal sealed class CpuCounters(string dataRoot)
                 // Gone meanwhile.
             }
         }
-        // PostgreSQL's backends rewrite their command line and environment (the process title): they are this run's
-        // when their parent, the postmaster, is.
-        var postmasters = processes.Where(p => p.Part == "PostgreSQL").Select(p => p.Pid).ToHashSet();
+        // PostgreSQL's backends (Babelfish's too) rewrite their command line and environment (the process title): they
+        // belong where their parent, the postmaster, does.
+        var postmasters = processes.Where(p => Databases.Contains(p.Part)).ToDictionary(p => p.Pid, p => p.Part);
         var seconds = Parts.ToDictionary(p => p, _ => 0.0);
         foreach (var process in processes)
         {
-            if ((process.Part ?? (postmasters.Contains(process.Parent) ? "PostgreSQL" : null)) is { } part)
+            if ((process.Part ?? postmasters.GetValueOrDefault(process.Parent)) is { } part)
             {
                 seconds[part] += process.Seconds;
             }
@@ -60,7 +63,10 @@ internal sealed class CpuCounters(string dataRoot)
         var name = File.ReadAllText(Path.Combine(entry, "comm")).Trim();
         if (name is "postgres")
         {
-            return command.Contains(dataRoot, StringComparison.Ordinal) ? "PostgreSQL" : null; // the postmaster: -D <data dir>
+            // The postmaster: -D <data dir>.
+            return command.Contains(dataRoot, StringComparison.Ordinal) ? "PostgreSQL"
+                : sqlServerInstance is not null && command.Contains($" {Path.Combine(sqlServerInstance, "data")} ", StringComparison.Ordinal) ? "SQL Server"
+                : null;
         }
         if (!File.ReadAllText(Path.Combine(entry, "environ")).Contains(dataRoot, StringComparison.Ordinal))
         {

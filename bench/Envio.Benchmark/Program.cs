@@ -9,6 +9,7 @@ using Envio.AppHost.Hosting;
 using Envio.Benchmark;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -16,7 +17,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--quick] [--json path]
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--quick] [--json path] [--sqlserver "<connection string>"]
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
 var jsonPath = Option("--json") ?? Path.Combine("bench", "results.json");
@@ -25,20 +26,8 @@ var results = new List<Result>();
 
 Console.WriteLine($"Envio benchmark: N = {n}{(quick ? " (quick)" : "")}, {Environment.ProcessorCount} cores. Starting the stack (processes)…");
 var dataRoot = Path.Combine(Path.GetTempPath(), "envio-bench", Guid.NewGuid().ToString("N")[..8]);
-var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
-    ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}"], ct);
-builder.TrustTestTokens();
-builder.Services.AddLogging(l => l.AddFilter(null, LogLevel.Warning).AddFilter("Aspire", LogLevel.Error).AddFilter("Envio.AppHost.Resources", LogLevel.Error).AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
-await using var app = await builder.BuildAsync(ct);
-await app.StartAsync(ct);
-foreach (var resource in new[] { "messaging", "enviodb", "api", "consumer" })
-{
-    await app.ResourceNotifications.WaitForResourceHealthyAsync(resource, ct);
-}
-
-// Over TLS, trusting only the run's certificate authority, as the services do.
-await using var broker = await new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", ct))!) }
-    .TrustOnly(app.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath).CreateConnectionAsync(ct);
+await using var app = await StartStackAsync(dataRoot);
+await using var broker = await ConnectBrokerAsync(app);
 await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))! + ";Maximum Pool Size=64");
 using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
 var topology = new TopologyOptions();
@@ -54,22 +43,7 @@ Add("Broker drain (raw, prefetch 1000, multiple acks)", drainLimit, "msg/s");
 var copyLimit = await Measured("raw COPY", n, () => RawLimits.CopyAsync(database, n, keys, ct));
 Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");
 
-// Envio's consumer: N messages waiting in the queue, then the consumer drains them into rows.
-await StopConsumerAsync();
-var preloaded = Enumerable.Range(0, n).Select(i => BenchOrders.Create(i, DateTimeOffset.UtcNow)).ToList();
-await RawLimits.PublishAllAsync(broker, topology.Exchange, topology.RoutingKey, preloaded.Select(o => BenchOrders.Message(o, keys)).ToList(), ct);
-await StartAsync("consumer");
-var preloadedIds = preloaded.Select(o => o.OrderId).ToArray();
-// CPU is counted from the first committed rows on: the consumer's own start-up (JIT, connections) is not the drain.
-long stored;
-while ((stored = await CountRowsAsync(preloadedIds)) == 0)
-{
-    await Task.Delay(20, ct);
-}
-var drainCpu = cpu.Snapshot();
-await WaitForRowsAsync(preloadedIds, TimeSpan.FromMinutes(10));
-var drain = await CommitSpanAsync(preloadedIds);
-phases.Add(CpuCounters.Since(drainCpu, cpu.Snapshot(), "Envio consumer drain", drain, (int)(n - stored)));
+var drain = await ConsumerDrainAsync("Envio consumer drain", app, broker, keys, CountRowsAsync, CommitSpanAsync);
 Add("Envio consumer drain (queue to committed rows)", n / drain.TotalSeconds, "msg/s", copyLimit, "of COPY");
 
 // Envio end to end, batch endpoint: N orders in batches of 1000 from 4 clients, until every row is committed.
@@ -123,7 +97,7 @@ await Parallel.ForEachAsync(Enumerable.Range(0, paced.Count), new ParallelOption
     response.EnsureSuccessStatusCode();
 });
 var pacedIds = paced.Select(o => o.OrderId).ToArray();
-await WaitForRowsAsync(pacedIds, TimeSpan.FromMinutes(5));
+await WaitForRowsAsync(broker, CountRowsAsync, pacedIds, TimeSpan.FromMinutes(5));
 var (p50, p99) = await AcceptedToCommittedAsync(pacedIds);
 Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p50", p50, "ms");
 Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p99", p99, "ms");
@@ -140,13 +114,149 @@ Add("CPU bound: publish + drain + COPY on the same cores", cores * 1e6 / (CostOf
 Add("  Envio HTTP batch end to end against it", results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value, "msg/s",
     cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
 
+// SQL Server: its raw limits and Envio's consumer draining into it, on a stack of its own that is given the server
+// (ConnectionStrings:enviodb). The PostgreSQL stack stops first: both on the same cores would measure each other.
+await broker.CloseAsync(ct);
+await app.StopAsync(ct);
+var (sqlServer, skipped) = await SqlServerTarget.FindAsync(Option("--sqlserver"), ct);
+Exception? sqlServerFailed = null;
+if (sqlServer is null)
+{
+    Console.WriteLine($"SQL Server rows skipped: {skipped}.");
+}
+else
+{
+    await using (sqlServer)
+    {
+        try
+        {
+            await MeasureSqlServerAsync(sqlServer);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            sqlServerFailed = e; // the figures measured so far are still printed; the run fails below
+        }
+    }
+}
+
 Print();
 PrintCpu();
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
-await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, results, cpu = phases },
+await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, sqlServer = sqlServer?.Source ?? $"skipped: {skipped}", results, cpu = phases },
     new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }), ct);
 Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+if (sqlServerFailed is not null)
+{
+    Console.Error.WriteLine($"The SQL Server measurements failed: {sqlServerFailed}");
+    return 1;
+}
 return 0;
+
+async Task MeasureSqlServerAsync(SqlServerTarget server)
+{
+    Console.WriteLine($"SQL Server: {server.Source}, database {server.DatabaseName}. Starting its stack (processes)…");
+    var root = dataRoot + "-sqlserver";
+    await using var stack = await StartStackAsync(root, $"--ConnectionStrings:enviodb={server.ConnectionString}");
+    await using var queue = await ConnectBrokerAsync(stack);
+    var ring = await BenchOrders.KeysAsync(stack);
+    // From here on the phases are this stack's processes, and the server's when it is a shared/tds one on this machine.
+    cpu = new CpuCounters(root, server.InstanceDirectory);
+    if (server.InstanceDirectory is null)
+    {
+        Console.WriteLine("  Its CPU is not counted (not a shared/tds instance on this machine): SQL Server figures are wall-clock only.");
+    }
+
+    var bulkCopy = await SqlServerLimitAsync("raw SqlBulkCopy", SqlServerLimits.BulkCopyAsync);
+    Add("SQL Server bulk insert (raw SqlBulkCopy, 500 orders per transaction)", bulkCopy, "orders/s");
+    var tableValued = await SqlServerLimitAsync("raw TVP", SqlServerLimits.TableValuedAsync);
+    Add("SQL Server bulk insert (raw table-valued parameters, 500 orders per round trip)", tableValued, "orders/s");
+    var (limit, limitName) = bulkCopy > tableValued ? (bulkCopy, "SqlBulkCopy") : (tableValued, "TVP");
+
+    var orders = new SqlServerOrders(server.ConnectionString);
+    var sqlDrain = await ConsumerDrainAsync("Envio consumer drain, SQL Server", stack, queue, ring, ids => orders.CountAsync(ids, ct), ids => orders.CommitSpanAsync(ids, ct));
+    Add("Envio consumer drain into SQL Server (queue to committed rows)", n / sqlDrain.TotalSeconds, "msg/s", limit, $"of {limitName}");
+    if (server.InstanceDirectory is not null)
+    {
+        // The broker's part is the PostgreSQL stack's raw drain: the same broker, the same messages.
+        var bound = cores * 1e6 / (CostOf("raw drain") + CostOf($"raw {limitName}"));
+        Add($"CPU bound: drain + {limitName} on the same cores", bound, "msg/s");
+        Add("  Envio consumer drain into SQL Server against it", n / sqlDrain.TotalSeconds, "msg/s", bound, "of the bound");
+    }
+
+    // Into the consumer's tables (it migrated the database before it became healthy). The warm-up is outside the
+    // phase's CPU, as it is outside its time.
+    async Task<double> SqlServerLimitAsync(string phase, SqlServerLimits.Insert insert)
+    {
+        await SqlServerLimits.WarmUpAsync(server.ConnectionString, insert, ring, ct);
+        return await Measured(phase, n, () => SqlServerLimits.RateAsync(server.ConnectionString, insert, n, ring, ct));
+    }
+}
+
+async Task<DistributedApplication> StartStackAsync(string root, params string[] settings)
+{
+    var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
+        ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={root}", .. settings], ct);
+    builder.TrustTestTokens();
+    builder.Services.AddLogging(l => l.AddFilter(null, LogLevel.Warning).AddFilter("Aspire", LogLevel.Error).AddFilter("Envio.AppHost.Resources", LogLevel.Error).AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
+    var stack = await builder.BuildAsync(ct);
+    try
+    {
+        await stack.StartAsync(ct);
+        // A service that exits (a migration the server refuses, say) fails the wait at once; one that hangs, in time.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        foreach (var resource in new[] { "messaging", "enviodb", "api", "consumer" })
+        {
+            try
+            {
+                await stack.ResourceNotifications.WaitForResourceHealthyAsync(resource, WaitBehavior.StopOnResourceUnavailable, timeout.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                throw new TimeoutException($"The stack's {resource} did not become healthy within 5 minutes (see its log above).");
+            }
+        }
+        return stack;
+    }
+    catch
+    {
+        await stack.DisposeAsync();
+        throw;
+    }
+}
+
+// Over TLS, trusting only the run's certificate authority, as the services do.
+async Task<IConnection> ConnectBrokerAsync(DistributedApplication stack) =>
+    await new ConnectionFactory { Uri = new Uri((await stack.GetConnectionStringAsync("messaging", ct))!) }
+        .TrustOnly(stack.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath).CreateConnectionAsync(ct);
+
+// Envio's consumer: N messages waiting in the queue, then the consumer drains them into rows; returns the span of
+// their commits.
+async Task<TimeSpan> ConsumerDrainAsync(string phase, DistributedApplication stack, IConnection queue, KeyRing ring,
+    Func<Guid[], Task<long>> countRows, Func<Guid[], Task<TimeSpan>> commitSpan)
+{
+    await StopConsumerAsync(stack);
+    var preloaded = Enumerable.Range(0, n).Select(i => BenchOrders.Create(i, DateTimeOffset.UtcNow)).ToList();
+    await RawLimits.PublishAllAsync(queue, topology.Exchange, topology.RoutingKey, preloaded.Select(o => BenchOrders.Message(o, ring)).ToList(), ct);
+    await StartAsync(stack, "consumer");
+    var ids = preloaded.Select(o => o.OrderId).ToArray();
+    // CPU is counted from the first committed rows on: the consumer's own start-up (JIT, connections) is not the drain.
+    // The polls ask for the first ids only, which the queue hands out first: a count of every id costs the database
+    // more than a poll should (SQL Server's literal lists: 0.25 s for 20,000 ids on Babelfish).
+    var first = ids[..Math.Min(ids.Length, 500)];
+    while (await countRows(first) == 0)
+    {
+        await Task.Delay(20, ct);
+    }
+    var stored = await countRows(ids);
+    var before = cpu.Snapshot();
+    // Likewise at the end: the phase's CPU stops when the last ids (committed last) are there; every id is checked after.
+    await WaitForRowsAsync(queue, countRows, ids[^first.Length..], TimeSpan.FromMinutes(10));
+    var after = cpu.Snapshot();
+    await WaitForRowsAsync(queue, countRows, ids, TimeSpan.FromMinutes(1));
+    var span = await commitSpan(ids);
+    phases.Add(CpuCounters.Since(before, after, phase, span, (int)(n - stored)));
+    return span;
+}
 
 string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 
@@ -186,17 +296,17 @@ void PrintCpu()
 
 static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 
-async Task StopConsumerAsync()
+async Task StopConsumerAsync(DistributedApplication stack)
 {
-    var pid = PidOf(await app.ResourceNotifications.WaitForResourceAsync("consumer", e => e.Snapshot.State?.Text == KnownResourceStates.Running, ct));
+    var pid = PidOf(await stack.ResourceNotifications.WaitForResourceAsync("consumer", e => e.Snapshot.State?.Text == KnownResourceStates.Running, ct));
     Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
-    await app.ResourceNotifications.WaitForResourceAsync("consumer", e => KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text), ct);
+    await stack.ResourceNotifications.WaitForResourceAsync("consumer", e => KnownResourceStates.TerminalStates.Contains(e.Snapshot.State?.Text), ct);
 }
 
-async Task StartAsync(string name)
+async Task StartAsync(DistributedApplication stack, string name)
 {
-    var resource = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == name);
-    await app.ResourceCommands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand, ct);
+    var resource = stack.Services.GetRequiredService<DistributedApplicationModel>().Resources.Single(r => r.Name == name);
+    await stack.ResourceCommands.ExecuteCommandAsync(resource, KnownResourceCommands.StartCommand, ct);
 }
 
 static int PidOf(ResourceEvent e) =>
@@ -219,7 +329,7 @@ async Task<DateTime> DatabaseNowAsync()
 
 async Task<TimeSpan> UntilCommittedAsync(Guid[] ids, DateTime started)
 {
-    await WaitForRowsAsync(ids, TimeSpan.FromMinutes(10));
+    await WaitForRowsAsync(broker, CountRowsAsync, ids, TimeSpan.FromMinutes(10));
     await using var last = database.CreateCommand("SELECT max(received_at) FROM orders WHERE order_id = ANY($1)");
     last.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
     return (DateTime)(await last.ExecuteScalarAsync(ct))! - started;
@@ -227,17 +337,17 @@ async Task<TimeSpan> UntilCommittedAsync(Guid[] ids, DateTime started)
 
 // The exact check carries every id, and what it costs the database would be taken from the phase it waits for: so
 // the broker is asked first (cheap) until the work queue has nothing ready, and only then the database.
-async Task WaitForRowsAsync(Guid[] ids, TimeSpan timeout)
+async Task WaitForRowsAsync(IConnection queue, Func<Guid[], Task<long>> countRows, Guid[] ids, TimeSpan timeout)
 {
     var deadline = DateTime.UtcNow + timeout;
-    await using (var channel = await broker.CreateChannelAsync(cancellationToken: ct))
+    await using (var channel = await queue.CreateChannelAsync(cancellationToken: ct))
     {
         while ((await channel.QueueDeclarePassiveAsync(topology.Queue, ct)).MessageCount > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50, ct);
         }
     }
-    while (await CountRowsAsync(ids) < ids.Length)
+    while (await countRows(ids) < ids.Length)
     {
         if (DateTime.UtcNow > deadline)
         {
