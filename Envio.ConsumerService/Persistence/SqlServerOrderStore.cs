@@ -7,11 +7,13 @@ using Microsoft.Data.SqlClient.Server;
 namespace Envio.ConsumerService.Persistence;
 
 /// <summary>
-/// SQL Server (and Babelfish for PostgreSQL): each batch travels as two table-valued parameters in one round trip, and
-/// is inserted where the order id is not stored yet (no MERGE). Copies of one order inside the batch are reduced to
-/// one with ROW_NUMBER. On SQL Server the key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same
-/// new id from both passing NOT EXISTS; Babelfish accepts and ignores those hints, so there the loser gets a duplicate
-/// key and the batch is tried again.
+/// SQL Server (and Babelfish for PostgreSQL), the way PostgreSQL's store works. The common batch holds only new orders:
+/// SqlBulkCopy puts it straight into the tables, constraints checked. When one of them is stored already (a
+/// redelivery, a client's retry) the primary key refuses the copy, the transaction rolls back, and the batch takes the
+/// careful path: two table-valued parameters in one round trip, inserted where the order id is not stored yet (no
+/// MERGE). On SQL Server the key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same new id from
+/// both passing NOT EXISTS; Babelfish accepts and ignores those hints, so there the loser gets a duplicate key and the
+/// batch is tried again.
 /// </summary>
 public sealed class SqlServerOrderStore(
     StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<SqlServerOrderStore> logger) : IOrderStore
@@ -84,13 +86,40 @@ public sealed class SqlServerOrderStore(
     public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
     {
         var (orders, items) = OrderRows.From(batch, keys);
+        try
+        {
+            return await BulkCopyAsync(orders, items, cancellationToken);
+        }
+        catch (Exception e) when (e is SqlException or InvalidOperationException)
+        {
+            // Nothing of this attempt was committed. Mostly some order of the batch is stored already (a duplicate
+            // key; Babelfish may report it as a broken bulk-load stream instead). Or SqlBulkCopy refused a value before
+            // sending it (too long for its column, say; its message quotes the value, so it is not passed on). Either
+            // way the careful path decides, with the server's own verdict; if the database is away, it fails too.
+        }
+        return await InsertIfAbsentAsync(orders, items, cancellationToken);
+    }
+
+    private async Task<int> BulkCopyAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    {
+        await using var connection = new SqlConnection(settings.ConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        await CopyAsync(connection, transaction, "dbo.orders", OrderTable(orders, identity.Name), cancellationToken);
+        await CopyAsync(connection, transaction, "dbo.order_items", ItemTable(items), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return orders.Count;
+    }
+
+    private async Task<int> InsertIfAbsentAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 return await InsertNewAsync(orders, items, cancellationToken);
             }
-            catch (SqlException e) when (attempt < DuplicateKeyAttempts && e.Errors.Cast<SqlError>().Any(error => error.Number is 2627 or 2601))
+            catch (SqlException e) when (attempt < DuplicateKeyAttempts && IsDuplicateKey(e))
             {
                 // Another consumer stored one of these orders between this batch's NOT EXISTS and its INSERT: where the
                 // key-range lock is not honoured (Babelfish), the loser sees the duplicate key instead of waiting. The
@@ -150,6 +179,56 @@ public sealed class SqlServerOrderStore(
             await using var release = new SqlCommand(ReleaseMigrationLock, lockConnection);
             await release.ExecuteNonQueryAsync(CancellationToken.None);
         }
+    }
+
+    private static bool IsDuplicateKey(SqlException e) => e.Errors.Cast<SqlError>().Any(error => error.Number is 2627 or 2601);
+
+    private static async Task CopyAsync(SqlConnection connection, SqlTransaction transaction, string table, DataTable rows, CancellationToken cancellationToken)
+    {
+        // CheckConstraints: the keys and checks hold for copied rows as for inserted ones, and SQL Server keeps
+        // trusting its constraints. Columns left out (row_id, received_at) take their identity and default.
+        using var copy = new SqlBulkCopy(connection, SqlBulkCopyOptions.CheckConstraints, transaction) { DestinationTableName = table, BatchSize = 0 };
+        foreach (DataColumn column in rows.Columns)
+        {
+            copy.ColumnMappings.Add(column.ColumnName, column.ColumnName);
+        }
+        await copy.WriteToServerAsync(rows, cancellationToken);
+    }
+
+    private static DataTable OrderTable(List<OrderRow> orders, string receivedBy)
+    {
+        var table = new DataTable
+        {
+            Columns =
+            {
+                { "order_id", typeof(Guid) }, { "customer_name", typeof(string) }, { "customer_email", typeof(byte[]) },
+                { "customer_document", typeof(byte[]) }, { "currency", typeof(string) }, { "total", typeof(decimal) },
+                { "created_at", typeof(DateTimeOffset) }, { "correlation_id", typeof(string) }, { "received_by", typeof(string) },
+            },
+        };
+        foreach (var order in orders)
+        {
+            table.Rows.Add(order.OrderId, order.CustomerName, order.CustomerEmail, order.CustomerDocument, order.Currency,
+                order.Total, order.CreatedAt, (object?)order.CorrelationId ?? DBNull.Value, receivedBy);
+        }
+        return table;
+    }
+
+    private static DataTable ItemTable(List<OrderItemRow> items)
+    {
+        var table = new DataTable
+        {
+            Columns =
+            {
+                { "order_id", typeof(Guid) }, { "line_no", typeof(int) }, { "sku", typeof(string) },
+                { "quantity", typeof(int) }, { "unit_price", typeof(decimal) },
+            },
+        };
+        foreach (var item in items)
+        {
+            table.Rows.Add(item.OrderId, item.LineNo, item.Sku, item.Quantity, item.UnitPrice);
+        }
+        return table;
     }
 
     // A table-valued parameter must have at least one row or be null: an empty batch sends null.

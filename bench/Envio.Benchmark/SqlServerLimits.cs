@@ -18,24 +18,25 @@ internal static class SqlServerLimits
 {
     private const int OrdersPerTransaction = 500;
 
-    // The table types of Envio's migrations, as its store sends them (Persistence/SqlServerOrderStore.cs).
+    // The table types of Envio's migrations, as its store sends them (Persistence/SqlServerOrderStore.cs: text wider
+    // than its columns, so SqlClient never cuts a value short).
     private static readonly SqlMetaData[] OrderRowShape =
     [
         new("order_id", SqlDbType.UniqueIdentifier),
-        new("customer_name", SqlDbType.NVarChar, 200),
+        new("customer_name", SqlDbType.NVarChar, 4000),
         new("customer_email", SqlDbType.VarBinary, SqlMetaData.Max),
         new("customer_document", SqlDbType.VarBinary, SqlMetaData.Max),
-        new("currency", SqlDbType.Char, 3),
+        new("currency", SqlDbType.NVarChar, 4000),
         new("total", SqlDbType.Decimal, 19, 4),
         new("created_at", SqlDbType.DateTimeOffset),
-        new("correlation_id", SqlDbType.NVarChar, 128),
+        new("correlation_id", SqlDbType.NVarChar, 4000),
     ];
 
     private static readonly SqlMetaData[] OrderItemRowShape =
     [
         new("order_id", SqlDbType.UniqueIdentifier),
         new("line_no", SqlDbType.Int),
-        new("sku", SqlDbType.NVarChar, 64),
+        new("sku", SqlDbType.NVarChar, 4000),
         new("quantity", SqlDbType.Int),
         new("unit_price", SqlDbType.Decimal, 19, 4),
     ];
