@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Envio.Tests.Support;
 
 /// <summary>
@@ -28,8 +26,9 @@ public sealed class TdsServer : IAsyncDisposable
     public static async Task<TdsServer> StartAsync(CancellationToken ct)
     {
         var directory = Path.Combine(Path.GetTempPath(), "envio-tests-tds", Guid.NewGuid().ToString("N")[..12]);
-        var connectionString = await RunAsync("start", ["--port", "0", "--pg-port", "0", "--dir", directory], ct);
-        return new TdsServer(directory, connectionString.Trim());
+        var output = await RunAsync("start", ["--port", "0", "--pg-port", "0", "--dir", directory], ct);
+        // Its one line on stdout; progress goes to stderr, as lines of "envio-tds: …".
+        return new TdsServer(directory, output.Split('\n').Single(line => line.StartsWith("Server=", StringComparison.Ordinal)).Trim());
     }
 
     /// <summary>A fast shutdown: connected clients are cut off. The data stays for <see cref="ResumeAsync"/>.</summary>
@@ -47,18 +46,11 @@ public sealed class TdsServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs one of the folder's scripts; returns its standard output (start prints the connection string).</summary>
+    /// <summary>Runs one of the folder's scripts; returns what it printed (start prints the connection string).</summary>
     private static async Task<string> RunAsync(string script, string[] arguments, CancellationToken ct)
     {
-        using var process = Process.Start(new ProcessStartInfo("bash", [Path.Combine(Folder!, script), .. arguments])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        var output = process.StandardOutput.ReadToEndAsync(ct);
-        var error = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct);
-        Assert.True(process.ExitCode == 0, $"tds/{script} failed ({process.ExitCode}):\n{await error}");
-        return await output;
+        var (exitCode, output) = await Repository.RunAsync("bash", [Path.Combine(Folder!, script), .. arguments], ct);
+        Assert.True(exitCode == 0, $"tds/{script} failed ({exitCode}):\n{output}");
+        return output;
     }
 }
