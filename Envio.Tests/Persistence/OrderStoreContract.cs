@@ -22,7 +22,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
     /// <summary>Creates an empty database and returns its connection string; null when the engine is not available.</summary>
     protected abstract Task<string?> CreateDatabaseAsync();
 
-    protected abstract IOrderStore CreateStore(string connectionString, KeyRing keys);
+    protected abstract IOrderStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null);
 
     protected abstract DbConnection Connect(string connectionString);
 
@@ -83,12 +83,19 @@ public abstract class OrderStoreContract : IAsyncLifetime
         var order = SampleOrders.Create(3);
         await Store.InsertAsync(Received(order), TestContext.Current.CancellationToken);
 
-        var inserted = await Store.InsertAsync(Received(order with { Total = order.Total }, SampleOrders.Create(4)), TestContext.Current.CancellationToken);
+        // The same id again, with other content and from another consumer: the first write stands, whole.
+        var changed = order with { Customer = order.Customer with { Name = "Someone Else" }, Total = order.Total + 1, Items = [.. order.Items.Take(1)] };
+        var inserted = await CreateStore(ConnectionString, Keys, new ConsumerIdentity("store-tests/2"))
+            .InsertAsync(Received(changed, SampleOrders.Create(4)), TestContext.Current.CancellationToken);
 
         Assert.Equal(1, inserted);
         Assert.Equal(2, await CountAsync("orders"));
         Assert.Equal(6, await CountAsync("order_items"));
         Assert.Equal(0, await ItemsWithoutTheirOrderAsync());
+        await using var database = StoredOrders.Connect(ConnectionString);
+        var (stored, receivedBy) = (await StoredOrders.ReadAsync(database, Keys, [order.OrderId]))[order.OrderId];
+        Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(stored));
+        Assert.Equal(Identity.Name, receivedBy);
     }
 
     [Fact]
@@ -149,14 +156,23 @@ public abstract class OrderStoreContract : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Migrations_run_once_when_replicas_start_together()
+    public async Task Migrations_run_once_when_replicas_start_together_on_an_empty_database()
     {
         Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
-        var replicas = Enumerable.Range(0, 4).Select(_ => CreateStore(ConnectionString, Keys)).ToList();
+        var empty = (await CreateDatabaseAsync())!; // not migrated: the replicas race for real
+        try
+        {
+            var replicas = Enumerable.Range(0, 4).Select(_ => CreateStore(empty, Keys)).ToList();
 
-        await Task.WhenAll(replicas.Select(r => r.MigrateAsync(TestContext.Current.CancellationToken)));
+            await Task.WhenAll(replicas.Select(r => r.MigrateAsync(TestContext.Current.CancellationToken)));
 
-        Assert.Equal(MigrationScripts, await CountAsync("schemaversions"));
+            Assert.Equal(MigrationScripts, await ScalarAsync(empty, "SELECT COUNT(*) FROM schemaversions"));
+            Assert.Equal(1, await CreateStore(empty, Keys).InsertAsync(Received(SampleOrders.Create(13)), TestContext.Current.CancellationToken));
+        }
+        finally
+        {
+            await DropDatabaseAsync(empty);
+        }
     }
 
     [Fact]
@@ -241,13 +257,13 @@ public abstract class OrderStoreContract : IAsyncLifetime
     protected static List<ReceivedOrder> Received(params Envio.Contracts.Orders.Order[] orders) =>
         orders.Select(o => new ReceivedOrder(o, "store-test")).ToList();
 
-    private Task<long> ItemsWithoutTheirOrderAsync() => ScalarAsync(StoredOrders.CountItemsWithoutTheirOrder);
+    private Task<long> ItemsWithoutTheirOrderAsync() => ScalarAsync(ConnectionString, StoredOrders.CountItemsWithoutTheirOrder);
 
-    private Task<long> CountAsync(string table) => ScalarAsync($"SELECT COUNT(*) FROM {table}");
+    private Task<long> CountAsync(string table) => ScalarAsync(ConnectionString, $"SELECT COUNT(*) FROM {table}");
 
-    private async Task<long> ScalarAsync(string query)
+    private async Task<long> ScalarAsync(string connectionString, string query)
     {
-        await using var connection = Connect(ConnectionString);
+        await using var connection = Connect(connectionString);
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = query;

@@ -21,11 +21,11 @@ public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContra
         return new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = name }.ConnectionString;
     }
 
-    protected override IOrderStore CreateStore(string connectionString, KeyRing keys)
+    protected override IOrderStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null)
     {
         var source = NpgsqlDataSource.Create(connectionString);
         _sources.Add(source);
-        return new PostgresOrderStore(source, new StoreSettings(StoreEngine.Postgres, connectionString), Identity, keys, Log<PostgresOrderStore>());
+        return new PostgresOrderStore(source, new StoreSettings(StoreEngine.Postgres, connectionString), identity ?? Identity, keys, Log<PostgresOrderStore>());
     }
 
     protected override DbConnection Connect(string connectionString) => new NpgsqlConnection(connectionString);

@@ -13,8 +13,8 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
         ? await TestSqlServer.CreateDatabaseAsync(server, "envio_store_tests")
         : null;
 
-    protected override IOrderStore CreateStore(string connectionString, KeyRing keys) =>
-        new SqlServerOrderStore(new StoreSettings(StoreEngine.SqlServer, connectionString), Identity, keys, Log<SqlServerOrderStore>());
+    protected override IOrderStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null) =>
+        new SqlServerOrderStore(new StoreSettings(StoreEngine.SqlServer, connectionString), identity ?? Identity, keys, Log<SqlServerOrderStore>());
 
     protected override string? Unavailable => TestSqlServer.Unavailable;
 
