@@ -90,12 +90,13 @@ public sealed class SqlServerOrderStore(
         {
             return await BulkCopyAsync(orders, items, cancellationToken);
         }
-        catch (Exception e) when (e is SqlException or InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or SqlException { Class: < 20, Number: not -2 })
         {
             // Nothing of this attempt was committed. Mostly some order of the batch is stored already (a duplicate
             // key; Babelfish may report it as a broken bulk-load stream instead). Or SqlBulkCopy refused a value before
             // sending it (too long for its column, say; its message quotes the value, so it is not passed on). Either
-            // way the careful path decides, with the server's own verdict; if the database is away, it fails too.
+            // way the careful path decides, with the server's own verdict. A lost connection (severity 20 and up) or a
+            // timeout is not tried again here: the careful path would only meet it again, so it goes to the caller.
         }
         return await InsertIfAbsentAsync(orders, items, cancellationToken);
     }
