@@ -25,6 +25,13 @@ builder.AddClientRateLimiting();
 builder.Services.AddExceptionHandler<BrokerUnavailableHandler>();
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = ApiAuthentication.DescribeRefusal);
 builder.Services.AddOpenApi(options => options
+    .AddDocumentTransformer((document, _, _) =>
+    {
+        // What a user sees at the top of the interactive reference (else "Envio.ApiService | v1").
+        document.Info.Title = ApiReference.Title;
+        document.Info.Description = ApiReference.Description;
+        return Task.CompletedTask;
+    })
     .AddOperationTransformer<OrderExamples>()
     .AddDocumentTransformer<BearerSecurityScheme>()
     .AddOperationTransformer<BearerSecurityScheme>());
@@ -38,7 +45,7 @@ app.UseAuthorization();
 app.UseRateLimiter();
 
 app.MapOpenApi();
-app.MapScalarApiReference(options => options.AddPreferredSecuritySchemes(BearerSecurityScheme.Name));
+app.MapScalarApiReference(options => options.WithTitle(ApiReference.Title).AddPreferredSecuritySchemes(BearerSecurityScheme.Name));
 app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
 
 app.MapOrderEndpoints();

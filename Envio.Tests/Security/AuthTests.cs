@@ -148,5 +148,9 @@ public sealed class AuthTests(EnvioStack stack)
         Assert.Equal(TestTokens.SendScope, ScopeOf("/api/orders", "post"));
         Assert.Equal(TestTokens.SendScope, ScopeOf("/api/orders/batch", "post"));
         Assert.Equal(TestTokens.AdminScope, ScopeOf("/admin/errors", "get"));
+        // Titled for the people who call it, saying how to get a token.
+        var info = document.RootElement.GetProperty("info");
+        Assert.Equal("Envio API", info.GetProperty("title").GetString());
+        Assert.Contains("dotnet user-jwts create", info.GetProperty("description").GetString(), StringComparison.Ordinal);
     }
 }
