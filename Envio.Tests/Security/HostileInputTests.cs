@@ -103,6 +103,7 @@ public sealed class HostileInputTests(EnvioStack stack)
         var body = "[" + string.Join(',', Enumerable.Repeat("{}", (16 * MiB - 2) / 3)) + "]";
         var api = await ApiProcessAsync(ct);
         var before = ResidentMegabytes(api);
+        Assert.True(before > 0, $"the API's memory (/proc/{api}/status) could not be read: the check below would prove nothing");
         var peak = before;
         using var sampling = new CancellationTokenSource();
         var sampler = Task.Run(async () =>
