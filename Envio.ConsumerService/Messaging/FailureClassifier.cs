@@ -36,7 +36,7 @@ public static class FailureClassifier
     /// absorb stored orders, so one that still escapes is a race with another consumer, and trying again skips it.
     /// SQL Server: the numbers above; its duplicate keys (2627, 2601) are races for the same reason.
     /// </summary>
-    public static bool IsCausedByTheData(Exception exception) => exception switch
+    private static bool IsCausedByTheData(Exception exception) => exception switch
     {
         PostgresException postgres => postgres.SqlState is not PostgresErrorCodes.UniqueViolation
             && (postgres.SqlState.StartsWith("22", StringComparison.Ordinal) || postgres.SqlState.StartsWith("23", StringComparison.Ordinal)),

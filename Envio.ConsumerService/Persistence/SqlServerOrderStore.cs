@@ -48,7 +48,7 @@ public sealed class SqlServerOrderStore(
 
     internal const string TakeMigrationLock = """
         DECLARE @result int;
-        EXEC @result = sys.sp_getapplock @Resource = N'envio-migrations', @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = 300000; -- Migrations.LockWait
+        EXEC @result = sys.sp_getapplock @Resource = N'envio-migrations', @LockMode = N'Exclusive', @LockOwner = N'Session', @LockTimeout = @wait_ms;
         IF @result < 0 THROW 51000, N'Could not take the envio-migrations lock.', 1;
         """;
 
@@ -166,7 +166,7 @@ public sealed class SqlServerOrderStore(
         await SqlServerDatabases.EnsureExistsAsync(settings.ConnectionString, cancellationToken); // a bare server (compose)
         await using var lockConnection = new SqlConnection(settings.ConnectionString);
         await lockConnection.OpenAsync(cancellationToken);
-        await using (var take = new SqlCommand(TakeMigrationLock, lockConnection) { CommandTimeout = Migrations.LockCommandTimeoutSeconds })
+        await using (var take = TakeMigrationLockCommand(lockConnection))
         {
             await take.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -181,6 +181,14 @@ public sealed class SqlServerOrderStore(
             await release.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }
+
+    /// <summary>Takes the migration lock for the connection's session, waiting up to <see cref="Migrations.LockWait"/>.</summary>
+    internal static SqlCommand TakeMigrationLockCommand(SqlConnection connection) =>
+        new(TakeMigrationLock, connection)
+        {
+            CommandTimeout = Migrations.LockCommandTimeoutSeconds,
+            Parameters = { new SqlParameter("@wait_ms", SqlDbType.Int) { Value = (int)Migrations.LockWait.TotalMilliseconds } },
+        };
 
     private static bool IsDuplicateKey(SqlException e) => e.Errors.Cast<SqlError>().Any(error => error.Number is 2627 or 2601);
 

@@ -29,7 +29,7 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
         // Unpooled: closing ends the session, and with it the lock.
         var connection = new SqlConnection(new SqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await connection.OpenAsync();
-        await using var take = new SqlCommand(SqlServerOrderStore.TakeMigrationLock, connection);
+        await using var take = SqlServerOrderStore.TakeMigrationLockCommand(connection);
         await take.ExecuteNonQueryAsync();
         return connection;
     }

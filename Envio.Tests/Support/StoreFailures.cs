@@ -28,7 +28,10 @@ public static class StoreFailures
     public static NpgsqlDataSource WaitingBriefly(string connectionString) =>
         NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Options = "-c lock_timeout=500" }.ConnectionString);
 
-    /// <summary>A PostgreSQL store that writes with <paramref name="source"/>'s sessions.</summary>
+    /// <summary>
+    /// A PostgreSQL store that writes with <paramref name="source"/>'s sessions. For writing only: the data source's
+    /// connection string carries no password, which migrations (DbUp) would need.
+    /// </summary>
     public static PostgresOrderStore Store(NpgsqlDataSource source, Envio.Contracts.Security.KeyRing keys, string writer) =>
         new(source, new StoreSettings(StoreEngine.Postgres, source.ConnectionString), new ConsumerIdentity(writer), keys,
             NullLogger<PostgresOrderStore>.Instance);
