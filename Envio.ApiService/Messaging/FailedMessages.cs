@@ -18,8 +18,11 @@ public sealed record FailedMessagePage(uint Waiting, int Offset, IReadOnlyList<F
 public sealed record ReplayOutcome(IReadOnlyList<string> Replayed, IReadOnlyList<string> NotFound);
 
 /// <summary>
-/// The operator's view of the error queue. Reading takes messages without acknowledging them and closes the channel,
-/// which hands every one back to the queue: nothing is lost by looking. A replay publishes the original message (same
+/// The operator's view of the error queue. Reading takes messages without acknowledging them and hands them back
+/// with one <c>basic.nack</c> (requeue) before the channel closes: nothing is lost by looking. A nack, not a reject and
+/// not the channel's close, because RabbitMQ 4.3 counts those two as failed deliveries against a quorum queue's
+/// delivery limit (4.0–4.2 count every return, which is why the error queue has its limit turned off there; see
+/// <see cref="Topology.ErrorQueueArguments"/>). A replay publishes the original message (same
 /// id, so idempotency holds; failure headers removed, so it gets a full retry budget) to the work exchange, confirmed,
 /// and only then acknowledges it in the error queue. A discard acknowledges it and leaves an audit log entry.
 /// Bodies stay as they are: an encrypted body is replayed encrypted, and the listing never decrypts it (it names the
@@ -37,18 +40,21 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         var waiting = (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount;
         var page = new List<FailedMessage>(limit);
+        ulong lastTag = 0;
         for (var index = 0; index < Math.Min(offset + limit, MaxScan); index++)
         {
             if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
             {
                 break;
             }
+            lastTag = message.DeliveryTag;
             if (index >= offset)
             {
                 page.Add(Describe(message));
             }
         }
-        return new FailedMessagePage(waiting, offset, page); // disposing the channel returns every message to the queue
+        await GiveBackAsync(channel, lastTag);
+        return new FailedMessagePage(waiting, offset, page);
     }
 
     /// <summary>Replays the messages with these ids, or every message when <paramref name="messageIds"/> is null.</summary>
@@ -82,11 +88,16 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
         IReadOnlySet<string>? messageIds, Func<IChannel, BasicGetResult, Task> take, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-        // Only what waits when the call begins: a replayed message that fails again comes back behind those, and must
-        // not be replayed again (and again) by the same call.
-        var waiting = (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount;
+        // Replaying all: only what waits when the call begins, as a replayed message that fails again comes back
+        // behind those and must not be replayed again (and again) by the same call. By id, the scan ends when the queue
+        // does (what is not taken stays unacked on this channel until the end, so nothing is seen twice): the count
+        // can lag just after messages went back to the queue.
+        var scanLimit = messageIds is null
+            ? Math.Min(MaxScan, (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount)
+            : MaxScan;
         var taken = new List<string>();
-        for (var scanned = 0; scanned < Math.Min(MaxScan, waiting) && (messageIds is null || taken.Count < messageIds.Count); scanned++)
+        ulong lastTag = 0;
+        for (var scanned = 0; scanned < scanLimit && (messageIds is null || taken.Count < messageIds.Count); scanned++)
         {
             if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
             {
@@ -98,8 +109,22 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
                 await take(channel, message);
                 taken.Add(id);
             }
+            else
+            {
+                lastTag = message.DeliveryTag;
+            }
         }
+        await GiveBackAsync(channel, lastTag);
         return taken;
+    }
+
+    /// <summary>Every message looked at and not taken goes back to the queue, uncounted (see the class's summary).</summary>
+    private static async Task GiveBackAsync(IChannel channel, ulong lastTag)
+    {
+        if (lastTag > 0 && channel.IsOpen)
+        {
+            await channel.BasicNackAsync(lastTag, multiple: true, requeue: true, CancellationToken.None);
+        }
     }
 
     private static BasicProperties Restored(IReadOnlyBasicProperties failed)

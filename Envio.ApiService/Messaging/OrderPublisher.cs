@@ -120,12 +120,15 @@ public sealed partial class OrderPublisher(
             {
                 await closed.DisposeAsync();
             }
+            if ((await Topology.DeclareAsync(connection, _topology, cancellationToken)).ErrorQueueLimitWarning is { } warning)
+            {
+                LogErrorQueueLimit(logger, warning);
+            }
             var channel = await connection.CreateChannelAsync(new CreateChannelOptions(
                 publisherConfirmationsEnabled: true,
                 publisherConfirmationTrackingEnabled: true,
                 outstandingPublisherConfirmationsRateLimiter: null), // bounded by _inFlight instead
                 cancellationToken);
-            await Topology.DeclareAsync(channel, _topology, cancellationToken);
             return (_channels[slot] = channel, _inFlight[slot]);
         }
         finally
@@ -149,6 +152,9 @@ public sealed partial class OrderPublisher(
             semaphore.Dispose();
         }
     }
+
+    [LoggerMessage(LogLevel.Warning, "{Warning}")]
+    private static partial void LogErrorQueueLimit(ILogger logger, string warning);
 
     [LoggerMessage(LogLevel.Warning, "Publishing {Count} messages (first {MessageId}, correlation {CorrelationId}) failed: {Reason}")]
     private static partial void LogPublishFailed(ILogger logger, int count, Guid? messageId, string? correlationId, string reason, Exception exception);

@@ -73,9 +73,11 @@ public sealed partial class BatchWriter
                 activity?.SetStatus(ActivityStatusCode.Error, "The database refused the batch.");
                 if (batch.Count == 1)
                 {
-                    await _failures.DeadLetterAsync(batch[0].Delivery, $"The database refused the order: {e.Message}", e, cancellationToken);
-                    ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Refused);
-                    LogRefused(_logger, batch[0].Delivery.Properties.MessageId, batch[0].Order.CorrelationId, e);
+                    if (await _failures.DeadLetterAsync(batch[0].Delivery, $"The database refused the order: {e.Message}", e, cancellationToken) == Move.DeadLettered)
+                    {
+                        ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Refused);
+                        LogRefused(_logger, batch[0].Delivery.Properties.MessageId, batch[0].Order.CorrelationId, e);
+                    }
                     return;
                 }
                 var half = batch.Count / 2;
@@ -92,15 +94,16 @@ public sealed partial class BatchWriter
         LogPostponed(_logger, batch.Count, failure);
         foreach (var (delivery, order) in batch)
         {
-            if (await _failures.RetryLaterAsync(delivery, $"Writing failed transiently: {failure.Message}", failure, cancellationToken))
+            switch (await _failures.RetryLaterAsync(delivery, $"Writing failed transiently: {failure.Message}", failure, cancellationToken))
             {
-                ConsumerTelemetry.MessageRetried();
-                LogWaitsForRetry(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
-            }
-            else
-            {
-                ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Exhausted);
-                LogGaveUp(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                case Move.Retried:
+                    ConsumerTelemetry.MessageRetried();
+                    LogWaitsForRetry(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                    break;
+                case Move.DeadLettered:
+                    ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Exhausted);
+                    LogGaveUp(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                    break;
             }
         }
     }

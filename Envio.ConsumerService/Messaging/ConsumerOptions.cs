@@ -39,6 +39,12 @@ public sealed class ConsumerOptions
 
     public TimeSpan OutageProbeMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a move to a retry or the error queue waits for the broker's confirm. Under a memory or disk alarm the
+    /// broker blocks publishing: a move not confirmed in time leaves the message in the work queue, tried again later.
+    /// </summary>
+    public TimeSpan MoveTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The pause before consuming again after the channel was lost for good.</summary>
     public TimeSpan ResubscribeDelay { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using Envio.Contracts.Messaging;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 
 namespace Envio.ConsumerService.Messaging;
 
@@ -10,12 +11,27 @@ namespace Envio.ConsumerService.Messaging;
 /// permanent failure, or no attempts left), with the original body and properties plus why, when, where and by whom
 /// it failed. The publish is confirmed before the caller acknowledges the original: in the other order a crash in
 /// between would lose the message.
+/// <para>
+/// Moves go over a connection of their own, opened on first use. During a memory or disk alarm the broker blocks
+/// every connection that publishes, and everything else on it waits too: on the consuming connection, the acks of
+/// stored batches would wait behind a move. A move that is not confirmed within <see cref="ConsumerOptions.MoveTimeout"/>
+/// (or is attempted while the broker blocks publishing) is not made: the message is marked to go back to the work
+/// queue, and is tried again later. If the broker confirms the late publish after all, the copy in the retry or error
+/// queue is a duplicate the idempotent insert absorbs.
+/// </para>
 /// </summary>
-public sealed class FailurePublisher(IConnection connection, IOptions<TopologyOptions> topology) : IAsyncDisposable
+public sealed partial class FailurePublisher(
+    IConnectionFactory connectionFactory,
+    IOptions<TopologyOptions> topology,
+    IOptions<ConsumerOptions> consumerOptions,
+    ILogger<FailurePublisher> logger) : IAsyncDisposable
 {
     private readonly TopologyOptions _topology = topology.Value;
+    private readonly TimeSpan _moveTimeout = consumerOptions.Value.MoveTimeout;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private IConnection? _connection;
     private IChannel? _channel;
+    private volatile TaskCompletionSource _unblocked = Completed();
 
     /// <summary>The failed attempts recorded on a message.</summary>
     public static int AttemptsOf(IReadOnlyBasicProperties properties) =>
@@ -23,26 +39,40 @@ public sealed class FailurePublisher(IConnection connection, IOptions<TopologyOp
 
     /// <summary>
     /// After a transient failure: back to the work queue after the next delay, or to the error queue once every
-    /// delay was tried. Returns true when the message will be tried again.
+    /// delay was tried. Returns where the message went.
     /// </summary>
-    public async Task<bool> RetryLaterAsync(Delivery delivery, string reason, Exception exception, CancellationToken cancellationToken)
+    public async Task<Move> RetryLaterAsync(Delivery delivery, string reason, Exception exception, CancellationToken cancellationToken)
     {
         var attempts = AttemptsOf(delivery.Properties) + 1;
         var delays = _topology.EffectiveRetryDelays;
         if (attempts > delays.Count)
         {
-            await DeadLetterAsync(delivery, $"Gave up after {attempts} attempts: {reason}", exception, cancellationToken);
-            return false;
+            return await DeadLetterAsync(delivery, $"Gave up after {attempts} attempts: {reason}", exception, cancellationToken);
         }
         var queue = _topology.RetryQueue(delays[attempts - 1]);
-        await PublishAsync(_topology.RetryExchange, queue, delivery, Headers(delivery, attempts, reason, exception), cancellationToken);
-        return true;
+        return await PublishAsync(_topology.RetryExchange, queue, delivery, Headers(delivery, attempts, reason, exception), Move.Retried, cancellationToken);
     }
 
     /// <summary>To the error queue, for an operator to read why, fix the cause and replay.</summary>
-    public Task DeadLetterAsync(Delivery delivery, string reason, Exception? exception, CancellationToken cancellationToken) =>
+    public Task<Move> DeadLetterAsync(Delivery delivery, string reason, Exception? exception, CancellationToken cancellationToken) =>
         PublishAsync(_topology.ErrorExchange, routingKey: "", delivery,
-            Headers(delivery, AttemptsOf(delivery.Properties) + 1, reason, exception), cancellationToken);
+            Headers(delivery, AttemptsOf(delivery.Properties) + 1, reason, exception), Move.DeadLettered, cancellationToken);
+
+    /// <summary>
+    /// Waits until the broker takes moves again (it lifted its alarm), at most <see cref="ConsumerOptions.MoveTimeout"/>:
+    /// messages that went back to the work queue come round again at once, and would otherwise spin.
+    /// </summary>
+    public async Task WaitUntilMovesPossibleAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _unblocked.Task.WaitAsync(_moveTimeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Still blocked, or the move simply timed out: try again.
+        }
+    }
 
     private Dictionary<string, object?> Headers(Delivery delivery, int attempts, string reason, Exception? exception) =>
         new(delivery.Properties.Headers ?? new Dictionary<string, object?>())
@@ -55,29 +85,89 @@ public sealed class FailurePublisher(IConnection connection, IOptions<TopologyOp
             [FailureHeaders.Consumer] = Environment.MachineName,
         };
 
-    private async Task PublishAsync(
-        string exchange, string routingKey, Delivery delivery, Dictionary<string, object?> headers, CancellationToken cancellationToken)
+    private async Task<Move> PublishAsync(
+        string exchange, string routingKey, Delivery delivery, Dictionary<string, object?> headers, Move move, CancellationToken cancellationToken)
     {
+        if (delivery.IsStale)
+        {
+            // Its channel was lost: the broker hands the message out again, and moving this copy would leave two.
+            return Move.Stale;
+        }
+        if (!_unblocked.Task.IsCompleted)
+        {
+            delivery.MarkReturnToQueue();
+            return Move.Returned;
+        }
+
         var properties = new BasicProperties(delivery.Properties) { Persistent = true, Headers = headers };
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            if (_channel is not { IsOpen: true })
+            var channel = await OpenChannelAsync(cancellationToken);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_moveTimeout);
+            try
             {
-                if (_channel is not null)
-                {
-                    await _channel.DisposeAsync();
-                }
-                _channel = await connection.CreateChannelAsync(
-                    new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true),
-                    cancellationToken);
+                await channel.BasicPublishAsync(exchange, routingKey, mandatory: true, properties, delivery.Body, timeout.Token);
+                return move;
             }
-            await _channel.BasicPublishAsync(exchange, routingKey, mandatory: true, properties, delivery.Body, cancellationToken);
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Whether the broker has it is unknown (a late confirm is ignored). The channel stays: closing it would
+                // wait for a broker that does not read from a blocked connection.
+                LogMoveTimedOut(logger, delivery.Properties.MessageId, _moveTimeout);
+                delivery.MarkReturnToQueue();
+                return Move.Returned;
+            }
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    private async Task<IChannel> OpenChannelAsync(CancellationToken cancellationToken)
+    {
+        if (_channel is { IsOpen: true } open)
+        {
+            return open;
+        }
+        if (_channel is not null)
+        {
+            await _channel.DisposeAsync();
+        }
+        if (_connection is null)
+        {
+            _connection = await connectionFactory.CreateConnectionAsync($"{Environment.MachineName} envio-consumer moves", cancellationToken);
+            _connection.ConnectionBlockedAsync += OnBlockedAsync;
+            _connection.ConnectionUnblockedAsync += OnUnblockedAsync;
+        }
+        return _channel = await _connection.CreateChannelAsync(
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+    }
+
+    private Task OnBlockedAsync(object sender, ConnectionBlockedEventArgs args)
+    {
+        if (_unblocked.Task.IsCompleted)
+        {
+            _unblocked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        LogBlocked(logger, args.Reason);
+        return Task.CompletedTask;
+    }
+
+    private Task OnUnblockedAsync(object sender, AsyncEventArgs args)
+    {
+        _unblocked.TrySetResult();
+        LogUnblocked(logger);
+        return Task.CompletedTask;
+    }
+
+    private static TaskCompletionSource Completed()
+    {
+        var completed = new TaskCompletionSource();
+        completed.SetResult();
+        return completed;
     }
 
     public async ValueTask DisposeAsync()
@@ -86,6 +176,35 @@ public sealed class FailurePublisher(IConnection connection, IOptions<TopologyOp
         {
             await _channel.DisposeAsync();
         }
+        if (_connection is not null)
+        {
+            await _connection.DisposeAsync();
+        }
         _gate.Dispose();
     }
+
+    [LoggerMessage(LogLevel.Warning, "The broker blocks publishing ({Reason}): failed messages wait in the work queue until it lifts the alarm.")]
+    private static partial void LogBlocked(ILogger logger, string reason);
+
+    [LoggerMessage(LogLevel.Information, "The broker takes publishes again: failed messages are moved again.")]
+    private static partial void LogUnblocked(ILogger logger);
+
+    [LoggerMessage(LogLevel.Warning, "Moving message {MessageId} was not confirmed within {Timeout}: it goes back to the work queue.")]
+    private static partial void LogMoveTimedOut(ILogger logger, string? messageId, TimeSpan timeout);
+}
+
+/// <summary>Where a failed message went.</summary>
+public enum Move
+{
+    /// <summary>To a retry queue: it comes back after a delay.</summary>
+    Retried,
+
+    /// <summary>To the error queue.</summary>
+    DeadLettered,
+
+    /// <summary>Nowhere yet: the broker did not take the move; the message goes back to the work queue.</summary>
+    Returned,
+
+    /// <summary>Nowhere: its channel was lost, and the broker delivers it again.</summary>
+    Stale,
 }

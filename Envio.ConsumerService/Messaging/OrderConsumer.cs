@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Envio.Contracts.Messaging;
 using Microsoft.Extensions.Options;
@@ -62,20 +61,27 @@ public sealed partial class OrderConsumer(
 
     private async Task ConsumeAsync(CancellationToken stoppingToken)
     {
-        // Bounded by the prefetch: the broker never hands over more, so writing to it never waits.
+        if ((await Topology.DeclareAsync(connection, _topology, stoppingToken)).ErrorQueueLimitWarning is { } warning)
+        {
+            LogErrorQueueLimit(logger, warning);
+        }
+
+        // Holds a prefetch of deliveries. After a recovery it can hold stale ones too (see Delivery.IsStale) while the
+        // broker hands over a full prefetch again: the delivery handler then waits for room, so that wait must end when
+        // consuming does (below), or the client's dispatcher, and with it the whole connection, would wait forever.
         var buffer = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(_options.Prefetch) { SingleReader = true });
+        using var consuming = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         using var channelLost = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var generation = new StrongBox<int>(0);
+        var generation = new ChannelGeneration();
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-        await Topology.DeclareAsync(channel, _topology, stoppingToken);
         await channel.BasicQosAsync(prefetchSize: 0, prefetchCount: _options.Prefetch, global: false, stoppingToken);
 
         // Delivery tags name deliveries of one channel instance only: whenever the channel goes down (alone, or with
         // the connection before the client recovers both), the tags handed out so far lose their meaning.
         channel.ChannelShutdownAsync += (_, args) =>
         {
-            Interlocked.Increment(ref generation.Value);
+            generation.Advance();
             if (connection.IsOpen && args.Initiator != ShutdownInitiator.Application)
             {
                 channelLost.Cancel(); // closed by the broker, the connection still up: no recovery will come
@@ -84,10 +90,13 @@ public sealed partial class OrderConsumer(
         };
 
         var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivery) => buffer.Writer.WriteAsync(new Delivery(
-            delivery.DeliveryTag, Volatile.Read(ref generation.Value), delivery.BasicProperties,
-            delivery.Body.ToArray(), // the client reuses its buffer once this handler returns
-            delivery.Redelivered, ConsumerTelemetry.ContextOf(delivery.BasicProperties)), stoppingToken).AsTask();
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            var received = new Delivery(delivery.DeliveryTag, generation.Current, delivery.BasicProperties,
+                delivery.Body.ToArray(), // the client reuses its buffer once this handler returns
+                delivery.Redelivered, ConsumerTelemetry.ContextOf(delivery.BasicProperties), generation);
+            return buffer.Writer.TryWrite(received) ? Task.CompletedTask : WaitForRoomAsync(buffer.Writer, received, delivery.CancellationToken, consuming.Token);
+        };
         var consumerTag = await channel.BasicConsumeAsync(_topology.Queue, autoAck: false, consumer, stoppingToken);
         LogConsuming(logger, _topology.Queue, _options.Prefetch, _options.BatchSize);
 
@@ -106,11 +115,32 @@ public sealed partial class OrderConsumer(
         }
         finally
         {
+            // Release a handler waiting for room before anything waits for the dispatcher (cancel, close).
+            buffer.Writer.TryComplete();
+            await consuming.CancelAsync();
             if (channel.IsOpen)
             {
                 await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
             }
             LogStopped(logger, _topology.Queue);
+        }
+    }
+
+    /// <summary>
+    /// The buffer is full (stale deliveries from before a recovery, plus the broker's redeliveries): wait for room,
+    /// but no longer than consuming lasts or the client wants this delivery. A delivery given up here stays unacked,
+    /// and the broker hands it out again.
+    /// </summary>
+    private static async Task WaitForRoomAsync(ChannelWriter<Delivery> writer, Delivery delivery, CancellationToken deliveryCancelled, CancellationToken consumingEnded)
+    {
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(deliveryCancelled, consumingEnded);
+        try
+        {
+            await writer.WriteAsync(delivery, either.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            // Consuming ended: nothing takes it here any more.
         }
     }
 
@@ -140,8 +170,18 @@ public sealed partial class OrderConsumer(
         return batch;
     }
 
-    private async Task HandleAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch, CancellationToken stoppingToken)
+    private async Task HandleAsync(IChannel channel, ChannelGeneration generation, List<Delivery> batch, CancellationToken stoppingToken)
     {
+        // Deliveries of a channel lost since are redelivered on the new one: writing or moving these copies too would
+        // leave duplicates in the retry and error queues.
+        if (batch.RemoveAll(d => d.IsStale) is > 0 and var stale)
+        {
+            LogStaleDropped(logger, stale);
+            if (batch.Count == 0)
+            {
+                return;
+            }
+        }
         ConsumerTelemetry.BatchReceived(_topology.Queue, batch.Count);
         using var activity = ConsumerTelemetry.StartProcess(_topology.Queue, batch);
         var started = Stopwatch.GetTimestamp();
@@ -157,7 +197,7 @@ public sealed partial class OrderConsumer(
         }
     }
 
-    private async Task DecodeWriteAndAcknowledgeAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch, CancellationToken stoppingToken)
+    private async Task DecodeWriteAndAcknowledgeAsync(IChannel channel, ChannelGeneration generation, List<Delivery> batch, CancellationToken stoppingToken)
     {
         var orders = new List<(Delivery, Persistence.ReceivedOrder)>(batch.Count);
         foreach (var delivery in batch)
@@ -168,27 +208,49 @@ public sealed partial class OrderConsumer(
             }
             else
             {
-                await failures.DeadLetterAsync(delivery, problem!, exception, stoppingToken);
-                ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Invalid);
-                LogDeadLettered(logger, delivery.Properties.MessageId, delivery.Properties.CorrelationId, problem!);
+                if (await failures.DeadLetterAsync(delivery, problem!, exception, stoppingToken) == Move.DeadLettered)
+                {
+                    ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Invalid);
+                    LogDeadLettered(logger, delivery.Properties.MessageId, delivery.Properties.CorrelationId, problem!);
+                }
             }
         }
 
         await writer.WriteAsync(orders, stoppingToken);
-        await AcknowledgeAsync(channel, generation, batch);
+        if (await AcknowledgeAsync(channel, generation, batch))
+        {
+            await failures.WaitUntilMovesPossibleAsync(stoppingToken); // what went back comes round again at once
+        }
     }
 
-    /// <summary>One multiple-ack up to the batch's last tag, unless the channel went down since (then the broker redelivers).</summary>
-    private async Task AcknowledgeAsync(IChannel channel, StrongBox<int> generation, List<Delivery> batch)
+    /// <summary>
+    /// One multiple-ack up to the batch's last tag, unless the channel went down since (then the broker redelivers).
+    /// Messages the broker did not let move go back to the queue first (one nack each, which RabbitMQ 4.3 does not
+    /// count as a failed delivery), so the multiple-ack never covers them. Returns whether any went back.
+    /// </summary>
+    private async Task<bool> AcknowledgeAsync(IChannel channel, ChannelGeneration generation, List<Delivery> batch)
     {
-        var current = Volatile.Read(ref generation.Value);
-        var last = batch.LastOrDefault(d => d.Generation == current);
-        if (last is null || !channel.IsOpen)
+        var current = generation.Current;
+        if (!batch.Any(d => d.Generation == current) || !channel.IsOpen)
         {
             LogNotAcknowledged(logger, batch.Count);
-            return;
+            return false;
         }
-        await channel.BasicAckAsync(last.Tag, multiple: true, CancellationToken.None);
+        var returned = batch.Where(d => d.ReturnToQueue && d.Generation == current).ToList();
+        foreach (var delivery in returned)
+        {
+            await channel.BasicNackAsync(delivery.Tag, multiple: false, requeue: true, CancellationToken.None);
+        }
+        if (returned.Count > 0)
+        {
+            LogReturned(logger, returned.Count);
+        }
+        // The broker refuses a multiple-ack whose own tag is no longer outstanding: end it at the last one kept.
+        if (batch.LastOrDefault(d => d.Generation == current && !d.ReturnToQueue) is { } last)
+        {
+            await channel.BasicAckAsync(last.Tag, multiple: true, CancellationToken.None);
+        }
+        return returned.Count > 0;
     }
 
     [LoggerMessage(LogLevel.Information, "Consuming {Queue} (prefetch {Prefetch}, batches of up to {BatchSize}).")]
@@ -203,6 +265,15 @@ public sealed partial class OrderConsumer(
     // The reason names the fields at fault, never their values; the body is never logged.
     [LoggerMessage(LogLevel.Warning, "Message {MessageId} (correlation {CorrelationId}) moved to the error queue: {Reason}")]
     private static partial void LogDeadLettered(ILogger logger, string? messageId, string? correlationId, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "{Warning}")]
+    private static partial void LogErrorQueueLimit(ILogger logger, string warning);
+
+    [LoggerMessage(LogLevel.Information, "Dropped {Count} deliveries of a channel lost since: the broker delivers them again.")]
+    private static partial void LogStaleDropped(ILogger logger, int count);
+
+    [LoggerMessage(LogLevel.Warning, "{Count} failed messages could not be moved (the broker blocks publishing): they went back to the work queue.")]
+    private static partial void LogReturned(ILogger logger, int count);
 
     [LoggerMessage(LogLevel.Information, "A batch of {Count} messages straddled a channel or connection loss: not acknowledged; the broker redelivers it and the store ignores what it already has.")]
     private static partial void LogNotAcknowledged(ILogger logger, int count);

@@ -1,4 +1,6 @@
+using System.Text.RegularExpressions;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
 
 namespace Envio.Contracts.Messaging;
 
@@ -52,25 +54,34 @@ public sealed class TopologyOptions
     public int? MaxLength { get; set; }
 }
 
+/// <summary>What declaring found about the error queue's safety net (see <see cref="Topology.DeclareAsync"/>).</summary>
+/// <param name="ErrorQueueLimitWarning">
+/// Set when the error queue already existed with other arguments than Envio declares today (created by an earlier
+/// Envio on RabbitMQ 4.x): the broker's default delivery limit may still apply to it; the text says how to remove it.
+/// </param>
+public sealed record TopologyDeclaration(string? ErrorQueueLimitWarning);
+
 /// <summary>
 /// Declares the topology, identically from every service (a mismatch in queue arguments makes the broker close the
 /// channel): declarations are idempotent, so each service declares it at start-up.
 /// </summary>
 public static class Topology
 {
-    public static async Task DeclareAsync(IChannel channel, TopologyOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Declares every exchange, queue and binding on a channel of its own. The arguments depend on the broker's
+    /// version (<see cref="BrokerVersion"/>), which every service sees alike, so the declarations stay identical.
+    /// </summary>
+    public static async Task<TopologyDeclaration> DeclareAsync(IConnection connection, TopologyOptions options, CancellationToken cancellationToken)
     {
         var queueType = options.QueueType.Trim().ToLowerInvariant();
         if (queueType is not ("quorum" or "classic"))
         {
             throw new InvalidOperationException($"{TopologyOptions.SectionName}:QueueType must be 'quorum' or 'classic', not '{options.QueueType}'.");
         }
+        var broker = BrokerVersion.Of(connection);
+        var warning = await DeclareErrorQueueAsync(connection, options, queueType, broker, cancellationToken);
 
-        await channel.ExchangeDeclareAsync(options.ErrorExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.QueueDeclareAsync(options.ErrorQueue, durable: true, exclusive: false, autoDelete: false,
-            arguments: QueueArguments(queueType, deadLetterExchange: null), cancellationToken: cancellationToken);
-        await channel.QueueBindAsync(options.ErrorQueue, options.ErrorExchange, routingKey: "", cancellationToken: cancellationToken);
-
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         var workQueueArguments = QueueArguments(queueType, deadLetterExchange: options.ErrorExchange);
         if (queueType == "quorum")
         {
@@ -96,6 +107,58 @@ public static class Topology
                 arguments: arguments, cancellationToken: cancellationToken);
             await channel.QueueBindAsync(retryQueue, options.RetryExchange, retryQueue, cancellationToken: cancellationToken);
         }
+        return new TopologyDeclaration(warning);
+    }
+
+    /// <summary>
+    /// The error queue's arguments. It keeps every message until an operator acts: no TTL, no length limit, and no
+    /// delivery limit. RabbitMQ 4.x gives quorum queues a default delivery limit of 20 and drops a message over it
+    /// that has no dead-letter target (4.0–4.2 count every return, reads included), so there the limit is turned off
+    /// with -1. RabbitMQ 3.x has no default limit, and reads -1 as "over the limit at the first return" (it would
+    /// drop a message the first time the operator's listing hands it back), so there the argument stays unset.
+    /// </summary>
+    public static Dictionary<string, object?> ErrorQueueArguments(string queueType, BrokerVersion broker)
+    {
+        var arguments = QueueArguments(queueType, deadLetterExchange: null);
+        if (queueType == "quorum" && broker.HasDefaultDeliveryLimit)
+        {
+            arguments["x-delivery-limit"] = -1;
+        }
+        return arguments;
+    }
+
+    private static async Task<string?> DeclareErrorQueueAsync(
+        IConnection connection, TopologyOptions options, string queueType, BrokerVersion broker, CancellationToken cancellationToken)
+    {
+        string? warning = null;
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        {
+            await channel.ExchangeDeclareAsync(options.ErrorExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+            try
+            {
+                await channel.QueueDeclareAsync(options.ErrorQueue, durable: true, exclusive: false, autoDelete: false,
+                    arguments: ErrorQueueArguments(queueType, broker), cancellationToken: cancellationToken);
+            }
+            catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.PreconditionFailed
+                && e.ShutdownReason.ReplyText.Contains("x-delivery-limit", StringComparison.Ordinal))
+            {
+                // Declared by an earlier Envio without the argument: the broker keeps a queue's arguments for its
+                // life, and the queue holds what operators have not acted on yet, so it is used as it is, and said.
+                warning = $"The error queue '{options.ErrorQueue}' was created without 'x-delivery-limit: -1', so RabbitMQ {broker} "
+                    + "may drop a message in it after 20 returns. Turn the limit off with a policy: rabbitmqctl set_policy "
+                    + $"--vhost <vhost> --apply-to quorum_queues envio-error-queue '^{Regex.Escape(options.ErrorQueue)}$' '{{\"delivery-limit\":-1}}'.";
+            }
+        }
+        if (warning is not null)
+        {
+            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+            await channel.QueueDeclarePassiveAsync(options.ErrorQueue, cancellationToken);
+        }
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        {
+            await channel.QueueBindAsync(options.ErrorQueue, options.ErrorExchange, routingKey: "", cancellationToken: cancellationToken);
+        }
+        return warning;
     }
 
     /// <summary>

@@ -32,7 +32,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         _source = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString);
         await Store(_source).MigrateAsync(default);
         _channel = await stack.Broker.CreateChannelAsync();
-        await Topology.DeclareAsync(_channel, _topology, default);
+        await Topology.DeclareAsync(stack.Broker, _topology, default);
     }
 
     public async ValueTask DisposeAsync()
@@ -99,12 +99,12 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
     public async Task A_retried_message_comes_back_to_the_work_queue_when_its_delay_is_over()
     {
         var fast = Topologies.Private(TimeSpan.FromMilliseconds(300));
-        await Topology.DeclareAsync(_channel, fast, TestContext.Current.CancellationToken);
+        await Topology.DeclareAsync(stack.Broker, fast, TestContext.Current.CancellationToken);
         try
         {
             var order = SampleOrders.Create(23_000);
             await using var waitsBriefly = StoreFailures.WaitingBriefly(DatabaseConnectionString);
-            await using var failures = new FailurePublisher(stack.Broker, Options.Create(fast));
+            await using var failures = stack.FailurePublisher(fast);
             var writer = new BatchWriter(Store(waitsBriefly), failures, Outage(Store(waitsBriefly)),
                 Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
             await using (await StoreFailures.LockOrdersAsync(DatabaseConnectionString))
@@ -157,7 +157,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
     private static readonly ConsumerOptions Quick = new() { QuickRetries = 1, QuickRetryDelay = TimeSpan.FromMilliseconds(50) };
 
     private BatchWriter Writer(IOrderStore store, StoreOutage? outage = null) => new(
-        store, new FailurePublisher(stack.Broker, Options.Create(_topology)), outage ?? Outage(store),
+        store, stack.FailurePublisher(_topology), outage ?? Outage(store),
         Options.Create(Quick), NullLogger<BatchWriter>.Instance);
 
     private static StoreOutage Outage(IOrderStore store) => StoreFailures.Outage(store, Quick);

@@ -1,6 +1,10 @@
 using System.Text;
+using Envio.ApiService.Messaging;
+using Envio.ConsumerService.Messaging;
 using Envio.Contracts.Messaging;
 using Envio.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
 namespace Envio.Tests.Messaging;
@@ -16,8 +20,8 @@ public sealed class TopologyTests(EnvioStack stack)
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
         try
         {
-            await Topology.DeclareAsync(channel, topology, TestContext.Current.CancellationToken);
-            await Topology.DeclareAsync(channel, topology, TestContext.Current.CancellationToken);
+            await Topology.DeclareAsync(stack.Broker, topology, TestContext.Current.CancellationToken);
+            await Topology.DeclareAsync(stack.Broker, topology, TestContext.Current.CancellationToken);
             Assert.True(channel.IsOpen);
         }
         finally
@@ -33,7 +37,7 @@ public sealed class TopologyTests(EnvioStack stack)
         var topology = Topologies.Private();
         topology.DeliveryLimit = 2;
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
-        await Topology.DeclareAsync(channel, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, topology, ct);
         try
         {
             var id = Guid.CreateVersion7().ToString();
@@ -54,6 +58,95 @@ public sealed class TopologyTests(EnvioStack stack)
         }
         finally
         {
+            await Topologies.DeleteAsync(channel, topology);
+        }
+    }
+
+    [Theory]
+    [InlineData("3.10.8", false)]
+    [InlineData("3.13.7", false)]
+    [InlineData("4.0.5", true)]
+    [InlineData("4.3.0", true)]
+    [InlineData("4.1.0-rc.1", true)]
+    public void The_error_queue_turns_the_delivery_limit_off_only_on_brokers_that_have_one_by_default(string version, bool turnedOff)
+    {
+        var broker = BrokerVersion.Parse(version);
+        var quorum = Topology.ErrorQueueArguments("quorum", broker);
+        Assert.Equal(turnedOff, quorum.TryGetValue("x-delivery-limit", out var limit));
+        if (turnedOff)
+        {
+            Assert.Equal(-1, limit);
+        }
+        Assert.False(Topology.ErrorQueueArguments("classic", broker).ContainsKey("x-delivery-limit"));
+        Assert.DoesNotContain(quorum.Keys, key => key is "x-message-ttl" or "x-max-length" or "x-max-length-bytes" or "x-expires");
+    }
+
+    /// <summary>Why the error queue does not declare -1 on RabbitMQ 3.x: there it drops a message at its first return.</summary>
+    [Fact]
+    public async Task On_RabbitMQ_3_a_delivery_limit_of_minus_one_would_drop_a_message_at_its_first_return()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        Assert.SkipWhen(BrokerVersion.Of(stack.Broker).HasDefaultDeliveryLimit, "RabbitMQ 4.x reads -1 as no limit.");
+        var queue = $"envio.orders.test.{Guid.NewGuid():N}";
+        await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum", ["x-delivery-limit"] = -1 }, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(queue, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: ct);
+        await channel.QueueBindAsync(queue, queue, "", cancellationToken: ct);
+        try
+        {
+            await channel.BasicPublishAsync(queue, "", true, new BasicProperties { Persistent = true }, Encoding.UTF8.GetBytes("kept?"), ct);
+            var message = await WaitForAsync(channel, queue, ct);
+            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, ct);
+            await Task.Delay(500, ct);
+            Assert.Equal(0u, (await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount);
+        }
+        finally
+        {
+            await channel.QueueDeleteAsync(queue, cancellationToken: ct);
+            await channel.ExchangeDeleteAsync(queue, cancellationToken: ct);
+        }
+    }
+
+    /// <summary>
+    /// An operator looks at the error queue again and again, and replays some of it by id: every other message stays,
+    /// with the headers that say why it failed. (On RabbitMQ 4.0–4.2 each look would count against a delivery limit
+    /// of 20 if the error queue had one; it does not, see the theory above.)
+    /// </summary>
+    [Fact]
+    public async Task Fifty_listings_and_fifty_partial_replays_leave_every_other_message_in_the_error_queue_with_its_headers()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var topology = Topologies.Private();
+        await Topology.DeclareAsync(stack.Broker, topology, ct);
+        try
+        {
+            await using var failures = stack.FailurePublisher(topology);
+            var kept = Enumerable.Range(0, 5).Select(_ => Guid.CreateVersion7().ToString()).ToList();
+            var replayed = Enumerable.Range(0, 50).Select(_ => Guid.CreateVersion7().ToString()).ToList();
+            foreach (var id in kept.Concat(replayed))
+            {
+                var delivery = new Delivery(1, 0, new BasicProperties { MessageId = id, Persistent = true }, Encoding.UTF8.GetBytes("{}"), false);
+                Assert.Equal(Move.DeadLettered, await failures.DeadLetterAsync(delivery, $"failed: {id}", null, ct));
+            }
+
+            var admin = new FailedMessages(stack.Broker, Options.Create(topology), NullLogger<FailedMessages>.Instance);
+            foreach (var id in replayed)
+            {
+                Assert.Equal(kept.Count + replayed.Count - replayed.IndexOf(id), (await admin.ListAsync(0, 100, ct)).Messages.Count);
+                Assert.Equal([id], (await admin.ReplayAsync(new HashSet<string> { id }, "topology-tests", ct)).Replayed);
+            }
+
+            var left = await admin.ListAsync(0, 100, ct);
+            Assert.Equal(kept.ToHashSet(), left.Messages.Select(m => m.MessageId!).ToHashSet());
+            Assert.All(left.Messages, m => Assert.Equal($"failed: {m.MessageId}", m.Reason));
+            Assert.All(left.Messages, m => Assert.Equal(1, m.Attempts));
+            Assert.All(left.Messages, m => Assert.NotNull(m.FailedAt));
+            Assert.Equal((uint)replayed.Count, await stack.ReadyMessagesAsync(topology.Queue));
+        }
+        finally
+        {
+            await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
             await Topologies.DeleteAsync(channel, topology);
         }
     }

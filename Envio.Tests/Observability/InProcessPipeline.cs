@@ -16,12 +16,12 @@ namespace Envio.Tests.Observability;
 /// process, where their spans, measurements and logs can be captured, against the shared stack's broker and database.
 /// The topology is private, so the stack's own consumers never take these messages.
 /// </summary>
-public sealed class InProcessPipeline(EnvioStack stack) : IAsyncDisposable
+public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topology = null) : IAsyncDisposable
 {
     private OrderConsumer? _consumer;
     private FailurePublisher? _failures;
 
-    public TopologyOptions Topology { get; } = Topologies.Private();
+    public TopologyOptions Topology { get; } = topology ?? Topologies.Private();
 
     public FakeLogger<OrderPublisher> PublisherLog { get; } = new();
 
@@ -29,33 +29,44 @@ public sealed class InProcessPipeline(EnvioStack stack) : IAsyncDisposable
 
     public FakeLogger<BatchWriter> WriterLog { get; } = new();
 
+    public FakeLogger<FailurePublisher> MovesLog { get; } = new();
+
     public OrderPublisher Publisher { get; private set; } = null!;
 
     public async Task StartPublisherAsync(TimeSpan? confirmTimeout = null)
     {
         await using (var channel = await stack.Broker.CreateChannelAsync())
         {
-            await Envio.Contracts.Messaging.Topology.DeclareAsync(channel, Topology, default);
+            await Envio.Contracts.Messaging.Topology.DeclareAsync(stack.Broker, Topology, default);
         }
         Publisher = new OrderPublisher(stack.Broker,
             Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }),
             Options.Create(Topology), stack.Keys, PublisherLog);
     }
 
-    public async Task StartConsumerAsync(TimeSpan? batchWindow = null)
+    /// <summary>
+    /// Starts the consumer: by default on the tests' shared connection, with the stack's PostgreSQL store, one channel
+    /// and no quick retries; <paramref name="options"/>, <paramref name="store"/> and <paramref name="connection"/>
+    /// replace those (a connection of its own, for faults that must hit the consumer's connection only).
+    /// </summary>
+    public async Task StartConsumerAsync(
+        TimeSpan? batchWindow = null, ConsumerOptions? options = null, IOrderStore? store = null, IConnection? connection = null)
     {
-        var connectionString = await stack.App.GetConnectionStringAsync("enviodb");
-        var store = new PostgresOrderStore(stack.Database, new StoreSettings(StoreEngine.Postgres, connectionString!),
-            new ConsumerIdentity("observability-tests"), stack.Keys, new FakeLogger<PostgresOrderStore>());
-        _failures = new FailurePublisher(stack.Broker, Options.Create(Topology));
-        var consumerOptions = Options.Create(new ConsumerOptions
+        if (store is null)
+        {
+            var connectionString = await stack.App.GetConnectionStringAsync("enviodb");
+            store = new PostgresOrderStore(stack.Database, new StoreSettings(StoreEngine.Postgres, connectionString!),
+                new ConsumerIdentity("observability-tests"), stack.Keys, new FakeLogger<PostgresOrderStore>());
+        }
+        var consumerOptions = Options.Create(options ?? new ConsumerOptions
         {
             Channels = 1,
             BatchWindow = batchWindow ?? TimeSpan.FromMilliseconds(20),
             QuickRetries = 0,
         });
+        _failures = stack.FailurePublisher(Topology, consumerOptions.Value, MovesLog);
         var writer = new BatchWriter(store, _failures, StoreFailures.Outage(store, consumerOptions.Value), consumerOptions, WriterLog);
-        _consumer = new OrderConsumer(stack.Broker, new OrderDecoder(stack.Keys), writer, _failures, consumerOptions, Options.Create(Topology), ConsumerLog);
+        _consumer = new OrderConsumer(connection ?? stack.Broker, new OrderDecoder(stack.Keys), writer, _failures, consumerOptions, Options.Create(Topology), ConsumerLog);
         await _consumer.StartAsync(default);
     }
 

@@ -65,12 +65,12 @@ public sealed class LogTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         var topology = Topologies.Private();
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        await Topology.DeclareAsync(channel, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, topology, ct);
         try
         {
             var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
             await using var waitsBriefly = StoreFailures.WaitingBriefly(database);
-            await using var failures = new FailurePublisher(stack.Broker, Options.Create(topology));
+            await using var failures = stack.FailurePublisher(topology);
             var log = new FakeLogger<BatchWriter>();
             var store = StoreFailures.Store(waitsBriefly, stack.Keys, "log-tests");
             var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), log);

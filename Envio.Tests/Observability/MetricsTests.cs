@@ -86,12 +86,12 @@ public sealed class MetricsTests(EnvioStack stack)
         using var retried = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.consumer.retried");
         var topology = Topologies.Private();
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        await Topology.DeclareAsync(channel, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, topology, ct);
         try
         {
             var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
             await using var waitsBriefly = StoreFailures.WaitingBriefly(database);
-            await using var failures = new FailurePublisher(stack.Broker, Options.Create(topology));
+            await using var failures = stack.FailurePublisher(topology);
             var store = StoreFailures.Store(waitsBriefly, stack.Keys, "metrics-tests");
             var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
             var orders = new[] { SampleOrders.Create(71_200), SampleOrders.Create(71_201) };

@@ -1,8 +1,12 @@
 using System.Data.Common;
 using Aspire.Hosting;
+using Envio.ConsumerService.Messaging;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Security;
 using Envio.Tests.Security;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using RabbitMQ.Client;
 
@@ -17,6 +21,7 @@ public class EnvioStack : IAsyncLifetime
     private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
     private DistributedApplication? _app;
     private IConnection? _broker;
+    private ConnectionFactory? _brokerFactory;
     private NpgsqlDataSource? _database;
 
     /// <summary>
@@ -33,6 +38,13 @@ public class EnvioStack : IAsyncLifetime
 
     /// <summary>A connection of the tests' own to the stack's broker.</summary>
     public IConnection Broker => _broker ?? throw new InvalidOperationException("The stack is not started.");
+
+    /// <summary>How the tests (and in-process services) open further connections of their own to the stack's broker.</summary>
+    public ConnectionFactory BrokerFactory => _brokerFactory ?? throw new InvalidOperationException("The stack is not started.");
+
+    /// <summary>The consumer's mover of failed messages, on a connection of its own, for in-process tests.</summary>
+    public FailurePublisher FailurePublisher(TopologyOptions topology, ConsumerOptions? options = null, ILogger<FailurePublisher>? logger = null) =>
+        new(BrokerFactory, Options.Create(topology), Options.Create(options ?? new ConsumerOptions()), logger ?? NullLogger<FailurePublisher>.Instance);
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The stack is not started.");
 
@@ -73,7 +85,8 @@ public class EnvioStack : IAsyncLifetime
             ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
         }
         Keys = await EncryptionKeysOf.AppAsync(_app);
-        _broker = await _app.ConnectToBrokerAsync(ct);
+        _brokerFactory = await _app.BrokerFactoryAsync(ct);
+        _broker = await _brokerFactory.CreateConnectionAsync(ct);
     }
 
     /// <summary>Messages ready in a queue (not counting those delivered and not yet acknowledged).</summary>

@@ -24,9 +24,12 @@ public static class StoreFailures
         return connection;
     }
 
-    /// <summary>The same database, with sessions that give up on a lock after half a second.</summary>
-    public static NpgsqlDataSource WaitingBriefly(string connectionString) =>
-        NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString) { Options = "-c lock_timeout=500" }.ConnectionString);
+    /// <summary>The same database, with sessions that give up on a lock after half a second (or <paramref name="lockTimeout"/>).</summary>
+    public static NpgsqlDataSource WaitingBriefly(string connectionString, TimeSpan? lockTimeout = null) =>
+        NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Options = $"-c lock_timeout={(int)(lockTimeout ?? TimeSpan.FromMilliseconds(500)).TotalMilliseconds}",
+        }.ConnectionString);
 
     /// <summary>
     /// A PostgreSQL store that writes with <paramref name="source"/>'s sessions. For writing only: the data source's

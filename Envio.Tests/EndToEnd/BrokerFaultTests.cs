@@ -1,0 +1,159 @@
+using System.Net;
+using System.Net.Http.Json;
+using Envio.ConsumerService.Messaging;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
+using Envio.Tests.Messaging;
+using Envio.Tests.Observability;
+using Microsoft.Extensions.Hosting;
+using Envio.Tests.Support;
+using RabbitMQ.Client;
+
+namespace Envio.Tests.EndToEnd;
+
+/// <summary>
+/// Faults of the broker that hit the consumer's connection: a memory alarm while failed messages are being moved, and
+/// a connection recovery with a full backlog followed by a failing move. The real consumer runs in-process (with its
+/// own connection and a private topology) against the shared stack's broker and database.
+/// </summary>
+[Collection(AppHostTests.Name)]
+public sealed class BrokerFaultTests(EnvioStack stack)
+{
+    [Fact]
+    public async Task Under_a_memory_alarm_stored_batches_are_acknowledged_moves_wait_nothing_is_lost_and_the_api_answers_503()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack);
+        await pipeline.StartPublisherAsync();
+        var good = Enumerable.Range(0, 40).Select(i => SampleOrders.Create(50_000 + i)).ToList();
+        // The database refuses these (an SKU longer than its column): each must be moved to the error queue.
+        var refused = Enumerable.Range(0, 5).Select(i => SampleOrders.Create(50_100 + i) with
+        {
+            Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m,
+        }).ToList();
+        await pipeline.Publisher.PublishAsync([.. good.Concat(refused).Select(o => InProcessPipeline.Message(o))], ct);
+
+        await using var consuming = await stack.BrokerFactory.CreateConnectionAsync("envio-test alarm consumer", ct);
+        var started = DateTimeOffset.UtcNow;
+        await using (await BrokerControl.MemoryAlarmAsync(stack.App, ct))
+        {
+            await pipeline.StartConsumerAsync(options: new ConsumerOptions
+            {
+                Channels = 1, BatchSize = 10, QuickRetries = 0, MoveTimeout = TimeSpan.FromSeconds(2),
+            }, connection: consuming);
+
+            // The consuming connection never publishes, so the alarm does not block it: the good orders are stored
+            // and acknowledged while the broker refuses every publish.
+            Assert.Equal(good.Count, await StoredOrders.WaitForAsync(stack.Database, [.. good.Select(o => o.OrderId)], TimeSpan.FromSeconds(60)));
+
+            // The API cannot get a confirm: 503 with Retry-After and the order's id, not a hang and not a 500.
+            var blocked = SampleOrders.Create(50_200);
+            using var answer = await stack.Api.PostAsJsonAsync("/api/orders", blocked, ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, answer.StatusCode);
+            Assert.NotNull(answer.Headers.RetryAfter);
+            Assert.Contains(blocked.OrderId.ToString(), await answer.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+
+            // The refused orders could not be moved: they wait in the work queue, not lost, not half-moved.
+            Assert.Equal(0u, await stack.ReadyMessagesAsync(pipeline.Topology.ErrorQueue));
+            Assert.True(pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains("went back to the work queue", StringComparison.Ordinal)),
+                string.Join("\n", pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.MovesLog.Collector.GetSnapshot()).Concat(pipeline.WriterLog.Collector.GetSnapshot()).Select(r => r.Message)));
+        }
+
+        // The alarm is over: every refused order reaches the error queue, and the work queue empties.
+        var moved = await TakeIdsAsync(pipeline.Topology.ErrorQueue, refused.Count, TimeSpan.FromSeconds(60), ct);
+        Assert.Equal(refused.Select(o => o.OrderId.ToString()).ToHashSet(), moved);
+        await WaitUntilEmptyAsync(pipeline.Topology.Queue, TimeSpan.FromSeconds(30));
+        Assert.Equal(good.Count, await StoredOrders.CountAsync(stack.Database, "orders", [.. good.Select(o => o.OrderId)]));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [.. refused.Select(o => o.OrderId)]));
+        TestContext.Current.SendDiagnosticMessage($"memory alarm: {good.Count} stored under the alarm, {moved.Count} moved after it ({DateTimeOffset.UtcNow - started:g}).");
+    }
+
+    [Fact]
+    public async Task After_a_recovery_with_a_full_backlog_and_a_failing_move_the_consumer_keeps_consuming()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack, Topologies.Private(TimeSpan.FromSeconds(1)));
+        await pipeline.StartPublisherAsync();
+        var first = Enumerable.Range(0, 8).Select(i => SampleOrders.Create(51_000 + i)).ToList();
+        var later = Enumerable.Range(0, 4).Select(i => SampleOrders.Create(51_100 + i)).ToList();
+        var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+        await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(6));
+
+        // A consumer connection of its own that recovers quickly, a prefetch of 8 read in batches of 4.
+        var factory = new ConnectionFactory { Uri = stack.BrokerFactory.Uri, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500) }
+            .TrustOnly(stack.App.CaCertificatePath());
+        var name = $"envio-test recovery {Guid.NewGuid():N}";
+        await using var consuming = await factory.CreateConnectionAsync(name, ct);
+        var locked = await StoreFailures.LockOrdersAsync(database);
+        try
+        {
+            await pipeline.StartConsumerAsync(options: new ConsumerOptions
+            {
+                Channels = 1, Prefetch = 8, BatchSize = 4, BatchWindow = TimeSpan.FromMilliseconds(200), QuickRetries = 0,
+                OutageProbeDelay = TimeSpan.FromMilliseconds(200), ResubscribeDelay = TimeSpan.FromMilliseconds(500),
+            }, store: StoreFailures.Store(waitsLong, stack.Keys, "recovery-test"), connection: consuming);
+            await pipeline.Publisher.PublishAsync([.. first.Select(o => InProcessPipeline.Message(o))], ct);
+            await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock, the second for its turn
+
+            // The connection is lost: after the recovery the broker hands the whole prefetch over again while the
+            // buffer still holds the stale batch. Then moves to the retry queue fail (their exchange is gone; deleted
+            // after the recovery, which would declare it again).
+            Assert.Equal(1, await BrokerControl.CloseConnectionsAsync(stack.App, name, ct));
+            await WaitForAsync(() => consuming.IsOpen, TimeSpan.FromSeconds(10), "the consumer's connection to recover");
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            await using (var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct))
+            {
+                await channel.ExchangeDeleteAsync(pipeline.Topology.RetryExchange, cancellationToken: ct);
+            }
+
+            // Consuming fails (the move's exchange is gone) and starts over: it must not wedge on the full buffer.
+            await WaitForAsync(() => pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.StartsWith("Consuming failed", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(60), "the consumer to give up on its channel after the failing move");
+        }
+        finally
+        {
+            await locked.DisposeAsync();
+        }
+
+        await pipeline.Publisher.PublishAsync([.. later.Select(o => InProcessPipeline.Message(o))], ct);
+        var all = first.Concat(later).Select(o => o.OrderId).ToList();
+        Assert.Equal(all.Count, await StoredOrders.WaitForAsync(stack.Database, all, TimeSpan.FromSeconds(60)));
+        await WaitUntilEmptyAsync(pipeline.Topology.Queue, TimeSpan.FromSeconds(30));
+        Assert.True(consuming.IsOpen);
+    }
+
+    private async Task<HashSet<string>> TakeIdsAsync(string queue, int count, TimeSpan timeout, CancellationToken ct)
+    {
+        var ids = new HashSet<string>();
+        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (ids.Count < count && DateTimeOffset.UtcNow < deadline)
+        {
+            if (await channel.BasicGetAsync(queue, autoAck: true, ct) is { } message)
+            {
+                ids.Add(message.BasicProperties.MessageId!);
+            }
+            else
+            {
+                await Task.Delay(200, ct);
+            }
+        }
+        return ids;
+    }
+
+    private async Task WaitUntilEmptyAsync(string queue, TimeSpan timeout) =>
+        await WaitForAsync(async () => await stack.ReadyMessagesAsync(queue) == 0, timeout, $"{queue} to empty");
+
+    private static Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string what) =>
+        WaitForAsync(() => Task.FromResult(condition()), timeout, what);
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (!await condition())
+        {
+            Assert.True(DateTimeOffset.UtcNow < deadline, $"Waited {timeout} for {what}.");
+            await Task.Delay(200);
+        }
+    }
+}
