@@ -26,7 +26,7 @@ public static class SqlServerLogins
         DECLARE @setLogin nvarchar(800) =
             CASE WHEN SUSER_ID(@login) IS NULL
                  THEN N'CREATE LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, N'''')
-                      + N', DEFAULT_DATABASE = ' + QUOTENAME(@database) + N', CHECK_POLICY = ON'
+                      + N', DEFAULT_DATABASE = ' + QUOTENAME(@database)
                  ELSE N'ALTER LOGIN ' + QUOTENAME(@login) + N' WITH PASSWORD = ' + QUOTENAME(@password, N'''')
             END;
         EXEC sys.sp_executesql @setLogin;
