@@ -5,7 +5,8 @@ namespace Envio.AppHost.Hosting;
 
 /// <summary>
 /// SQL Server in a container, in the shape of Aspire's own SQL Server integration (not served here):
-/// a generated secret <c>sa</c> password, a health check, a data volume, and databases the AppHost creates.
+/// a generated secret <c>sa</c> password (for the AppHost and, deployed, the bootstrap step only), a health check, a data
+/// volume, and databases the AppHost creates, each with a login of its own that the services use.
 /// </summary>
 /// <param name="verifyServerCertificate">
 /// <c>true</c> for what is deployed (the manifest): <c>Encrypt=Strict</c> (TDS 8, TLS before anything else) with the
