@@ -24,6 +24,9 @@ public static class Extensions
 
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
+        // NAME_FILE=/run/secrets/... gives NAME that file's content (deploy/compose passes every secret that way).
+        builder.Configuration.AddSecretFiles();
+
         builder.ConfigureOpenTelemetry();
 
         builder.AddDefaultHealthChecks();

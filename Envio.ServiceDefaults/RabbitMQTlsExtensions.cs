@@ -1,3 +1,4 @@
+using System.Net.Security;
 using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client;
 
@@ -6,21 +7,49 @@ namespace Microsoft.Extensions.Hosting;
 /// <summary>
 /// RabbitMQ over TLS (an <c>amqps://</c> connection string). With <c>Envio:Tls:CaCertificate</c> (the path of a PEM
 /// file) the broker's certificate must chain to that authority and only to it, and name the host connected to;
-/// without it the machine's trust store decides (a broker with a publicly trusted certificate).
+/// without it the machine's trust store decides, and the certificate must still name the host connected to.
+/// Outside Development a plaintext <c>amqp://</c> connection string stops the service at start.
 /// </summary>
 public static class RabbitMQTlsExtensions
 {
     public const string CaCertificateKey = "Envio:Tls:CaCertificate";
 
     /// <summary><c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above.</summary>
-    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName) =>
+    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName)
+    {
+        // At start, not at the first connection.
+        if (Uri.TryCreate(builder.Configuration.GetConnectionString(connectionName), UriKind.Absolute, out var broker)
+            && broker.Scheme == "amqp")
+        {
+            RefusePlainTextOutsideDevelopment(builder.Environment, connectionName);
+        }
+
         builder.AddRabbitMQClient(connectionName, configureConnectionFactory: factory =>
         {
-            if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
+            if (!factory.Ssl.Enabled)
+            {
+                RefusePlainTextOutsideDevelopment(builder.Environment, connectionName);
+            }
+            else if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
             {
                 factory.TrustOnly(authority);
             }
+            else
+            {
+                factory.TrustMachineStoreForThisHostOnly();
+            }
         });
+    }
+
+    private static void RefusePlainTextOutsideDevelopment(IHostEnvironment environment, string connectionName)
+    {
+        if (!environment.IsDevelopment())
+        {
+            throw new InvalidOperationException(
+                $"The broker connection '{connectionName}' is amqp:// (plain text) in the '{environment.EnvironmentName}' environment: " +
+                "use amqps://. Plain AMQP is accepted in Development only.");
+        }
+    }
 
     /// <summary>Accepts only a broker certificate issued by the authority in <paramref name="caCertificatePath"/>.</summary>
     public static ConnectionFactory TrustOnly(this ConnectionFactory factory, string caCertificatePath)
@@ -31,6 +60,19 @@ public static class RabbitMQTlsExtensions
                 $"{CaCertificateKey} is set but the broker's connection string is not amqps://: refusing to connect in plain text.");
         }
         factory.Ssl.CertificateValidationCallback = CertificateAuthorityTrust.Only(CertificateAuthorityTrust.Load(caCertificatePath));
+        return factory;
+    }
+
+    /// <summary>
+    /// Accepts a broker certificate only when the platform finds no fault with it: trusted by the machine's store and
+    /// issued for the host connected to. The client's own check would let a name mismatch through (an amqps:// URI
+    /// sets <c>AcceptablePolicyErrors = RemoteCertificateNameMismatch</c>): any publicly trusted certificate, for any
+    /// host, would do.
+    /// </summary>
+    public static ConnectionFactory TrustMachineStoreForThisHostOnly(this ConnectionFactory factory)
+    {
+        factory.Ssl.AcceptablePolicyErrors = SslPolicyErrors.None;
+        factory.Ssl.CertificateValidationCallback = (_, certificate, _, errors) => certificate is not null && errors == SslPolicyErrors.None;
         return factory;
     }
 }

@@ -47,6 +47,10 @@ internal static class BackingServiceHealthChecks
                 {
                     factory.TrustOnly(caCertificatePath);
                 }
+                else if (factory.Ssl.Enabled)
+                {
+                    factory.TrustMachineStoreForThisHostOnly();
+                }
                 await using var connection = await factory.CreateConnectionAsync(ct).ConfigureAwait(false);
                 return HealthCheckResult.Healthy();
             }

@@ -5,19 +5,23 @@ namespace Envio.AppHost.Hosting;
 
 /// <summary>
 /// SQL Server in a container, in the shape of Aspire's own SQL Server integration (not served here):
-/// a generated secret <c>sa</c> password, a health check, a data volume, and databases the AppHost creates.
+/// a generated secret <c>sa</c> password (for the AppHost and, deployed, the bootstrap step only), a health check, a data
+/// volume, and databases the AppHost creates, each with a login of its own that the services use.
 /// </summary>
 /// <param name="verifyServerCertificate">
-/// <c>true</c> for what is deployed (the manifest): <c>Encrypt=Strict</c> (TDS 8, TLS before anything else, the
-/// certificate checked against the client's trust store and the host name; ops give the server its certificate).
+/// <c>true</c> for what is deployed (the manifest): <c>Encrypt=Strict</c> (TDS 8, TLS before anything else) with the
+/// server's certificate pinned (<c>ServerCertificate=</c>, the file ops mount into the consumer, as deploy/compose does).
 /// <c>false</c> for the development container on this machine, whose certificate SQL Server generates itself:
 /// encrypted, but that certificate cannot be checked.
 /// </param>
 public sealed class SqlServerServerResource(string name, ParameterResource password, bool verifyServerCertificate = true)
     : ContainerResource(name), IResourceWithConnectionString
 {
-    /// <summary>Connection string keywords for the deployed server: encrypted and verified.</summary>
-    internal const string VerifiedEncryption = "Encrypt=Strict";
+    /// <summary>Where the server's and the consumer's containers find the certificates (deploy/compose mounts them there).</summary>
+    internal const string CertificateDirectory = "/etc/envio/tls";
+
+    /// <summary>Connection string keywords for the deployed server: encrypted, and the certificate is the one ops gave it.</summary>
+    internal const string VerifiedEncryption = "Encrypt=Strict;ServerCertificate=" + CertificateDirectory + "/sqlserver.crt";
 
     /// <summary>Development container only: encrypted, with SQL Server's self-generated certificate taken as it is.</summary>
     internal const string DevelopmentEncryption = "Encrypt=Mandatory;TrustServerCertificate=true";
@@ -36,16 +40,23 @@ public sealed class SqlServerServerResource(string name, ParameterResource passw
         $"Server={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{PrimaryEndpoint.Property(EndpointProperty.Port)};User ID=sa;Password={PasswordParameter};{Encryption}");
 }
 
-/// <summary>A database on a <see cref="SqlServerServerResource"/>.</summary>
-public sealed class SqlServerDatabaseResource(string name, string databaseName, SqlServerServerResource parent)
+/// <summary>
+/// A database on a <see cref="SqlServerServerResource"/>, and the login that owns it and nothing else: what the
+/// services get is that login's connection string, never <c>sa</c>'s.
+/// </summary>
+public sealed class SqlServerDatabaseResource(string name, string databaseName, string login, ParameterResource password, SqlServerServerResource parent)
     : Resource(name), IResourceWithParent<SqlServerServerResource>, IResourceWithConnectionString
 {
     public SqlServerServerResource Parent { get; } = parent;
 
     public string DatabaseName { get; } = databaseName;
 
-    public ReferenceExpression ConnectionStringExpression =>
-        ReferenceExpression.Create($"{Parent};Database={DatabaseName}");
+    public string Login { get; } = login;
+
+    public ParameterResource PasswordParameter { get; } = password;
+
+    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
+        $"Server={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};User ID={Login};Password={PasswordParameter};{Parent.Encryption};Database={DatabaseName}");
 }
 
 internal static class SqlServerBuilderExtensions
@@ -62,21 +73,24 @@ internal static class SqlServerBuilderExtensions
             _ => server.CurrentConnectionString(),
             name: $"{name}_check");
 
-        return builder.AddResource(server)
-            .WithImage("mssql/server", "2022-latest")
-            .WithImageRegistry("mcr.microsoft.com")
+        var resource = builder.AddResource(server)
+            .WithImage(SqlServerDeployment.Image, SqlServerDeployment.Tag)
+            .WithImageRegistry(SqlServerDeployment.Registry)
             .WithEndpoint(targetPort: 1433, name: SqlServerServerResource.PrimaryEndpointName)
             .WithEnvironment("ACCEPT_EULA", "Y")
             .WithEnvironment(context => context.EnvironmentVariables["MSSQL_SA_PASSWORD"] = server.PasswordParameter)
             .OnResourceReady(async (resource, _, ct) =>
             {
-                var server = await resource.ConnectionStringExpression.GetValueAsync(ct);
+                var administrator = (await resource.ConnectionStringExpression.GetValueAsync(ct))!;
                 foreach (var database in resource.Databases)
                 {
-                    await SqlServerDatabases.EnsureExistsAsync($"{server};Database={database.DatabaseName}", ct);
+                    var password = (await database.PasswordParameter.GetValueAsync(ct))!;
+                    await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database.DatabaseName, database.Login, password, ct);
                 }
             })
             .WithHealthCheck($"{name}_check");
+        // Deployed: encryption forced with the certificate ops supply, as in deploy/compose.
+        return builder.ExecutionContext.IsPublishMode ? resource.WithDeploymentConfiguration() : resource;
     }
 
     public static IResourceBuilder<SqlServerServerResource> WithDataVolume(this IResourceBuilder<SqlServerServerResource> builder, string volumeName) =>
@@ -85,8 +99,16 @@ internal static class SqlServerBuilderExtensions
     public static IResourceBuilder<SqlServerDatabaseResource> AddDatabase(
         this IResourceBuilder<SqlServerServerResource> builder, string name, string? databaseName = null)
     {
-        var database = new SqlServerDatabaseResource(name, databaseName ?? name, builder.Resource);
+        // Letters and digits: it travels unquoted in a connection string and in the bootstrap's sqlcmd variables.
+        var password = builder.ApplicationBuilder.AddParameter($"{name}-password",
+            new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
+            secret: true, persist: true);
+        var database = new SqlServerDatabaseResource(name, databaseName ?? name, SqlServerLogins.ConsumerLogin, password.Resource, builder.Resource);
         builder.Resource.Databases.Add(database);
+        if (builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
+        {
+            builder.AddLoginBootstrap(database); // the AppHost is not there to create the login: a one-shot step does
+        }
 
         builder.ApplicationBuilder.Services.AddHealthChecks().AddSqlServer(
             _ => database.CurrentConnectionString(),

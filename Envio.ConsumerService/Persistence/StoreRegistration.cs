@@ -20,6 +20,7 @@ public static class StoreRegistration
     {
         var connectionString = builder.Configuration.GetConnectionString(connectionName);
         var engine = DetectEngine(connectionName, connectionString);
+        builder.RequireVerifiedDatabaseLink(connectionName, engine, connectionString!);
         builder.Services.AddSingleton(new StoreSettings(engine, connectionString!));
         builder.Services.AddSingleton(ConsumerIdentity.Current);
         // The database's own health check says Degraded, not Unhealthy, when it does not answer: restarting the

@@ -29,6 +29,15 @@ public sealed partial class ComposeTests
                 continue;
             }
             Assert.Equal(resource.GetProperty("image").GetString(), Scalar(service, "image"));
+            if (resource.TryGetProperty("entrypoint", out var entrypoint))
+            {
+                // Compose may put secret-env.sh in front (it turns NAME_FILE into NAME, then runs the rest).
+                var expected = new[] { entrypoint.GetString()! }
+                    .Concat(resource.TryGetProperty("args", out var args) ? args.EnumerateArray().Select(a => ManifestValue(a.GetString()!)) : [])
+                    .ToList();
+                var actual = Sequence(service, "entrypoint").Concat(Sequence(service, "command")).SkipWhile(a => a == SecretEnvWrapper).ToList();
+                Assert.Equal(expected, actual);
+            }
             var mounts = service.Children.TryGetValue("volumes", out var volumes)
                 ? ((YamlSequenceNode)volumes).Children.Select(v => ((YamlScalarNode)v).Value!).ToList()
                 : [];
@@ -48,31 +57,46 @@ public sealed partial class ComposeTests
         }
     }
 
+    /// <summary>
+    /// The values, not only the names: each manifest variable, with its parameters, host names, ports and connection
+    /// strings resolved, equals what compose gives the same service, either in the environment or, for a secret, in
+    /// the file a <c>NAME_FILE</c> variable names (as ./make-secrets.sh writes it).
+    /// </summary>
     [Fact]
-    public void Every_environment_variable_of_the_manifest_is_set_for_the_same_compose_service()
+    public void Every_environment_variable_of_the_manifest_has_the_same_value_in_the_same_compose_service()
     {
         var services = ComposeServices();
+        using var secrets = GeneratedSecrets.Create();
         foreach (var (name, resource) in ManifestResources().Where(r => IsDeployable(r.Resource)))
         {
-            var environment = Environment(services, name);
             foreach (var variable in resource.TryGetProperty("env", out var env) ? env.EnumerateObject() : default)
             {
-                Assert.True(environment.ContainsKey(variable.Name),
-                    $"'{name}' gets {variable.Name} in the manifest but not in docker-compose.yml.");
+                var actual = ComposeValue(services, name, variable.Name, secrets);
+                Assert.True(actual is not null,
+                    $"'{name}' gets {variable.Name} in the manifest but neither it nor {variable.Name}_FILE in docker-compose.yml.");
+                Assert.True(ManifestValue(variable.Value.GetString()!) == actual,
+                    $"'{name}': {variable.Name} is '{ManifestValue(variable.Value.GetString()!)}' in the manifest but '{actual}' in compose.");
             }
         }
     }
 
     [Fact]
-    public void Every_input_of_the_manifest_is_a_documented_variable_of_the_env_template_used_by_compose()
+    public void Every_input_of_the_manifest_is_a_documented_variable_of_the_env_template_or_a_secret_file_used_by_compose()
     {
         var template = File.ReadAllText(Path.Combine(ComposeDirectory, ".env.template"));
         var compose = File.ReadAllText(Path.Combine(ComposeDirectory, "docker-compose.yml"));
-        foreach (var (name, _) in ManifestResources().Where(r => r.Resource.GetProperty("type").GetString() == "parameter.v0"))
+        var secrets = ComposeSecrets();
+        foreach (var (name, resource) in ManifestResources().Where(r => r.Resource.GetProperty("type").GetString() == "parameter.v0"))
         {
+            Assert.True(template.Contains($"[{name}]", StringComparison.Ordinal), $".env.template does not document the manifest's input '{name}'.");
+            if (IsSecret(resource))
+            {
+                Assert.True(secrets.TryGetValue(name, out var file) && file == $"./secrets/{name}",
+                    $"The manifest's secret '{name}' is not the compose secret '{name}' (file ./secrets/{name}).");
+                continue;
+            }
             var variable = name.ToUpperInvariant().Replace('-', '_');
-            Assert.True(template.Contains($"[{name}]", StringComparison.Ordinal) && template.Contains($"\n{variable}=", StringComparison.Ordinal),
-                $".env.template does not document the manifest's input '{name}' as {variable}.");
+            Assert.True(template.Contains($"\n{variable}=", StringComparison.Ordinal), $".env.template does not ask for {variable}.");
             Assert.True(compose.Contains("${" + variable, StringComparison.Ordinal), $"docker-compose.yml never uses {variable}.");
         }
     }
@@ -81,20 +105,121 @@ public sealed partial class ComposeTests
     public void Compose_holds_no_secret_and_connects_over_tls_only()
     {
         var services = ComposeServices();
-        foreach (var service in new[] { "api", "consumer" })
+        using var secrets = GeneratedSecrets.Create();
+        foreach (var (service, _) in services.Children.Select(c => (((YamlScalarNode)c.Key).Value!, c.Value)))
         {
-            var environment = Environment(services, service);
-            Assert.StartsWith("amqps://", environment["ConnectionStrings__messaging"]);
-            Assert.EndsWith("/" + BrokerPermissions.VirtualHost, environment["ConnectionStrings__messaging"]);
-            foreach (var (key, value) in environment.Where(e => SecretLike().IsMatch(e.Key)))
+            var mounted = Sequence((YamlMappingNode)services[service], "secrets").ToList();
+            foreach (var (key, value) in Environment(services, service).Where(e => SecretLike().IsMatch(e.Key)))
             {
-                Assert.True(value.StartsWith("${", StringComparison.Ordinal), $"{service}: {key} is written in the file instead of coming from .env.");
+                Assert.True(key.EndsWith("_FILE", StringComparison.Ordinal) && value.StartsWith("/run/secrets/", StringComparison.Ordinal)
+                    && mounted.Contains(value["/run/secrets/".Length..]),
+                    $"{service}: {key} is not a NAME_FILE naming a secret the service mounts: a secret in the environment.");
             }
         }
-        var database = Environment(services, "consumer")["ConnectionStrings__enviodb"];
-        Assert.Contains("Encrypt=Strict", database, StringComparison.Ordinal);
-        Assert.DoesNotContain("TrustServerCertificate", database, StringComparison.OrdinalIgnoreCase);
-        Assert.Matches(@"Password=\$\{", database);
+        foreach (var service in new[] { "api", "consumer" })
+        {
+            var broker = ComposeValue(services, service, "ConnectionStrings__messaging", secrets)!;
+            Assert.StartsWith("amqps://", broker);
+            Assert.EndsWith("/" + BrokerPermissions.VirtualHost, broker);
+        }
+        var database = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets));
+        Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Strict, database.Encrypt);
+        Assert.False(database.TrustServerCertificate);
+        Assert.Equal("<enviodb-password>", database.Password);
+    }
+
+    /// <summary>
+    /// <c>ps</c> shows every process's command line: no health check, command or documented command passes a
+    /// password there (sqlcmd reads SQLCMDPASSWORD).
+    /// </summary>
+    [Fact]
+    public void No_health_check_or_command_puts_a_password_on_the_command_line()
+    {
+        var services = ComposeServices();
+        var commands = services.Children.Values.Cast<YamlMappingNode>().SelectMany(service =>
+            Sequence(service, "entrypoint").Concat(Sequence(service, "command"))
+                .Concat(service.Children.TryGetValue("healthcheck", out var check) ? Sequence((YamlMappingNode)check, "test") : []));
+        var readme = File.ReadAllLines(Path.Combine(Repository.Root, "deploy", "README.md")).Where(l => l.Contains("sqlcmd", StringComparison.Ordinal));
+        foreach (var command in commands.Concat(readme))
+        {
+            Assert.DoesNotMatch(@"(^|\s)-P(\s|$)", command);
+            Assert.DoesNotMatch(@"\$\$?\{?[A-Z_]*PASS", command);
+        }
+        var sqlServerProbe = string.Join(' ', Sequence((YamlMappingNode)((YamlMappingNode)services["sqlserver"])["healthcheck"], "test"));
+        Assert.Contains("SQLCMDPASSWORD=", sqlServerProbe, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Envios_own_images_come_from_the_required_registry_and_are_never_pulled()
+    {
+        var services = ComposeServices();
+        foreach (var service in new[] { "api", "consumer" })
+        {
+            var node = (YamlMappingNode)services[service];
+            Assert.Matches(@"^\$\{ENVIO_REGISTRY:\?[^}]+\}/envio-" + service + @":\$\{ENVIO_VERSION:\?[^}]+\}$", Scalar(node, "image"));
+            Assert.Equal("never", Scalar(node, "pull_policy"));
+        }
+    }
+
+    /// <summary>What goes unquoted into a URI or a connection string is letters and digits, and the secrets script enforces it.</summary>
+    [Fact]
+    public async Task Values_that_go_unquoted_into_a_connection_string_must_be_letters_and_digits()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var template = File.ReadAllText(Path.Combine(ComposeDirectory, ".env.template"));
+        Assert.Matches(@"\[messaging-username\][^\n]*\n?[^\n]*letters and digits only", template);
+
+        var directory = Directory.CreateTempSubdirectory("envio-secrets-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(directory, "enviodb-password"), "semi;colon", ct);
+            var (exitCode, output) = await Repository.RunAsync("bash", [Path.Combine(ComposeDirectory, "make-secrets.sh"), directory], ct);
+            Assert.NotEqual(0, exitCode);
+            Assert.Contains("letters and digits", output, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(directory, "enviodb-connection")));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The consumer logs in as its own login, which owns enviodb and nothing else; <c>sa</c>'s password reaches only
+    /// SQL Server and the bootstrap step that creates that login, with the AppHost's own statement.
+    /// </summary>
+    [Fact]
+    public void Only_sql_server_and_its_bootstrap_see_sa_and_the_consumer_logs_in_as_its_own_login()
+    {
+        var services = ComposeServices();
+        using var secrets = GeneratedSecrets.Create();
+        var consumer = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets));
+        Assert.Equal(SqlServerLogins.ConsumerLogin, consumer.UserID);
+        Assert.NotEqual("sa", consumer.UserID, StringComparer.OrdinalIgnoreCase);
+
+        foreach (var service in services.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Except(["sqlserver", "sqlserver-bootstrap"]))
+        {
+            Assert.DoesNotContain("sqlserver-password", Sequence((YamlMappingNode)services[service], "secrets"));
+            foreach (var (key, _) in Environment(services, service))
+            {
+                Assert.DoesNotMatch(@"(User ID|UID|User)=sa(;|$)", ComposeValue(services, service, key.EndsWith("_FILE", StringComparison.Ordinal) ? key[..^5] : key, secrets));
+            }
+        }
+
+        var bootstrap = Environment(services, "sqlserver-bootstrap");
+        Assert.Equal(consumer.InitialCatalog, bootstrap["ENVIO_DB_NAME"]);
+        Assert.Equal(consumer.UserID, bootstrap["ENVIO_DB_LOGIN"]);
+        Assert.Equal("<enviodb-password>", ComposeValue(services, "sqlserver-bootstrap", "ENVIO_DB_PASSWORD", secrets));
+        var consumerNode = (YamlMappingNode)services["consumer"];
+        Assert.Equal("service_completed_successfully",
+            Scalar((YamlMappingNode)((YamlMappingNode)consumerNode["depends_on"])["sqlserver-bootstrap"], "condition"));
+
+        // The script is the AppHost's statement after sqlcmd's variables.
+        var script = File.ReadAllText(Path.Combine(ComposeDirectory, "sqlserver", "bootstrap.sql")).ReplaceLineEndings("\n");
+        var body = script[(script.IndexOf("\nDECLARE @database", StringComparison.Ordinal) + 1)..];
+        var declarations = body[..(body.IndexOf('\n') + 1)];
+        Assert.Equal("DECLARE @database sysname = N'$(ENVIO_DB_NAME)', @login sysname = N'$(ENVIO_DB_LOGIN)', @password nvarchar(128) = N'$(ENVIO_DB_PASSWORD)';\n", declarations);
+        Assert.Equal(SqlServerLogins.CreateLoginOwningDatabase.ReplaceLineEndings("\n").Trim(), body[declarations.Length..].Trim());
     }
 
     /// <summary>
@@ -109,7 +234,8 @@ public sealed partial class ComposeTests
         var services = ComposeServices();
         var consumer = (YamlMappingNode)services["consumer"];
         var environment = Environment(services, "consumer");
-        var connectionString = Placeholders().Replace(environment["ConnectionStrings__enviodb"], "placeholder");
+        using var secrets = GeneratedSecrets.Create();
+        var connectionString = ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets)!;
 
         Assert.Equal(StoreEngine.SqlServer, StoreRegistration.DetectEngine("enviodb", connectionString));
         var database = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(connectionString);
@@ -186,6 +312,116 @@ public sealed partial class ComposeTests
         return null;
     }
 
+    private const string SecretEnvWrapper = "/etc/envio/secret-env.sh";
+
+    /// <summary>A non-secret input make-secrets.sh reads (MESSAGING_USERNAME), so that it can be told apart in what it writes.</summary>
+    private const string UserNameMarker = "MessagingUserNameMarker";
+
+    /// <summary>
+    /// A manifest value with its references resolved the way compose names things: <c>{p.value}</c> of a parameter is
+    /// <c>&lt;p&gt;</c>, a binding's host is the resource's name (compose's service name), its port the target port (8080,
+    /// the SDK images' port, for a project), a connection string is resolved in turn.
+    /// </summary>
+    private static string ManifestValue(string expression)
+    {
+        var resources = ManifestResources().ToDictionary(r => r.Name, r => r.Resource);
+        return Reference().Replace(expression, match =>
+        {
+            var parts = match.Groups[1].Value.Split('.');
+            var resource = resources[parts[0]];
+            return parts switch
+            {
+                [var parameter, "value"] => $"<{parameter}>",
+                [_, "connectionString"] => ManifestValue(resource.GetProperty("connectionString").GetString()!),
+                [var name, "bindings", _, "host"] => name,
+                [_, "bindings", var binding, "port" or "targetPort"] =>
+                    resource.GetProperty("bindings").GetProperty(binding).TryGetProperty("targetPort", out var port) ? port.GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture) : "8080",
+                _ => throw new InvalidOperationException($"A manifest reference this test does not know: {match.Value}"),
+            };
+        });
+    }
+
+    /// <summary>
+    /// What compose gives <paramref name="service"/> as <paramref name="variable"/>, in the same terms as
+    /// <see cref="ManifestValue"/>: <c>${NAME...}</c> of a manifest input is <c>&lt;name&gt;</c>, of another the default; a
+    /// <c>NAME_FILE</c> is the content of the secret file make-secrets.sh writes, with the inputs it holds named the same way.
+    /// </summary>
+    private static string? ComposeValue(YamlMappingNode services, string service, string variable, GeneratedSecrets secrets)
+    {
+        var environment = Environment(services, service);
+        var parameters = ManifestResources().Where(r => r.Resource.GetProperty("type").GetString() == "parameter.v0").Select(r => r.Name).ToHashSet();
+        if (environment.TryGetValue(variable, out var value))
+        {
+            return Placeholders().Replace(value, match =>
+            {
+                var name = match.Groups["name"].Value.ToLowerInvariant().Replace('_', '-');
+                return parameters.Contains(name) ? $"<{name}>" : match.Groups["default"].Value;
+            });
+        }
+        if (environment.TryGetValue(variable + "_FILE", out var path) && path.StartsWith("/run/secrets/", StringComparison.Ordinal))
+        {
+            var secret = path["/run/secrets/".Length..];
+            Assert.True(Sequence((YamlMappingNode)services[service], "secrets").Contains(secret), $"{service} does not mount the secret {secret}.");
+            Assert.Equal($"./secrets/{secret}", ComposeSecrets()[secret]);
+            return secrets.Read(secret, parameters);
+        }
+        return null;
+    }
+
+    /// <summary>make-secrets.sh run into a temporary folder: what compose mounts at /run/secrets/.</summary>
+    private sealed class GeneratedSecrets : IDisposable
+    {
+        private readonly string _directory = Directory.CreateTempSubdirectory("envio-secrets-").FullName;
+
+        public static GeneratedSecrets Create()
+        {
+            var secrets = new GeneratedSecrets();
+            var start = new System.Diagnostics.ProcessStartInfo("bash", [Path.Combine(ComposeDirectory, "make-secrets.sh"), secrets._directory])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            start.Environment["MESSAGING_USERNAME"] = UserNameMarker;
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            Assert.True(process.ExitCode == 0, $"make-secrets.sh failed:\n{output}");
+            return secrets;
+        }
+
+        /// <summary>The secret's content, each input's value in it written <c>&lt;name&gt;</c>.</summary>
+        public string Read(string secret, IReadOnlySet<string> parameters)
+        {
+            var content = File.ReadAllText(Path.Combine(_directory, secret)).TrimEnd('\n');
+            content = content.Replace(UserNameMarker, "<messaging-username>", StringComparison.Ordinal);
+            foreach (var file in Directory.GetFiles(_directory).Where(f => parameters.Contains(Path.GetFileName(f))))
+            {
+                content = content.Replace(File.ReadAllText(file).TrimEnd('\n'), $"<{Path.GetFileName(file)}>", StringComparison.Ordinal);
+            }
+            return content;
+        }
+
+        public void Dispose() => Directory.Delete(_directory, recursive: true);
+    }
+
+    private static bool IsSecret(JsonElement parameter) =>
+        parameter.GetProperty("inputs").GetProperty("value").TryGetProperty("secret", out var secret) && secret.GetBoolean();
+
+    private static Dictionary<string, string> ComposeSecrets()
+    {
+        var yaml = new YamlStream();
+        using var reader = new StreamReader(Path.Combine(ComposeDirectory, "docker-compose.yml"));
+        yaml.Load(reader);
+        return ((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["secrets"]).Children
+            .ToDictionary(s => ((YamlScalarNode)s.Key).Value!, s => Scalar((YamlMappingNode)s.Value, "file"));
+    }
+
+    /// <summary>A key that holds a list (or one string), as a list; none when the key is absent.</summary>
+    private static IEnumerable<string> Sequence(YamlMappingNode node, string key) =>
+        !node.Children.TryGetValue(key, out var value) ? []
+        : value is YamlSequenceNode sequence ? sequence.Children.Select(c => ((YamlScalarNode)c).Value!)
+        : [((YamlScalarNode)value).Value!];
+
     private static bool IsDeployable(JsonElement resource) =>
         resource.GetProperty("type").GetString() is "container.v0" or "project.v0";
 
@@ -209,9 +445,13 @@ public sealed partial class ComposeTests
 
     private static string Scalar(YamlMappingNode node, string key) => ((YamlScalarNode)node[key]).Value!;
 
-    /// <summary>Compose's <c>${NAME...}</c> substitutions.</summary>
-    [GeneratedRegex(@"\$\{[^}]+\}")]
+    /// <summary>Compose's <c>${NAME}</c>, <c>${NAME:-default}</c> and <c>${NAME:?message}</c> substitutions.</summary>
+    [GeneratedRegex(@"\$\{(?<name>[A-Za-z0-9_]+)(?::-(?<default>[^}]*)|:\?[^}]*)?\}")]
     private static partial Regex Placeholders();
+
+    /// <summary>The manifest's <c>{resource.property...}</c> references.</summary>
+    [GeneratedRegex(@"\{([a-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\}")]
+    private static partial Regex Reference();
 
     [GeneratedRegex("PASSWORD|PASS$|Keys__|Password", RegexOptions.IgnoreCase)]
     private static partial Regex SecretLike();

@@ -44,7 +44,7 @@ public sealed class ManifestTests
         Assert.StartsWith("mcr.microsoft.com/mssql/server:", resources.GetProperty("sqlserver").GetProperty("image").GetString());
         Assert.Equal("project.v0", TypeOf("api"));
         Assert.Equal("project.v0", TypeOf("consumer"));
-        foreach (var secret in new[] { "messaging-password", "sqlserver-password" })
+        foreach (var secret in new[] { "messaging-password", "sqlserver-password", "enviodb-password" })
         {
             Assert.Equal("parameter.v0", TypeOf(secret));
             Assert.True(resources.GetProperty(secret).GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean());

@@ -42,6 +42,40 @@ public sealed partial class SqlServerEncryptionTests
         Assert.False(parsed.TrustServerCertificate);
     }
 
+    /// <summary>
+    /// What the consumer gets in the manifest: its own login, not sa, and the server's certificate pinned to the file
+    /// the deployment mounts, the one SQL Server presents (mssql.conf).
+    /// </summary>
+    [Fact]
+    public async Task The_committed_manifest_gives_the_consumer_its_own_login_and_pins_the_servers_certificate()
+    {
+        using var manifest = JsonDocument.Parse(
+            await File.ReadAllTextAsync(Path.Combine(Repository.Root, "aspire-manifest.json"), TestContext.Current.CancellationToken));
+        var expression = manifest.RootElement.GetProperty("resources").GetProperty("enviodb").GetProperty("connectionString").GetString()!;
+
+        var parsed = new SqlConnectionStringBuilder(Resolve(expression));
+        Assert.Equal(SqlServerLogins.ConsumerLogin, parsed.UserID);
+        Assert.Equal("enviodb", parsed.InitialCatalog);
+        Assert.Equal(SqlConnectionEncryptOption.Strict, parsed.Encrypt);
+        Assert.Equal("/etc/envio/tls/sqlserver.crt", parsed.ServerCertificate);
+        var configuration = await File.ReadAllLinesAsync(
+            Path.Combine(Repository.Root, "deploy", "compose", "sqlserver", "mssql.conf"), TestContext.Current.CancellationToken);
+        Assert.Contains("tlscert = " + parsed.ServerCertificate, configuration);
+    }
+
+    [Fact]
+    public void The_development_containers_database_is_reached_with_its_own_login()
+    {
+        var server = Server(verifyServerCertificate: false);
+        var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions { Args = [], DisableDashboard = true });
+        var password = builder.AddParameter("enviodb-password", "not-a-secret", secret: true);
+        var database = new SqlServerDatabaseResource("enviodb", "enviodb", SqlServerLogins.ConsumerLogin, password.Resource, server);
+
+        var parsed = new SqlConnectionStringBuilder(Resolve(database.ConnectionStringExpression.ValueExpression));
+        Assert.Equal(SqlServerLogins.ConsumerLogin, parsed.UserID);
+        Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
+    }
+
     [Fact]
     public void The_services_refuse_a_connection_string_that_turns_encryption_off()
     {

@@ -13,6 +13,8 @@ public sealed class TransactSqlTests
     public static TheoryData<string> Statements() =>
     [
         "AppHost and consumer: create database",
+        "AppHost: the consumer's login, owner of its database",
+        "Deployment: deploy/compose/sqlserver/bootstrap.sql",
         "Store: insert new orders",
         "Store: take migration lock",
         "Store: release migration lock",
@@ -25,6 +27,10 @@ public sealed class TransactSqlTests
     private static string Sql(string name) => name switch
     {
         "AppHost and consumer: create database" => Microsoft.Extensions.Hosting.SqlServerDatabases.CreateIfMissing,
+        "AppHost: the consumer's login, owner of its database" =>
+            "DECLARE @database sysname = N'enviodb', @login sysname = N'envio', @password nvarchar(128) = N'x';\n" + SqlServerLogins.CreateLoginOwningDatabase,
+        "Deployment: deploy/compose/sqlserver/bootstrap.sql" =>
+            File.ReadAllText(Path.Combine(Envio.Tests.Support.Repository.Root, "deploy", "compose", "sqlserver", "bootstrap.sql")),
         "Store: insert new orders" => SqlServerOrderStore.InsertNew,
         "Store: take migration lock" => SqlServerOrderStore.TakeMigrationLock,
         "Store: release migration lock" => SqlServerOrderStore.ReleaseMigrationLock,

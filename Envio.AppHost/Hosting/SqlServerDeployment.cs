@@ -1,0 +1,63 @@
+namespace Envio.AppHost.Hosting;
+
+/// <summary>
+/// SQL Server as ops deploy it (the manifest, and deploy/compose/): encrypted connections only, with the certificate
+/// ops supply in deploy/compose/certs/ (deploy/compose/sqlserver/mssql.conf), and a one-shot bootstrap step that creates
+/// the consumer's login and database with the administrator's password, which only that step and the server see.
+/// </summary>
+internal static class SqlServerDeployment
+{
+    public const string Registry = "mcr.microsoft.com";
+    public const string Image = "mssql/server";
+    public const string Tag = "2022-latest";
+
+    /// <summary>Where the bootstrap step finds its script (deploy/compose mounts it there).</summary>
+    internal const string BootstrapScript = "/etc/envio/sqlserver/bootstrap.sql";
+
+    /// <summary>The sqlcmd of the SQL Server image.</summary>
+    internal const string Sqlcmd = "/opt/mssql-tools18/bin/sqlcmd";
+
+    public static IResourceBuilder<SqlServerServerResource> WithDeploymentConfiguration(this IResourceBuilder<SqlServerServerResource> builder)
+    {
+        var compose = ComposeDirectory(builder.ApplicationBuilder);
+        return builder
+            .WithBindMount(Path.Combine(compose, "sqlserver", "mssql.conf"), "/var/opt/mssql/mssql.conf", isReadOnly: true)
+            .WithBindMount(Path.Combine(compose, "certs"), SqlServerServerResource.CertificateDirectory, isReadOnly: true);
+    }
+
+    /// <summary>
+    /// The step that creates <paramref name="database"/>'s login, owner of that database only
+    /// (<see cref="SqlServerLogins.CreateLoginOwningDatabase"/>, as deploy/compose/sqlserver/bootstrap.sql), over a
+    /// verified link: sqlcmd encrypts (<c>-N</c>) and checks the certificate against the deployment's CA
+    /// (<c>SSL_CERT_FILE</c>) and the host name.
+    /// </summary>
+    public static IResourceBuilder<ContainerResource> AddLoginBootstrap(this IResourceBuilder<SqlServerServerResource> server, SqlServerDatabaseResource database)
+    {
+        var compose = ComposeDirectory(server.ApplicationBuilder);
+        var endpoint = server.Resource.PrimaryEndpoint;
+        return server.ApplicationBuilder.AddContainer($"{server.Resource.Name}-bootstrap", Image, Tag)
+            .WithImageRegistry(Registry)
+            .WithEntrypoint(Sqlcmd)
+            .WithArgs(context =>
+            {
+                context.Args.Add("-S");
+                context.Args.Add(ReferenceExpression.Create($"tcp:{endpoint.Property(EndpointProperty.Host)},{endpoint.Property(EndpointProperty.Port)}"));
+                foreach (var argument in new[] { "-N", "-b", "-i", BootstrapScript })
+                {
+                    context.Args.Add(argument);
+                }
+            })
+            // sqlcmd reads its credentials and the script's $(variables) from the environment, never the command line.
+            .WithEnvironment("SQLCMDUSER", "sa")
+            .WithEnvironment(context => context.EnvironmentVariables["SQLCMDPASSWORD"] = server.Resource.PasswordParameter)
+            .WithEnvironment("SSL_CERT_FILE", SqlServerServerResource.CertificateDirectory + "/ca.crt")
+            .WithEnvironment("ENVIO_DB_NAME", database.DatabaseName)
+            .WithEnvironment("ENVIO_DB_LOGIN", database.Login)
+            .WithEnvironment(context => context.EnvironmentVariables["ENVIO_DB_PASSWORD"] = database.PasswordParameter)
+            .WithBindMount(Path.Combine(compose, "sqlserver", "bootstrap.sql"), BootstrapScript, isReadOnly: true)
+            .WithBindMount(Path.Combine(compose, "certs"), SqlServerServerResource.CertificateDirectory, isReadOnly: true);
+    }
+
+    private static string ComposeDirectory(IDistributedApplicationBuilder builder) =>
+        Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "deploy", "compose"));
+}
