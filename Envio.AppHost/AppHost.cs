@@ -7,7 +7,7 @@ var builder = DistributedApplication.CreateBuilder(args);
 // Broker and database: containers, local processes or existing servers (Envio:Hosting; see Hosting/).
 var hosting = builder.ChooseHosting();
 
-var messaging = builder.AddMessaging("messaging", hosting);
+var messaging = builder.AddMessaging("messaging", hosting).WithQueueDepths();
 var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 var api = builder.AddProject<Projects.Envio_ApiService>("api")

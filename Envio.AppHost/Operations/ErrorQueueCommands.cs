@@ -21,11 +21,7 @@ internal static partial class ErrorQueueCommands
     public const string DiscardOne = "discard-error-message";
     public const string MessageIdArgument = "messageId";
 
-    /// <summary>The resource property that shows how many messages wait in the error queue.</summary>
-    public const string WaitingProperty = "envio.error-queue.waiting";
-
     private const int ReasonsShown = 10;
-    private static readonly TimeSpan StatusInterval = TimeSpan.FromSeconds(5);
 
     public static IResourceBuilder<T> WithErrorQueueCommands<T>(this IResourceBuilder<T> messaging, IResourceBuilder<ProjectResource> api)
         where T : IResource
@@ -36,12 +32,6 @@ internal static partial class ErrorQueueCommands
             return messaging;
         }
         var endpoint = api.GetEndpoint("http");
-
-        builder.Eventing.Subscribe<ResourceReadyEvent>(api.Resource, (@event, cancellationToken) =>
-        {
-            _ = ShowWaitingAsync(messaging.Resource, endpoint, @event.Services);
-            return Task.CompletedTask;
-        });
 
         return messaging
             .WithCommand(Show, "Show error queue", async context =>
@@ -133,47 +123,6 @@ internal static partial class ErrorQueueCommands
                 services.GetRequiredService<DevelopmentTokens>().Create("aspire-dashboard", ["envio.admin"], TimeSpan.FromMinutes(5))),
         },
     };
-
-    /// <summary>Keeps the error queue's depth on the resource, where the dashboard shows it, while the API runs.</summary>
-    private static async Task ShowWaitingAsync(IResource messaging, EndpointReference endpoint, IServiceProvider services)
-    {
-        var notifications = services.GetRequiredService<ResourceNotificationService>();
-        var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-        using var timer = new PeriodicTimer(StatusInterval);
-        do
-        {
-            try
-            {
-                using var client = AdminClient(endpoint, services);
-                using var response = await client.GetAsync(new Uri("/admin/errors?limit=1", UriKind.Relative), stopping);
-                if (response.IsSuccessStatusCode)
-                {
-                    var waiting = (await response.Content.ReadFromJsonAsync<JsonElement>(stopping)).GetProperty("waiting").GetUInt32();
-                    await notifications.PublishUpdateAsync(messaging, state => state with
-                    {
-                        Properties = [.. state.Properties.Where(property => property.Name != WaitingProperty), new ResourcePropertySnapshot(WaitingProperty, waiting)],
-                    });
-                }
-            }
-            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or JsonException)
-            {
-                // The API is restarting or the AppHost is stopping: the last figure stays until the next answer.
-            }
-        }
-        while (!stopping.IsCancellationRequested && await WaitAsync(timer, stopping));
-    }
-
-    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken stopping)
-    {
-        try
-        {
-            return await timer.WaitForNextTickAsync(stopping);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
 
     [LoggerMessage(LogLevel.Information, "{Waiting} message(s) wait in the error queue.")]
     private static partial void LogWaiting(ILogger logger, uint waiting);

@@ -6,13 +6,15 @@ using Envio.Tests.Support;
 namespace Envio.Tests.Operations;
 
 /// <summary>
-/// The README's first steps in their order, on a machine that never made a development token: the stack up, then
-/// <c>dotnet user-jwts create</c>, then a POST. The API reads its signing keys once, at start; the tool must find
-/// the key the API already trusts rather than write a new one the API has never seen.
+/// Tests on one stack run as a newcomer runs it (<see cref="DevelopmentStack"/>), in two files: this one, the first
+/// token; DevelopmentStackTests.DashboardCommands.cs, the dashboard's commands.
 /// </summary>
 [Collection(AppHostTests.Name)]
-public sealed class FirstTokenTests(DevelopmentStack stack) : IClassFixture<DevelopmentStack>
+public sealed partial class DevelopmentStackTests(DevelopmentStack stack) : IClassFixture<DevelopmentStack>
 {
+    // The README's first steps in their order, on a machine that never made a development token: the stack up, then
+    // `dotnet user-jwts create`, then a POST. The API reads its signing keys once, at start: the tool must find the
+    // key the API already trusts rather than write a new one the API has never seen ("signature key not found").
     [Fact]
     public async Task A_token_made_with_dotnet_user_jwts_after_the_stack_started_is_accepted_and_the_order_stored()
     {

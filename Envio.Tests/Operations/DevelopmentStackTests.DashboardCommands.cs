@@ -16,8 +16,7 @@ namespace Envio.Tests.Operations;
 /// The dashboard's commands, driven the way the dashboard drives them (the AppHost's command service), judged by
 /// what they do: the orders in the database, the messages in the broker's error queue.
 /// </summary>
-[Collection(AppHostTests.Name)]
-public sealed class DashboardCommandTests(DevelopmentStack stack) : IClassFixture<DevelopmentStack>
+public sealed partial class DevelopmentStackTests
 {
     private static readonly TimeSpan Arrival = TimeSpan.FromSeconds(60);
     private readonly TopologyOptions _topology = new();
@@ -68,7 +67,8 @@ public sealed class DashboardCommandTests(DevelopmentStack stack) : IClassFixtur
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
         await stack.App.ResourceNotifications.WaitForResourceAsync("messaging",
-            e => e.Snapshot.Properties.Any(p => p.Name == ErrorQueueCommands.WaitingProperty && Equals(p.Value, waiting)), timeout.Token);
+            e => e.Snapshot.Properties.Any(p => p.Name == QueueDepths.ErrorQueueProperty && Equals(p.Value, waiting))
+                && e.Snapshot.Properties.Any(p => p.Name == QueueDepths.WorkQueueProperty && p.Value is uint), timeout.Token);
         await ExecuteAsync("messaging", ErrorQueueCommands.ReplayAll, [], ct); // leave the queue as the other tests expect
     }
 
