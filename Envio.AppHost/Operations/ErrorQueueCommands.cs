@@ -36,7 +36,7 @@ internal static partial class ErrorQueueCommands
         return messaging
             .WithCommand(Show, "Show error queue", async context =>
             {
-                var page = await CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}", UriKind.Relative), context.CancellationToken));
+                using var page = await CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}", UriKind.Relative), context.CancellationToken));
                 using var listing = JsonDocument.Parse(await page.Content.ReadAsStringAsync(context.CancellationToken));
                 var waiting = listing.RootElement.GetProperty("waiting").GetUInt32();
                 LogWaiting(context.Logger, waiting);
