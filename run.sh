@@ -12,6 +12,16 @@ container_runtime_answers() {
   return 1
 }
 
+# The dashboard warns "No trusted development certificate" on a machine that never made one: make it on first use,
+# and trust it where the platform lets a user do so (on Linux only some clients read that trust; not fatal).
+development_certificate_exists() {
+  dotnet dev-certs https --check --quiet >/dev/null 2>&1
+}
+if ! development_certificate_exists; then
+  echo "Creating the ASP.NET Core development certificate (dotnet dev-certs https --trust)..."
+  dotnet dev-certs https --trust || development_certificate_exists || echo "warning: no development certificate; run 'dotnet dev-certs https --trust'" >&2
+fi
+
 if [[ " $* " == *"Envio:Hosting=processes"* ]] || ! container_runtime_answers; then
   scripts/prerequisites.sh
 fi

@@ -21,7 +21,7 @@ dotnet test --project Envio.Tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
-# The failure tests' figures (see README, "Reliability").
+# The failure tests' figures (see docs/reliability.md).
 if [ -f TestResults/reliability.md ]; then
   echo "Reliability under injected failures:"
   echo "| fault | accepted (202) | stored | lost | duplicated | refused (503) | unanswered | error queue |"

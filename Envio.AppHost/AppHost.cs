@@ -1,4 +1,5 @@
 using Envio.AppHost.Hosting;
+using Envio.AppHost.Operations;
 using Microsoft.Extensions.Configuration;
 
 var builder = DistributedApplication.CreateBuilder(args);
@@ -6,16 +7,19 @@ var builder = DistributedApplication.CreateBuilder(args);
 // Broker and database: containers, local processes or existing servers (Envio:Hosting; see Hosting/).
 var hosting = builder.ChooseHosting();
 
-var messaging = builder.AddMessaging("messaging", hosting);
+var messaging = builder.AddMessaging("messaging", hosting).WithQueueDepths();
 var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
-builder.AddProject<Projects.Envio_ApiService>("api")
+var api = builder.AddProject<Projects.Envio_ApiService>("api")
     .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithSettingsFrom("Envio:Topology", "Envio:Publisher", "Envio:Api")
     .WithEncryptionKeys()
-    .WithTokenAuthority()
+    .WithTokenAuthority().WithDevelopmentTokens()
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints();
+
+// Development: operating the error queue from the dashboard, through the API's admin endpoints.
+messaging.WithErrorQueueCommands(api);
 
 builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))

@@ -38,8 +38,17 @@ internal static class LocalBinaries
             ?? throw Missing(candidateList.Count > 0 ? string.Join(" or ", candidateList) : key, package);
     }
 
-    private static DistributedApplicationException Missing(string what, string package) => new(
-        $"Envio runs the broker and the database as local processes (no container runtime answered), but {what} " +
-        $"was not found. Install it with: sudo apt-get install -y {package} — or start Docker/Podman, " +
-        "or point the AppHost at existing servers with ConnectionStrings:messaging and ConnectionStrings:enviodb.");
+    private static DistributedApplicationException Missing(string what, string package) =>
+        Missing(what, package, OperatingSystem.IsLinux());
+
+    /// <summary>
+    /// On Windows or macOS (F5 without Docker) an apt-get hint would send the reader the wrong way: there the only
+    /// ways forward are a container runtime or existing servers.
+    /// </summary>
+    internal static DistributedApplicationException Missing(string what, string package, bool onLinux) => new(onLinux
+        ? $"Envio runs the broker and the database as local processes (no container runtime answered), but {what} " +
+          $"was not found. Install it with: sudo apt-get install -y {package} — or start Docker/Podman, " +
+          "or point the AppHost at existing servers with ConnectionStrings:messaging and ConnectionStrings:enviodb."
+        : "No container runtime answered, and processes mode needs Linux (Debian/Ubuntu packages); start Docker or Podman, " +
+          "or point the AppHost at existing servers with ConnectionStrings:messaging and ConnectionStrings:enviodb.");
 }

@@ -78,4 +78,12 @@ public sealed class HostingChoiceTests
         Assert.Contains("apt-get install -y rabbitmq-server", error.Message);
         Assert.Contains("/nonexistent/rabbitmq-server", error.Message);
     }
+
+    [Fact]
+    public void Without_linux_the_missing_binary_asks_for_docker_or_podman_not_apt_get()
+    {
+        var error = LocalBinaries.Missing("/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server", onLinux: false);
+        Assert.Contains("processes mode needs Linux (Debian/Ubuntu packages); start Docker or Podman", error.Message);
+        Assert.DoesNotContain("apt-get", error.Message);
+    }
 }

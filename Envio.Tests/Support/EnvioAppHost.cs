@@ -1,4 +1,5 @@
 using Aspire.Hosting;
+using Envio.AppHost.Operations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -16,7 +17,9 @@ public static class EnvioAppHost
     public static async Task<DistributedApplication> StartAsync(string dataRoot, CancellationToken cancellationToken, params string[] extraArgs)
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
-            ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}", .. extraArgs], cancellationToken);
+            ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}",
+             // The development signing key goes to a store of the run's own, never to the developer's.
+             $"--{DevelopmentTokens.UserSecretsRootKey}={Path.Combine(dataRoot, "user-secrets")}", .. extraArgs], cancellationToken);
         builder.TrustTestTokens();
 
         builder.Services.AddLogging(logging =>

@@ -1,0 +1,132 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Envio.AppHost.Operations;
+
+/// <summary>
+/// Development only: the error queue operated from the dashboard, on the <c>messaging</c> resource. Each command is
+/// one call to the API's admin endpoints (Envio.ApiService/Endpoints/ErrorQueueEndpoints.cs) with an admin token the
+/// AppHost mints, so the dashboard does exactly what an operator's curl does, audit log included.
+/// </summary>
+internal static partial class ErrorQueueCommands
+{
+    public const string Show = "show-error-queue";
+    public const string ReplayAll = "replay-error-queue";
+    public const string ReplayOne = "replay-error-message";
+    public const string DiscardOne = "discard-error-message";
+    public const string MessageIdArgument = "messageId";
+
+    private const int ReasonsShown = 10;
+
+    public static IResourceBuilder<T> WithErrorQueueCommands<T>(this IResourceBuilder<T> messaging, IResourceBuilder<ProjectResource> api)
+        where T : IResource
+    {
+        var builder = messaging.ApplicationBuilder;
+        if (builder.ExecutionContext.IsPublishMode || !builder.Environment.IsDevelopment())
+        {
+            return messaging;
+        }
+        var endpoint = api.GetEndpoint("http");
+
+        return messaging
+            .WithCommand(Show, "Show error queue", async context =>
+            {
+                using var page = await CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}", UriKind.Relative), context.CancellationToken));
+                using var listing = JsonDocument.Parse(await page.Content.ReadAsStringAsync(context.CancellationToken));
+                var waiting = listing.RootElement.GetProperty("waiting").GetUInt32();
+                LogWaiting(context.Logger, waiting);
+                foreach (var message in listing.RootElement.GetProperty("messages").EnumerateArray())
+                {
+                    LogFailed(context.Logger, message.GetProperty("messageId").GetString(), message.GetProperty("reason").GetString());
+                }
+                return CommandResults.Success($"{waiting} message(s) wait in the error queue; the first reasons are in the resource's log.");
+            }, new CommandOptions { Description = "How many messages wait in the error queue, and why the first ones failed (in this resource's log).", IconName = "DocumentSearch" })
+            .WithCommand(ReplayAll, "Replay all", async context =>
+            {
+                using var response = await CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { all = true }, context.CancellationToken));
+                var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
+                return CommandResults.Success($"{replayed} message(s) replayed into the work queue.");
+            }, new CommandOptions
+            {
+                Description = "Moves every message waiting in the error queue back to the work queue (fix the cause first).",
+                ConfirmationMessage = "Replay every message of the error queue into the work queue?",
+                IconName = "ArrowRepeatAll",
+            })
+            .WithCommand(ReplayOne, "Replay one", async context =>
+            {
+                var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
+                using var response = await CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { messageIds = new[] { id } }, context.CancellationToken));
+                var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
+                return replayed == 1
+                    ? CommandResults.Success($"{id} replayed into the work queue.")
+                    : CommandResults.Failure($"No message {id} in the error queue.");
+            }, new CommandOptions
+            {
+                Description = "Moves one message, by its message id, from the error queue back to the work queue.",
+                ConfirmationMessage = "Replay this message into the work queue?",
+                IconName = "ArrowRepeat1",
+                Arguments = [MessageIdInput()],
+            })
+            .WithCommand(DiscardOne, "Discard one", async context =>
+            {
+                var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
+                using var response = await CallAsync(endpoint, context,
+                    client => client.DeleteAsync(new Uri($"/admin/errors/{Uri.EscapeDataString(id)}", UriKind.Relative), context.CancellationToken),
+                    HttpStatusCode.NotFound);
+                return response.StatusCode == HttpStatusCode.NotFound
+                    ? CommandResults.Failure($"No message {id} in the error queue.")
+                    : CommandResults.Success($"{id} discarded: it will not be processed (the API logged who and why).");
+            }, new CommandOptions
+            {
+                Description = "Removes one message, by its message id, from the error queue for good.",
+                ConfirmationMessage = "Discard this message for good? It will never be stored.",
+                IconName = "Delete",
+                Arguments = [MessageIdInput()],
+            });
+    }
+
+    private static InteractionInput MessageIdInput() => new()
+    {
+        Name = MessageIdArgument,
+        Label = "Message id",
+        InputType = InputType.Text,
+        Required = true,
+        MaxLength = 100,
+    };
+
+    /// <summary>One admin call with a fresh admin token; anything but success (or an expected status) fails the command.</summary>
+    private static async Task<HttpResponseMessage> CallAsync(
+        EndpointReference endpoint, ExecuteCommandContext context, Func<HttpClient, Task<HttpResponseMessage>> call, HttpStatusCode? alsoExpected = null)
+    {
+        using var client = AdminClient(endpoint, context.Services);
+        var response = await call(client);
+        if (!response.IsSuccessStatusCode && response.StatusCode != alsoExpected)
+        {
+            var problem = await response.Content.ReadAsStringAsync(context.CancellationToken);
+            response.Dispose();
+            throw new InvalidOperationException($"The API answered {(int)response.StatusCode}: {problem}");
+        }
+        return response;
+    }
+
+    private static HttpClient AdminClient(EndpointReference endpoint, IServiceProvider services) => new()
+    {
+        BaseAddress = new Uri(endpoint.Url),
+        DefaultRequestHeaders =
+        {
+            Authorization = new AuthenticationHeaderValue("Bearer",
+                services.GetRequiredService<DevelopmentTokens>().Create("aspire-dashboard", ["envio.admin"], TimeSpan.FromMinutes(5))),
+        },
+    };
+
+    [LoggerMessage(LogLevel.Information, "{Waiting} message(s) wait in the error queue.")]
+    private static partial void LogWaiting(ILogger logger, uint waiting);
+
+    [LoggerMessage(LogLevel.Information, "{MessageId}: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string? messageId, string? reason);
+}
