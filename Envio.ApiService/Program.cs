@@ -16,6 +16,7 @@ builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration));
 builder.Services.Configure<ApiOptions>(builder.Configuration.GetSection(ApiOptions.SectionName));
 builder.Services.AddSingleton<OrderPublisher>();
 builder.Services.AddSingleton<FailedMessages>();
+builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);
 
 // Who may call (bearer tokens, a policy per scope) and how often (per client).
@@ -50,6 +51,7 @@ app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
 
 app.MapOrderEndpoints();
 app.MapErrorQueueEndpoints();
+app.MapConsumerEndpoints();
 // /health and /alive stay anonymous (the orchestrator probes them) and answer the status word only.
 app.MapDefaultEndpoints();
 

@@ -27,6 +27,7 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReference(enviodb).WaitFor(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithEncryptionKeys()
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    .WithConsumingCommands(api); // Development: pause and resume from the dashboard
 
 builder.Build().Run();

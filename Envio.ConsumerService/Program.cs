@@ -18,6 +18,9 @@ builder.Services.AddSingleton<OrderDecoder>();
 builder.Services.AddSingleton<StoreOutage>();
 builder.Services.AddHealthChecks().AddCheck<StoreOutage>("store-outage"); // Degraded while consuming waits for the database
 builder.Services.AddSingleton<BatchWriter>();
+builder.Services.AddSingleton<ConsumingSwitch>(); // an operator's pause and resume
+builder.Services.AddHostedService(services => services.GetRequiredService<ConsumingSwitch>());
+builder.Services.AddHealthChecks().AddCheck<ConsumingSwitch>("consuming-switch"); // Degraded while paused
 builder.Services.AddHostedService<OrderConsumer>();
 builder.Services.AddHostedService<QueueDepthMonitor>(); // the envio.queue.depth gauge
 

@@ -78,10 +78,10 @@ public static class ErrorQueueEndpoints
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
 
     // The token's subject (its "sub"), and where the request came from.
-    private static string OperatorOf(HttpContext context) =>
+    internal static string OperatorOf(HttpContext context) =>
         $"{context.User.Identity?.Name ?? "unnamed"}@{context.Connection.RemoteIpAddress}";
 
-    private static async Task<IResult> BrokerCallAsync(Func<Task<IResult>> call)
+    internal static async Task<IResult> BrokerCallAsync(Func<Task<IResult>> call)
     {
         try
         {

@@ -36,7 +36,7 @@ internal static partial class ErrorQueueCommands
         return messaging
             .WithCommand(Show, "Show error queue", async context =>
             {
-                using var page = await CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}", UriKind.Relative), context.CancellationToken));
+                using var page = await AdminApi.CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}", UriKind.Relative), context.CancellationToken));
                 using var listing = JsonDocument.Parse(await page.Content.ReadAsStringAsync(context.CancellationToken));
                 var waiting = listing.RootElement.GetProperty("waiting").GetUInt32();
                 LogWaiting(context.Logger, waiting);
@@ -48,7 +48,7 @@ internal static partial class ErrorQueueCommands
             }, new CommandOptions { Description = "How many messages wait in the error queue, and why the first ones failed (in this resource's log).", IconName = "DocumentSearch" })
             .WithCommand(ReplayAll, "Replay all", async context =>
             {
-                using var response = await CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { all = true }, context.CancellationToken));
+                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { all = true }, context.CancellationToken));
                 var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
                 return CommandResults.Success($"{replayed} message(s) replayed into the work queue.");
             }, new CommandOptions
@@ -60,7 +60,7 @@ internal static partial class ErrorQueueCommands
             .WithCommand(ReplayOne, "Replay one", async context =>
             {
                 var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
-                using var response = await CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { messageIds = new[] { id } }, context.CancellationToken));
+                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { messageIds = new[] { id } }, context.CancellationToken));
                 var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
                 return replayed == 1
                     ? CommandResults.Success($"{id} replayed into the work queue.")
@@ -75,7 +75,7 @@ internal static partial class ErrorQueueCommands
             .WithCommand(DiscardOne, "Discard one", async context =>
             {
                 var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
-                using var response = await CallAsync(endpoint, context,
+                using var response = await AdminApi.CallAsync(endpoint, context,
                     client => client.DeleteAsync(new Uri($"/admin/errors/{Uri.EscapeDataString(id)}", UriKind.Relative), context.CancellationToken),
                     HttpStatusCode.NotFound);
                 return response.StatusCode == HttpStatusCode.NotFound
@@ -97,31 +97,6 @@ internal static partial class ErrorQueueCommands
         InputType = InputType.Text,
         Required = true,
         MaxLength = 100,
-    };
-
-    /// <summary>One admin call with a fresh admin token; anything but success (or an expected status) fails the command.</summary>
-    private static async Task<HttpResponseMessage> CallAsync(
-        EndpointReference endpoint, ExecuteCommandContext context, Func<HttpClient, Task<HttpResponseMessage>> call, HttpStatusCode? alsoExpected = null)
-    {
-        using var client = AdminClient(endpoint, context.Services);
-        var response = await call(client);
-        if (!response.IsSuccessStatusCode && response.StatusCode != alsoExpected)
-        {
-            var problem = await response.Content.ReadAsStringAsync(context.CancellationToken);
-            response.Dispose();
-            throw new InvalidOperationException($"The API answered {(int)response.StatusCode}: {problem}");
-        }
-        return response;
-    }
-
-    private static HttpClient AdminClient(EndpointReference endpoint, IServiceProvider services) => new()
-    {
-        BaseAddress = new Uri(endpoint.Url),
-        DefaultRequestHeaders =
-        {
-            Authorization = new AuthenticationHeaderValue("Bearer",
-                services.GetRequiredService<DevelopmentTokens>().Create("aspire-dashboard", ["envio.admin"], TimeSpan.FromMinutes(5))),
-        },
     };
 
     [LoggerMessage(LogLevel.Information, "{Waiting} message(s) wait in the error queue.")]

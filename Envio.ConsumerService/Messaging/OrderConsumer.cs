@@ -20,6 +20,7 @@ public sealed partial class OrderConsumer(
     OrderDecoder decoder,
     BatchWriter writer,
     FailurePublisher failures,
+    ConsumingSwitch consumingSwitch,
     IOptions<ConsumerOptions> consumerOptions,
     IOptions<TopologyOptions> topologyOptions,
     ILogger<OrderConsumer> logger) : BackgroundService
@@ -38,7 +39,8 @@ public sealed partial class OrderConsumer(
         {
             try
             {
-                await ConsumeAsync(stoppingToken);
+                await consumingSwitch.WaitUntilResumedAsync(stoppingToken);
+                await ConsumeAsync(consumingSwitch.PausedToken, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -59,7 +61,8 @@ public sealed partial class OrderConsumer(
         }
     }
 
-    private async Task ConsumeAsync(CancellationToken stoppingToken)
+    /// <summary>Consumes until the channel is lost, or until <paramref name="paused"/> (then it returns).</summary>
+    private async Task ConsumeAsync(CancellationToken paused, CancellationToken stoppingToken)
     {
         if ((await Topology.DeclareAsync(connection, _topology, stoppingToken)).ErrorQueueLimitWarning is { } warning)
         {
@@ -72,6 +75,7 @@ public sealed partial class OrderConsumer(
         var buffer = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(_options.Prefetch) { SingleReader = true });
         using var consuming = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         using var channelLost = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        using var batchesEnd = CancellationTokenSource.CreateLinkedTokenSource(channelLost.Token, paused);
         var generation = new ChannelGeneration();
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
@@ -104,10 +108,14 @@ public sealed partial class OrderConsumer(
         {
             while (true)
             {
-                var batch = await NextBatchAsync(buffer.Reader, channelLost.Token);
+                var batch = await NextBatchAsync(buffer.Reader, batchesEnd.Token);
                 // Stopping mid-batch rolls its transaction back; unacked, the batch is redelivered.
                 await HandleAsync(channel, generation, batch, stoppingToken);
             }
+        }
+        catch (OperationCanceledException) when (paused.IsCancellationRequested && !channelLost.IsCancellationRequested)
+        {
+            // Paused by an operator: the batch in hand was finished; what waits in the buffer goes back below.
         }
         catch (OperationCanceledException) when (channelLost.IsCancellationRequested && !stoppingToken.IsCancellationRequested)
         {
@@ -121,6 +129,7 @@ public sealed partial class OrderConsumer(
             if (channel.IsOpen)
             {
                 await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+                await ReturnBufferedAsync(channel, generation, buffer.Reader);
             }
             LogStopped(logger, _topology.Queue);
         }
@@ -141,6 +150,26 @@ public sealed partial class OrderConsumer(
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
         {
             // Consuming ended: nothing takes it here any more.
+        }
+    }
+
+    /// <summary>
+    /// Hands what was delivered and never taken back to the queue with one nack, not by closing the channel, which
+    /// RabbitMQ 4.3 would count as a failed delivery of each.
+    /// </summary>
+    private static async Task ReturnBufferedAsync(IChannel channel, ChannelGeneration generation, ChannelReader<Delivery> buffer)
+    {
+        ulong last = 0;
+        while (buffer.TryRead(out var delivery))
+        {
+            if (delivery.Generation == generation.Current)
+            {
+                last = Math.Max(last, delivery.Tag);
+            }
+        }
+        if (last > 0)
+        {
+            await channel.BasicNackAsync(last, multiple: true, requeue: true, CancellationToken.None);
         }
     }
 

@@ -22,6 +22,12 @@ public sealed class TopologyOptions
 
     public string ErrorQueue { get; set; } = "envio.orders.error";
 
+    /// <summary>
+    /// A fanout exchange for operators' commands to every running consumer (pause, resume; see
+    /// <see cref="ConsumerControl"/>). It carries no orders.
+    /// </summary>
+    public string ControlExchange { get; set; } = "envio.orders.control";
+
     /// <summary>Where messages wait before they are tried again (see <see cref="RetryDelays"/>).</summary>
     public string RetryExchange { get; set; } = "envio.orders.retry";
 

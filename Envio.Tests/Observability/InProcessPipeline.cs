@@ -66,7 +66,9 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
         });
         _failures = stack.FailurePublisher(Topology, consumerOptions.Value, MovesLog);
         var writer = new BatchWriter(store, _failures, StoreFailures.Outage(store, consumerOptions.Value), consumerOptions, WriterLog);
-        _consumer = new OrderConsumer(connection ?? stack.Broker, new OrderDecoder(stack.Keys), writer, _failures, consumerOptions, Options.Create(Topology), ConsumerLog);
+        var consuming = connection ?? stack.Broker;
+        _consumer = new OrderConsumer(consuming, new OrderDecoder(stack.Keys), writer, _failures,
+            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), consumerOptions, Options.Create(Topology), ConsumerLog);
         await _consumer.StartAsync(default);
     }
 
