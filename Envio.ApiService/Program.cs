@@ -3,6 +3,7 @@ using Envio.ApiService.Messaging;
 using Envio.ApiService.Security;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Security;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -19,9 +20,14 @@ builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);
 
-// Who may call (bearer tokens, a policy per scope) and how often (per client).
+// Who may call (bearer tokens, a policy per scope), how often and how many at once (per client), and from where.
 builder.AddApiAuthentication();
 builder.AddClientRateLimiting();
+builder.AddTrustedProxies();
+var api = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
+// A stalled body ends with 408 after a grace period; RequestBody bounds the whole read (Envio:Api:BodyReadTimeout).
+builder.WebHost.ConfigureKestrel(kestrel =>
+    kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(api.MinBodyBytesPerSecond, TimeSpan.FromSeconds(5)));
 
 builder.Services.AddExceptionHandler<BrokerUnavailableHandler>();
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = ApiAuthentication.DescribeRefusal);
@@ -39,15 +45,20 @@ builder.Services.AddOpenApi(options => options
 
 var app = builder.Build();
 
+app.UseTrustedProxies();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
 
-app.MapOpenApi();
-app.MapScalarApiReference(options => options.WithTitle(ApiReference.Title).AddPreferredSecuritySchemes(BearerSecurityScheme.Name));
-app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
+// Served anonymously, so only in Development unless ops choose to (Envio:Api:PublishApiReference).
+if (app.Environment.IsDevelopment() || api.PublishApiReference)
+{
+    app.MapOpenApi();
+    app.MapScalarApiReference(options => options.WithTitle(ApiReference.Title).AddPreferredSecuritySchemes(BearerSecurityScheme.Name));
+    app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
+}
 
 app.MapOrderEndpoints();
 app.MapErrorQueueEndpoints();

@@ -31,11 +31,23 @@ fi
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "Installing ${missing[*]} (local broker and database for Envio)..."
+# The packages start system-wide services by default; Envio runs its own private instances instead. Stop and
+# disable only a service this install created: one the machine already had (its own broker or database, running or
+# not) is none of Envio's business.
+has_systemctl() { command -v systemctl >/dev/null 2>&1; }
+services_before=""
+if has_systemctl; then
+  services_before=$(systemctl list-unit-files --type=service --no-legend 2>/dev/null | awk '{print $1}' || true)
+fi
 $sudo apt-get update -qq
-# The packages start system-wide services by default; Envio runs its own private instances instead.
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for service in rabbitmq-server postgresql; do
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+for package in "${missing[@]}"; do
+  case "$package" in
+    rabbitmq-server) service=rabbitmq-server ;;
+    postgresql) service=postgresql ;;
+    *) continue ;;
+  esac
+  if has_systemctl && ! grep -qx "$service.service" <<<"$services_before"; then
     $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
   fi
 done

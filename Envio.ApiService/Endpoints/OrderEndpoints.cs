@@ -25,6 +25,7 @@ public static class OrderEndpoints
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
@@ -54,7 +55,8 @@ public static class OrderEndpoints
         HttpContext context, OrderPublisher publisher, IOptions<PublisherOptions> options, IOptions<ApiOptions> limits, TimeProvider clock)
     {
         var (order, problem) = await RequestBody.ReadJsonAsync(context, WireFormat.Order,
-            limits.Value.MaxOrderBodyBytes, $"{ApiOptions.SectionName}:{nameof(ApiOptions.MaxOrderBodyBytes)}", OrderValidator.MaxItems, "An order is a JSON object.");
+            limits.Value.MaxOrderBodyBytes, $"{ApiOptions.SectionName}:{nameof(ApiOptions.MaxOrderBodyBytes)}", OrderValidator.MaxItems, "An order is a JSON object.",
+            limits.Value.BodyReadTimeout);
         if (problem is not null)
         {
             return problem;
@@ -66,7 +68,8 @@ public static class OrderEndpoints
         HttpContext context, OrderPublisher publisher, IOptions<PublisherOptions> options, IOptions<ApiOptions> limits, TimeProvider clock)
     {
         var (orders, problem) = await RequestBody.ReadJsonAsync(context, WireFormat.OrderList,
-            limits.Value.MaxBatchBodyBytes, $"{ApiOptions.SectionName}:{nameof(ApiOptions.MaxBatchBodyBytes)}", MaxBatchSize, BatchSizeError);
+            limits.Value.MaxBatchBodyBytes, $"{ApiOptions.SectionName}:{nameof(ApiOptions.MaxBatchBodyBytes)}", MaxBatchSize, BatchSizeError,
+            limits.Value.BodyReadTimeout);
         if (problem is not null)
         {
             return problem;
@@ -88,6 +91,14 @@ public static class OrderEndpoints
         var now = clock.GetUtcNow();
         now = now.AddTicks(-(now.Ticks % TimeSpan.TicksPerMicrosecond));
         var correlationId = CorrelationId(context);
+        // The client travels with every message, so the consumer can tell another client's order under a taken id
+        // from a retry (the policy requires a token, which names one).
+        var clientId = ClientIdentity.Of(context.User)?.Value;
+        if (clientId is { Length: > Envelope.MaxClientIdLength })
+        {
+            return Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "The token's client id is too long.",
+                detail: $"Envio stores client ids (client_id, azp or sub) of at most {Envelope.MaxClientIdLength} characters.");
+        }
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         var messages = new List<(Envelope Envelope, Order Order)>(received.Count);
         for (var i = 0; i < received.Count; i++)
@@ -104,7 +115,7 @@ public static class OrderEndpoints
             OrderValidator.Validate(order, path?.Invoke(i) ?? "", errors);
             if (order is not null)
             {
-                messages.Add((new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, now, correlationId), order));
+                messages.Add((new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, now, correlationId, clientId), order));
             }
         }
 

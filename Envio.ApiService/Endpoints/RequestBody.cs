@@ -1,18 +1,21 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Envio.ApiService.Security;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Envio.ApiService.Endpoints;
 
 /// <summary>
 /// Reads a JSON request body as hostile input: the wrong content type is 415, more bytes than the limit 413 (read
-/// no further), arrays longer than the contract allows and JSON that does not fit the contract 400, each as problem
-/// details. Nothing reaches the validator, let alone the broker, that has not passed all of these.
+/// no further), a body that takes too long 408, arrays longer than the contract allows and JSON that does not fit
+/// the contract 400, each as problem details. Nothing reaches the validator, let alone the broker, that has not passed
+/// all of these. Memory follows the bytes that arrived, never the length a client declares.
 /// </summary>
 internal static class RequestBody
 {
     public static async Task<(T? Value, IResult? Problem)> ReadJsonAsync<T>(
-        HttpContext context, JsonTypeInfo<T> typeInfo, long maxBytes, string limitSetting, int maxArrayLength, string rootArrayError)
+        HttpContext context, JsonTypeInfo<T> typeInfo, long maxBytes, string limitSetting, int maxArrayLength, string rootArrayError,
+        TimeSpan readTimeout)
     {
         if (!context.Request.HasJsonContentType())
         {
@@ -20,11 +23,17 @@ internal static class RequestBody
                 title: "The body must be JSON.", detail: "Send Content-Type: application/json."));
         }
 
-        var body = await ReadAtMostAsync(context, maxBytes);
-        if (body is null)
+        var (body, status) = await ReadAtMostAsync(context, maxBytes, readTimeout);
+        if (status == StatusCodes.Status413PayloadTooLarge)
         {
             return (default, Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge,
                 title: "The body is too large.", detail: $"This endpoint reads at most {maxBytes} bytes ({limitSetting})."));
+        }
+        if (body is null)
+        {
+            return (default, Results.Problem(statusCode: status, title: "The body did not arrive in time.",
+                detail: $"Send the whole body within {readTimeout.TotalSeconds:0} s ({ApiOptions.SectionName}:{nameof(ApiOptions.BodyReadTimeout)}), " +
+                    $"at no less than the minimum rate ({ApiOptions.SectionName}:{nameof(ApiOptions.MinBodyBytesPerSecond)})."));
         }
 
         if (JsonShape.FirstArrayLongerThan(body.Value.Span, maxArrayLength) is { } path)
@@ -49,37 +58,49 @@ internal static class RequestBody
         }
     }
 
-    /// <summary>The body, or null when it is longer than <paramref name="maxBytes"/> (then read no further than that).</summary>
-    private static async Task<ReadOnlyMemory<byte>?> ReadAtMostAsync(HttpContext context, long maxBytes)
+    /// <summary>
+    /// The body; or null with 413 when it is longer than <paramref name="maxBytes"/> (then read no further than that),
+    /// with 408 when it did not arrive within <paramref name="readTimeout"/> or fast enough for Kestrel.
+    /// </summary>
+    private static async Task<(ReadOnlyMemory<byte>? Body, int Status)> ReadAtMostAsync(HttpContext context, long maxBytes, TimeSpan readTimeout)
     {
         if (context.Request.ContentLength > maxBytes)
         {
-            return null;
+            return (null, StatusCodes.Status413PayloadTooLarge);
         }
         // The server itself stops a body (also a chunked one) at the limit, so an endless body costs nothing.
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
             size.MaxRequestBodySize = maxBytes;
         }
-        using var buffer = new MemoryStream((int)Math.Min(context.Request.ContentLength ?? 4096, maxBytes));
+        // Grows with what arrives (doubling): a declared Content-Length reserves nothing, so slow requests that announce
+        // 16 MiB and send a trickle hold a trickle each.
+        using var buffer = new MemoryStream((int)Math.Min(context.Request.ContentLength ?? 4096, 64 * 1024));
         var chunk = new byte[16 * 1024];
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(readTimeout);
         try
         {
             int read;
-            while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+            while ((read = await context.Request.Body.ReadAsync(chunk, deadline.Token)) > 0)
             {
                 if (buffer.Length + read > maxBytes)
                 {
-                    return null;
+                    return (null, StatusCodes.Status413PayloadTooLarge);
                 }
                 buffer.Write(chunk, 0, read);
             }
         }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        catch (BadHttpRequestException e)
         {
-            return null;
+            // 413 from the server's own count, 408 from Kestrel's minimum data rate.
+            return (null, e.StatusCode);
         }
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            return (null, StatusCodes.Status408RequestTimeout);
+        }
+        return (buffer.GetBuffer().AsMemory(0, (int)buffer.Length), StatusCodes.Status200OK);
     }
 
     // The serializer's message names .NET types; the client needs the place and the gist.

@@ -11,14 +11,48 @@ public sealed class ApiOptions
     /// <summary>The largest body <c>POST /api/orders/batch</c> reads; beyond it, 413.</summary>
     public long MaxBatchBodyBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// How long reading one request body may take in all; past it, 408. Kestrel's minimum data rate
+    /// (<see cref="MinBodyBytesPerSecond"/>) stops a stalled body, this one a body trickled just above that rate.
+    /// </summary>
+    public TimeSpan BodyReadTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Kestrel's minimum request body data rate, after a 5-second grace period; below it, the request ends with 408.</summary>
+    public double MinBodyBytesPerSecond { get; set; } = 240;
+
+    /// <summary>
+    /// Whether the OpenAPI document (<c>/openapi/v1.json</c>) and the interactive reference (<c>/scalar/v1</c>) are
+    /// served, anonymously. Always in Development; elsewhere only when set: the admin surface's shape is no one's business.
+    /// </summary>
+    public bool PublishApiReference { get; set; }
+
+    /// <summary>
+    /// The reverse proxies whose <c>X-Forwarded-For</c>/<c>X-Forwarded-Proto</c> the API believes (the audit's address
+    /// and the anonymous rate-limit bucket come from it). None by default: the headers are then ignored, whoever sends them.
+    /// </summary>
+    public ForwardedHeadersSettings ForwardedHeaders { get; set; } = new();
+
     public RateLimitOptions RateLimit { get; set; } = new();
+
+    public sealed class ForwardedHeadersSettings
+    {
+        /// <summary>Addresses of trusted proxies (<c>10.0.0.5</c>).</summary>
+        public List<string> KnownProxies { get; set; } = [];
+
+        /// <summary>Networks of trusted proxies, in CIDR notation (<c>172.18.0.0/16</c>).</summary>
+        public List<string> KnownNetworks { get; set; } = [];
+    }
 
     /// <summary>
     /// Per client (the token's <c>client_id</c>/<c>azp</c>, else <c>sub</c>), a token bucket: <see cref="Burst"/>
-    /// requests at once, refilled with <see cref="RequestsPerSecond"/> every second. Beyond it, 429 with Retry-After.
+    /// requests at once, refilled with <see cref="RequestsPerSecond"/> every second; and at most
+    /// <see cref="ConcurrentRequests"/> in progress at once (slow bodies hold memory and a connection each). Beyond
+    /// either, 429 with Retry-After.
     /// </summary>
     public sealed class RateLimitOptions
     {
+        public int ConcurrentRequests { get; set; } = 64;
+
         public int RequestsPerSecond { get; set; } = 5_000;
 
         public int Burst { get; set; } = 5_000;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Claims;
 using System.Threading.RateLimiting;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
@@ -7,8 +6,9 @@ using Microsoft.Extensions.Options;
 namespace Envio.ApiService.Security;
 
 /// <summary>
-/// One token bucket per client, so that one client flooding the API cannot starve the others. A client is who the
-/// token was issued to: <c>client_id</c> (OAuth client credentials), <c>azp</c> (OIDC), else <c>sub</c>.
+/// One token bucket per client, so that one client flooding the API cannot starve the others, and a cap on each
+/// client's requests in progress, so that one client's slow bodies cannot hold the API's memory and connections. A
+/// client is who the token was issued to: <c>client_id</c> (OAuth client credentials), <c>azp</c> (OIDC), else <c>sub</c>.
 /// </summary>
 public static class ClientRateLimiting
 {
@@ -19,6 +19,20 @@ public static class ClientRateLimiting
         builder.Services.AddRateLimiter(options =>
         {
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            // Runs before the policy's bucket, on the same endpoints (those that require the policy), with the same key.
+            options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+            {
+                if (context.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName != PolicyName)
+                {
+                    return RateLimitPartition.GetNoLimiter("");
+                }
+                var limits = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RateLimit;
+                return RateLimitPartition.GetConcurrencyLimiter(ClientOf(context), _ => new ConcurrencyLimiterOptions
+                {
+                    PermitLimit = Math.Max(1, limits.ConcurrentRequests),
+                    QueueLimit = 0,
+                });
+            });
             options.AddPolicy(PolicyName, context =>
             {
                 var limits = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RateLimit;
@@ -52,10 +66,7 @@ public static class ClientRateLimiting
         return builder;
     }
 
-    private static string ClientOf(HttpContext context) =>
-        Claim(context.User, "client_id") ?? Claim(context.User, "azp") ?? Claim(context.User, "sub")
-        ?? "anonymous@" + context.Connection.RemoteIpAddress;
-
-    private static string? Claim(ClaimsPrincipal user, string type) =>
-        user.FindFirst(type)?.Value is { Length: > 0 } value ? $"{type}:{value}" : null;
+    // The claim type is part of the key: a subject and a client of the same name are not one client.
+    internal static string ClientOf(HttpContext context) =>
+        ClientIdentity.Of(context.User) is { } client ? $"{client.Type}:{client.Value}" : "anonymous@" + context.Connection.RemoteIpAddress;
 }

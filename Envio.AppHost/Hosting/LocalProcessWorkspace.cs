@@ -11,7 +11,10 @@ namespace Envio.AppHost.Hosting;
 /// <summary>
 /// The private area of one AppHost run for the backing services it starts as local processes: a directory per
 /// resource under <c>Envio:Processes:DataRoot</c> (default: the temp folder's <c>envio</c>), free loopback ports,
-/// and a clean-up that leaves no process and no data behind, even after a crash (the next run sweeps).
+/// and a clean-up that leaves no process and no data behind, even after a crash (the next run sweeps). The folders
+/// hold passwords and keys: the data root and every run directory are private to this user (0700; the database's
+/// service account may only pass through, see <see cref="LetGroupPassThrough"/>), and a data root that belongs to
+/// someone else (the default lives in the shared temp folder, under a name anyone can guess) is refused.
 /// </summary>
 internal sealed partial class LocalProcessWorkspace
 {
@@ -19,6 +22,9 @@ internal sealed partial class LocalProcessWorkspace
     public const string MarkerVariable = "ENVIO_RUN_DIRECTORY";
 
     private const string OwnerFileName = "apphost.pid";
+    private const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private readonly Lock _preparing = new();
+    private bool _rootChecked;
     private int _cleaned;
 
     private LocalProcessWorkspace(string dataRoot)
@@ -59,12 +65,97 @@ internal sealed partial class LocalProcessWorkspace
     /// <summary>Creates (on first use) and returns the private directory of one resource.</summary>
     public string DirectoryFor(string resourceName)
     {
+        EnsurePrivateDataRoot();
         if (!Directory.Exists(RunDirectory))
         {
-            Directory.CreateDirectory(RunDirectory);
+            CreatePrivateDirectory(RunDirectory);
             File.WriteAllText(Path.Combine(RunDirectory, OwnerFileName), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        return Directory.CreateDirectory(Path.Combine(RunDirectory, resourceName)).FullName;
+        return CreatePrivateDirectory(Path.Combine(RunDirectory, resourceName));
+    }
+
+    /// <summary>
+    /// Lets the members of <paramref name="group"/> pass through (not list) the data root and this run's directory:
+    /// for a server that runs under its own account (PostgreSQL, when the AppHost runs as root) and must reach its
+    /// data directory inside them. Nobody else gains anything.
+    /// </summary>
+    public void LetGroupPassThrough(string group)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+        foreach (var directory in new[] { DataRoot, RunDirectory })
+        {
+            Run("chgrp", ["--", group, directory]);
+            File.SetUnixFileMode(directory, Private | UnixFileMode.GroupExecute);
+        }
+    }
+
+    /// <summary>
+    /// Creates the data root for this user only, or checks that an existing one is this user's (never a symbolic link
+    /// planted by someone else) and takes every permission from others. Done once per run, before anything is written.
+    /// </summary>
+    private void EnsurePrivateDataRoot()
+    {
+        lock (_preparing)
+        {
+            if (_rootChecked || OperatingSystem.IsWindows())
+            {
+                return;
+            }
+            if (!Directory.Exists(DataRoot) && !File.Exists(DataRoot))
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(DataRoot)!);
+                try
+                {
+                    Directory.CreateDirectory(DataRoot, Private);
+                }
+                catch (IOException)
+                {
+                    // Created meanwhile (another run, or someone else): the owner check below decides.
+                }
+            }
+            var owner = Run("stat", ["-c", "%u", "--", DataRoot]).Trim(); // of the path itself: a symbolic link is its own owner
+            var self = CurrentUserId();
+            if (owner != self || new FileInfo(DataRoot).LinkTarget is not null)
+            {
+                throw new DistributedApplicationException(
+                    $"The data root {DataRoot} (Envio:Processes:DataRoot) belongs to user {owner}, not to this user ({self}), or is a " +
+                    "symbolic link: whoever owns it could read the passwords and keys written there, or plant files. Remove it, " +
+                    "or set Envio:Processes:DataRoot to a folder of your own.");
+            }
+            // Keep a pass-through for a service account's group (LetGroupPassThrough, by a run still going), nothing more.
+            File.SetUnixFileMode(DataRoot, Private | (File.GetUnixFileMode(DataRoot) & UnixFileMode.GroupExecute));
+            _rootChecked = true;
+        }
+    }
+
+    private static string CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return Directory.CreateDirectory(path).FullName;
+        }
+        var directory = Directory.CreateDirectory(path, Private);
+        File.SetUnixFileMode(path, Private); // also when it existed: a restart of the same run
+        return directory.FullName;
+    }
+
+    /// <summary>The effective user id of this process (the second field of <c>Uid:</c> in /proc/self/status).</summary>
+    private static string CurrentUserId() =>
+        File.ReadLines("/proc/self/status").First(l => l.StartsWith("Uid:", StringComparison.Ordinal))
+            .Split('\t', StringSplitOptions.RemoveEmptyEntries)[2];
+
+    private static string Run(string command, string[] arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(command, arguments) { RedirectStandardOutput = true, RedirectStandardError = true })
+            ?? throw new DistributedApplicationException($"Could not start {command}.");
+        var output = process.StandardOutput.ReadToEnd();
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? output
+            : throw new DistributedApplicationException($"{command} {string.Join(' ', arguments)} failed ({process.ExitCode}): {error.Trim()}");
     }
 
     public static int FreeLoopbackPort()
@@ -91,6 +182,7 @@ internal sealed partial class LocalProcessWorkspace
         {
             return;
         }
+        EnsurePrivateDataRoot(); // never sweep (kill, delete) in someone else's folder
         foreach (var run in Directory.EnumerateDirectories(DataRoot, "run-*"))
         {
             var ownerFile = Path.Combine(run, OwnerFileName);
@@ -168,13 +260,21 @@ internal sealed partial class LocalProcessWorkspace
         }
     }
 
-    /// <summary>Owner-only access for files that hold a secret (Unix; processes mode runs on Linux only).</summary>
-    public static void MakePrivate(string path)
+    /// <summary>
+    /// Writes a file that holds a secret, owner-only (0600) from its creation: a file written first and restricted
+    /// afterwards is readable by anyone for a moment. A file already there is replaced, never reused with its mode.
+    /// </summary>
+    public static async Task WriteSecretFileAsync(string path, string content, CancellationToken cancellationToken)
     {
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
+        await using var stream = new FileStream(path, options);
+        await using var writer = new StreamWriter(stream);
+        await writer.WriteAsync(content.AsMemory(), cancellationToken);
     }
 
     [LoggerMessage(LogLevel.Warning, "Killing process {Pid} left running by {RunDirectory}.")]

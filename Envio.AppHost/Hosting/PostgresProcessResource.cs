@@ -90,6 +90,10 @@ internal static class PostgresProcessBuilderExtensions
             .OnBeforeResourceStarted(async (resource, _, ct) =>
             {
                 workspace.DirectoryFor(name);
+                if (Environment.IsPrivilegedProcess)
+                {
+                    workspace.LetGroupPassThrough(ServiceAccount); // postgres reaches its data directory through root's
+                }
                 certificates.EnsureWritten();
                 await InitDbAsync(bin, directory, dataDirectory,
                     await resource.UserNameParameter.GetValueAsync(ct), await resource.PasswordParameter.GetValueAsync(ct), ct);
@@ -144,8 +148,7 @@ internal static class PostgresProcessBuilderExtensions
             return; // a restart of the same run (the dashboard's start, or a test): keep the data
         }
         var passwordFile = Path.Combine(directory, "pwfile");
-        await File.WriteAllTextAsync(passwordFile, password, ct);
-        LocalProcessWorkspace.MakePrivate(passwordFile);
+        await LocalProcessWorkspace.WriteSecretFileAsync(passwordFile, password!, ct);
         if (Environment.IsPrivilegedProcess)
         {
             await RunAsync("chown", ["-R", $"{ServiceAccount}:{ServiceAccount}", directory], ct);

@@ -77,15 +77,14 @@ internal static class RabbitMQProcessBuilderExtensions
                 certificates.EnsureWritten();
                 await File.WriteAllTextAsync(Path.Combine(directory, "enabled_plugins"), "[].", ct);
                 await File.WriteAllTextAsync(Path.Combine(directory, "advanced.config"), "[].", ct);
-                await File.WriteAllLinesAsync(Path.Combine(directory, "rabbitmq.conf"),
+                await LocalProcessWorkspace.WriteSecretFileAsync(Path.Combine(directory, "rabbitmq.conf"), string.Join('\n',
                 [
                     .. Configuration(amqpPort, certificates),
                     .. BrokerPermissions.Configuration(user!, secret!),
                     "log.console = true",
                     "log.console.level = info",
                     "log.file = false",
-                ], ct);
-                LocalProcessWorkspace.MakePrivate(Path.Combine(directory, "rabbitmq.conf"));
+                ]) + "\n", ct);
             })
             .WithAmqpHealthCheck(certificates.CaCertificatePath)
             .WaitFor(epmd)

@@ -75,6 +75,6 @@ public sealed class OrderDecoder(KeyRing keys)
             problem = $"The order id {order.OrderId} differs from the message id {envelope.MessageId}.";
             return null;
         }
-        return new ReceivedOrder(order, envelope.CorrelationId);
+        return new ReceivedOrder(order, envelope.CorrelationId, envelope.ClientId);
     }
 }

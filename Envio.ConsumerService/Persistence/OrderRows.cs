@@ -3,13 +3,13 @@ using Envio.Contracts.Security;
 
 namespace Envio.ConsumerService.Persistence;
 
-/// <summary>An order as it arrived: the contract plus what the message said about it.</summary>
-public sealed record ReceivedOrder(Order Order, string? CorrelationId);
+/// <summary>An order as it arrived: the contract plus what the message said about it (null: an older message did not say).</summary>
+public sealed record ReceivedOrder(Order Order, string? CorrelationId, string? ClientId = null);
 
 /// <summary>A row of <c>orders</c>; the customer's email and document are sealed (<see cref="SensitiveColumns"/>).</summary>
 public readonly record struct OrderRow(
     Guid OrderId, string CustomerName, byte[] CustomerEmail, byte[] CustomerDocument, string Currency,
-    decimal Total, DateTimeOffset CreatedAt, string? CorrelationId);
+    decimal Total, DateTimeOffset CreatedAt, string? CorrelationId, string? ClientId);
 
 /// <summary>A row of <c>order_items</c>; <see cref="LineNo"/> keeps the items in the order they were sent.</summary>
 public readonly record struct OrderItemRow(Guid OrderId, int LineNo, string Sku, int Quantity, decimal UnitPrice);
@@ -27,7 +27,7 @@ public static class OrderRows
         var seen = new HashSet<Guid>(batch.Count);
         var orders = new List<OrderRow>(batch.Count);
         var items = new List<OrderItemRow>(batch.Count * 3);
-        foreach (var (order, correlationId) in batch)
+        foreach (var (order, correlationId, clientId) in batch)
         {
             if (!seen.Add(order.OrderId))
             {
@@ -36,7 +36,7 @@ public static class OrderRows
             orders.Add(new OrderRow(order.OrderId, order.Customer.Name,
                 SensitiveColumns.Seal(keys, order.OrderId, SensitiveColumns.CustomerEmail, order.Customer.Email),
                 SensitiveColumns.Seal(keys, order.OrderId, SensitiveColumns.CustomerDocument, order.Customer.Document),
-                order.Currency, order.Total, order.CreatedAt, correlationId));
+                order.Currency, order.Total, order.CreatedAt, correlationId, clientId));
             for (var line = 0; line < order.Items.Count; line++)
             {
                 var item = order.Items[line];

@@ -9,7 +9,8 @@ namespace Envio.ConsumerService.Persistence;
 /// PostgreSQL, with binary COPY. The common batch holds only new orders: it is copied straight into the tables. When
 /// one of them is stored already (a redelivery, a client's retry) the primary key refuses the copy, the transaction
 /// rolls back, and the batch takes the careful path: COPY into temporary tables, then <c>INSERT … ON CONFLICT DO
-/// NOTHING</c>, with items inserted only for the orders that were new.
+/// NOTHING</c>, with items inserted only for the orders that were new; only then (some id was stored already) does it
+/// look up the client stored with each id of the batch, to report a <see cref="ClientConflict"/>.
 /// </summary>
 public sealed class PostgresOrderStore(
     NpgsqlDataSource dataSource, StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<PostgresOrderStore> logger) : IOrderStore
@@ -21,7 +22,7 @@ public sealed class PostgresOrderStore(
         CREATE TEMP TABLE staging_orders (
             order_id uuid NOT NULL, customer_name varchar(200) NOT NULL, customer_email bytea NOT NULL,
             customer_document bytea NOT NULL, currency char(3) NOT NULL, total numeric(19,4) NOT NULL,
-            created_at timestamptz NOT NULL, correlation_id varchar(128) NULL
+            created_at timestamptz NOT NULL, correlation_id varchar(128) NULL, client_id varchar(256) NULL
         ) ON COMMIT DROP;
         CREATE TEMP TABLE staging_items (
             order_id uuid NOT NULL, line_no integer NOT NULL, sku varchar(64) NOT NULL,
@@ -30,7 +31,7 @@ public sealed class PostgresOrderStore(
         """;
 
     internal const string CopyOrders = """
-        COPY staging_orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id)
+        COPY staging_orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, client_id)
         FROM STDIN (FORMAT BINARY)
         """;
 
@@ -38,8 +39,8 @@ public sealed class PostgresOrderStore(
 
     internal const string InsertNew = """
         WITH inserted AS (
-            INSERT INTO orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, received_by)
-            SELECT DISTINCT ON (order_id) order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, $1
+            INSERT INTO orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, client_id, received_by)
+            SELECT DISTINCT ON (order_id) order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, client_id, $1
             FROM staging_orders
             ORDER BY order_id
             ON CONFLICT (order_id) DO NOTHING
@@ -53,8 +54,14 @@ public sealed class PostgresOrderStore(
         SELECT count(*) FROM inserted
         """;
 
+    /// <summary>After <see cref="InsertNew"/>, in its transaction: the client stored with each order id of the batch.</summary>
+    internal const string SelectStoredClients = """
+        SELECT o.order_id, o.client_id
+        FROM orders o JOIN staging_orders s USING (order_id)
+        """;
+
     internal const string CopyOrdersDirect = """
-        COPY orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, received_by)
+        COPY orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, client_id, received_by)
         FROM STDIN (FORMAT BINARY)
         """;
 
@@ -63,15 +70,20 @@ public sealed class PostgresOrderStore(
     public async Task<int> InsertAsync(IReadOnlyList<ReceivedOrder> batch, CancellationToken cancellationToken)
     {
         var (orders, items) = OrderRows.From(batch, keys);
+        int inserted;
+        Dictionary<Guid, string?> storedClients;
         try
         {
-            return await CopyDirectAsync(orders, items, cancellationToken);
+            inserted = await CopyDirectAsync(orders, items, cancellationToken);
+            storedClients = ClientConflicts.OfRows(batch, orders);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             // Some order of the batch is stored already: nothing of this attempt was committed.
+            (inserted, storedClients) = await CopyThroughStagingAsync(orders, items, cancellationToken);
         }
-        return await CopyThroughStagingAsync(orders, items, cancellationToken);
+        ClientConflicts.Report(logger, ClientConflicts.Find(batch, storedClients));
+        return inserted;
     }
 
     private async Task<int> CopyDirectAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
@@ -84,7 +96,8 @@ public sealed class PostgresOrderStore(
         return orders.Count;
     }
 
-    private async Task<int> CopyThroughStagingAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    private async Task<(int Inserted, Dictionary<Guid, string?> StoredClients)> CopyThroughStagingAsync(
+        List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -102,9 +115,18 @@ public sealed class PostgresOrderStore(
             insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = identity.Name });
             inserted = Convert.ToInt32(await insert.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture);
         }
+        var storedClients = new Dictionary<Guid, string?>(orders.Count);
+        await using (var select = new NpgsqlCommand(SelectStoredClients, connection, transaction))
+        await using (var reader = await select.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                storedClients[reader.GetGuid(0)] = reader.IsDBNull(1) ? null : reader.GetString(1);
+            }
+        }
 
         await transaction.CommitAsync(cancellationToken);
-        return inserted;
+        return (inserted, storedClients);
     }
 
     /// <summary>Order rows in COPY's binary format; <paramref name="receivedBy"/> fills a last column when given.</summary>
@@ -122,20 +144,26 @@ public sealed class PostgresOrderStore(
             await writer.WriteAsync(order.Currency, NpgsqlDbType.Char, cancellationToken);
             await writer.WriteAsync(order.Total, NpgsqlDbType.Numeric, cancellationToken);
             await writer.WriteAsync(order.CreatedAt.UtcDateTime, NpgsqlDbType.TimestampTz, cancellationToken);
-            if (order.CorrelationId is null)
-            {
-                await writer.WriteNullAsync(cancellationToken);
-            }
-            else
-            {
-                await writer.WriteAsync(order.CorrelationId, NpgsqlDbType.Varchar, cancellationToken);
-            }
+            await WriteNullableAsync(writer, order.CorrelationId, cancellationToken);
+            await WriteNullableAsync(writer, order.ClientId, cancellationToken);
             if (receivedBy is not null)
             {
                 await writer.WriteAsync(receivedBy, NpgsqlDbType.Varchar, cancellationToken);
             }
         }
         await writer.CompleteAsync(cancellationToken);
+    }
+
+    private static async Task WriteNullableAsync(NpgsqlBinaryImporter writer, string? value, CancellationToken cancellationToken)
+    {
+        if (value is null)
+        {
+            await writer.WriteNullAsync(cancellationToken);
+        }
+        else
+        {
+            await writer.WriteAsync(value, NpgsqlDbType.Varchar, cancellationToken);
+        }
     }
 
     private static async Task WriteItemsAsync(NpgsqlConnection connection, string copy, List<OrderItemRow> items, CancellationToken cancellationToken)

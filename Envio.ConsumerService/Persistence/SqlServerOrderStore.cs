@@ -13,7 +13,8 @@ namespace Envio.ConsumerService.Persistence;
 /// careful path: two table-valued parameters in one round trip, inserted where the order id is not stored yet (no
 /// MERGE). On SQL Server the key-range lock (UPDLOCK, HOLDLOCK) keeps two consumers inserting the same new id from
 /// both passing NOT EXISTS; Babelfish accepts and ignores those hints, so there the loser gets a duplicate key and the
-/// batch is tried again.
+/// batch is tried again. The careful path also returns, in the same round trip, the client stored with each order id of
+/// the batch, to report a <see cref="ClientConflict"/>.
 /// </summary>
 public sealed class SqlServerOrderStore(
     StoreSettings settings, ConsumerIdentity identity, KeyRing keys, ILogger<SqlServerOrderStore> logger) : IOrderStore
@@ -21,9 +22,9 @@ public sealed class SqlServerOrderStore(
     internal const string InsertNew = """
         DECLARE @inserted TABLE (order_id uniqueidentifier NOT NULL PRIMARY KEY);
 
-        INSERT INTO dbo.orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, received_by)
+        INSERT INTO dbo.orders (order_id, customer_name, customer_email, customer_document, currency, total, created_at, correlation_id, client_id, received_by)
         OUTPUT inserted.order_id INTO @inserted (order_id)
-        SELECT o.order_id, o.customer_name, o.customer_email, o.customer_document, o.currency, o.total, o.created_at, o.correlation_id, @received_by
+        SELECT o.order_id, o.customer_name, o.customer_email, o.customer_document, o.currency, o.total, o.created_at, o.correlation_id, o.client_id, @received_by
         FROM (
             SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.order_id ORDER BY r.order_id) AS copy_no
             FROM @orders AS r
@@ -37,6 +38,10 @@ public sealed class SqlServerOrderStore(
         JOIN @inserted AS n ON n.order_id = i.order_id;
 
         SELECT COUNT(*) FROM @inserted;
+
+        SELECT stored.order_id, stored.client_id
+        FROM dbo.orders AS stored
+        WHERE EXISTS (SELECT 1 FROM @orders AS r WHERE r.order_id = stored.order_id);
         """;
 
     /// <summary>
@@ -72,6 +77,7 @@ public sealed class SqlServerOrderStore(
         new("total", SqlDbType.Decimal, 19, 4),
         new("created_at", SqlDbType.DateTimeOffset),
         new("correlation_id", SqlDbType.NVarChar, TextWidth),
+        new("client_id", SqlDbType.NVarChar, TextWidth),
     ];
 
     private static readonly SqlMetaData[] OrderItemRowShape =
@@ -88,7 +94,9 @@ public sealed class SqlServerOrderStore(
         var (orders, items) = OrderRows.From(batch, keys);
         try
         {
-            return await BulkCopyAsync(orders, items, cancellationToken);
+            var copied = await BulkCopyAsync(orders, items, cancellationToken);
+            ClientConflicts.Report(logger, ClientConflicts.Find(batch, ClientConflicts.OfRows(batch, orders)));
+            return copied;
         }
         catch (Exception e) when (e is InvalidOperationException or SqlException { Class: < 20, Number: not -2 })
         {
@@ -98,7 +106,9 @@ public sealed class SqlServerOrderStore(
             // way the careful path decides, with the server's own verdict. A lost connection (severity 20 and up) or a
             // timeout is not tried again here: the careful path would only meet it again, so it goes to the caller.
         }
-        return await InsertIfAbsentAsync(orders, items, cancellationToken);
+        var (inserted, storedClients) = await InsertIfAbsentAsync(orders, items, cancellationToken);
+        ClientConflicts.Report(logger, ClientConflicts.Find(batch, storedClients));
+        return inserted;
     }
 
     private async Task<int> BulkCopyAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
@@ -112,7 +122,7 @@ public sealed class SqlServerOrderStore(
         return orders.Count;
     }
 
-    private async Task<int> InsertIfAbsentAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    private async Task<(int Inserted, Dictionary<Guid, string?> StoredClients)> InsertIfAbsentAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -129,20 +139,32 @@ public sealed class SqlServerOrderStore(
         }
     }
 
-    private async Task<int> InsertNewAsync(List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
+    private async Task<(int Inserted, Dictionary<Guid, string?> StoredClients)> InsertNewAsync(
+        List<OrderRow> orders, List<OrderItemRow> items, CancellationToken cancellationToken)
     {
         await using var connection = new SqlConnection(settings.ConnectionString);
         await connection.OpenAsync(cancellationToken);
         await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);
 
         await using var insert = new SqlCommand(InsertNew, connection, transaction);
-        insert.Parameters.Add(new SqlParameter("@orders", SqlDbType.Structured) { TypeName = "dbo.order_row", Value = OrderRecords(orders) });
+        insert.Parameters.Add(new SqlParameter("@orders", SqlDbType.Structured) { TypeName = "dbo.order_row_with_client", Value = OrderRecords(orders) });
         insert.Parameters.Add(new SqlParameter("@items", SqlDbType.Structured) { TypeName = "dbo.order_item_row", Value = ItemRecords(items) });
         insert.Parameters.Add(new SqlParameter("@received_by", SqlDbType.NVarChar, 128) { Value = identity.Name });
-        var inserted = (int)(await insert.ExecuteScalarAsync(cancellationToken))!;
+        int inserted;
+        var storedClients = new Dictionary<Guid, string?>(orders.Count);
+        await using (var reader = await insert.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            inserted = reader.GetInt32(0);
+            await reader.NextResultAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                storedClients[reader.GetGuid(0)] = reader.IsDBNull(1) ? null : reader.GetString(1);
+            }
+        }
 
         await transaction.CommitAsync(cancellationToken);
-        return inserted;
+        return (inserted, storedClients);
     }
 
     public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
@@ -212,13 +234,14 @@ public sealed class SqlServerOrderStore(
             {
                 { "order_id", typeof(Guid) }, { "customer_name", typeof(string) }, { "customer_email", typeof(byte[]) },
                 { "customer_document", typeof(byte[]) }, { "currency", typeof(string) }, { "total", typeof(decimal) },
-                { "created_at", typeof(DateTimeOffset) }, { "correlation_id", typeof(string) }, { "received_by", typeof(string) },
+                { "created_at", typeof(DateTimeOffset) }, { "correlation_id", typeof(string) }, { "client_id", typeof(string) },
+                { "received_by", typeof(string) },
             },
         };
         foreach (var order in orders)
         {
             table.Rows.Add(order.OrderId, order.CustomerName, order.CustomerEmail, order.CustomerDocument, order.Currency,
-                order.Total, order.CreatedAt, (object?)order.CorrelationId ?? DBNull.Value, receivedBy);
+                order.Total, order.CreatedAt, (object?)order.CorrelationId ?? DBNull.Value, (object?)order.ClientId ?? DBNull.Value, receivedBy);
         }
         return table;
     }
@@ -258,6 +281,14 @@ public sealed class SqlServerOrderStore(
         else
         {
             record.SetString(7, order.CorrelationId);
+        }
+        if (order.ClientId is null)
+        {
+            record.SetDBNull(8);
+        }
+        else
+        {
+            record.SetString(8, order.ClientId);
         }
         return record;
     });

@@ -6,7 +6,8 @@ namespace Envio.Contracts.Security;
 
 /// <summary>
 /// How a message body travels encrypted: the order's JSON sealed with the key ring (<see cref="SealedValue"/>), with
-/// the message id and type as associated data, so a body moved onto another message does not open. The properties
+/// the message id and type (and the sending client, when the message names one) as associated data, so a body moved
+/// onto another message, or a client id changed or removed on the way, does not open. The properties
 /// say so (<see cref="SchemeHeader"/>), and a consumer refuses a body without it: the broker's disk, the retry queues
 /// and the error queue only ever hold ciphertext of what Envio's API accepted.
 /// </summary>
@@ -41,5 +42,8 @@ public static class EncryptedBody
     public static byte[] Open(KeyRing keys, Envelope envelope, ReadOnlySpan<byte> body) =>
         keys.Open(body, AssociatedData(envelope));
 
-    private static byte[] AssociatedData(Envelope envelope) => KeyRing.Context($"envio-message\n{envelope.MessageId:D}\n{envelope.Type}");
+    // Without a client id, exactly what messages said before there was one: those still open.
+    private static byte[] AssociatedData(Envelope envelope) => KeyRing.Context(envelope.ClientId is null
+        ? $"envio-message\n{envelope.MessageId:D}\n{envelope.Type}"
+        : $"envio-message\n{envelope.MessageId:D}\n{envelope.Type}\n{envelope.ClientId}");
 }

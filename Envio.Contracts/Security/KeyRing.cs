@@ -17,9 +17,9 @@ public sealed class KeyRing : IDisposable
 
     private readonly Dictionary<string, byte[]> _keys;
 
-    // An AesGcm per key and thread: making one imports the key into a new OpenSSL context, which costs more than
-    // sealing a whole order, and an instance must not be used by two threads at once.
-    private readonly ThreadLocal<Dictionary<string, AesGcm>> _ciphers = new(() => new(StringComparer.Ordinal), trackAllValues: true);
+    // Per thread: making an AesGcm imports its key into a new OpenSSL context, which costs more than sealing a whole
+    // order, and an instance must not be used by two threads at once.
+    private readonly ThreadLocal<ThreadCiphers> _ciphers = new(() => new(), trackAllValues: true);
 
     public KeyRing(string currentKeyId, IReadOnlyDictionary<string, byte[]> keys)
     {
@@ -93,9 +93,15 @@ public sealed class KeyRing : IDisposable
         return key;
     }
 
-    /// <summary>Encrypts with the current key; <paramref name="associatedData"/> is authenticated, not stored.</summary>
-    public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) =>
-        SealedValue.Seal(CurrentKeyId, Cipher(CurrentKeyId, _keys[CurrentKeyId]), plaintext, associatedData);
+    /// <summary>
+    /// Encrypts with a key derived from the current key and this thread's salt (<see cref="SealedValue"/>);
+    /// <paramref name="associatedData"/> is authenticated, not stored.
+    /// </summary>
+    public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        var sealer = _ciphers.Value!.SealerFor(CurrentKeyId, _keys[CurrentKeyId]);
+        return SealedValue.Seal(CurrentKeyId, sealer.Salt, sealer.Cipher, plaintext, associatedData);
+    }
 
     /// <summary>Decrypts a sealed value with the key it names; throws <see cref="UndecryptableException"/> with the reason.</summary>
     public byte[] Open(ReadOnlySpan<byte> sealedValue, ReadOnlySpan<byte> associatedData)
@@ -107,24 +113,14 @@ public sealed class KeyRing : IDisposable
             throw new UndecryptableException(
                 $"It was encrypted with key '{keyId}', which is not in the key ring ({string.Join(", ", _keys.Keys.Order(StringComparer.Ordinal))}).");
         }
-        return SealedValue.Open(Cipher(keyId, key), sealedValue, associatedData);
-    }
-
-    private AesGcm Cipher(string keyId, byte[] key)
-    {
-        var ciphers = _ciphers.Value!;
-        if (!ciphers.TryGetValue(keyId, out var cipher))
-        {
-            ciphers[keyId] = cipher = new AesGcm(key, SealedValue.TagSize);
-        }
-        return cipher;
+        return SealedValue.Open(_ciphers.Value!.OpenerFor(keyId, key, SealedValue.SaltOf(sealedValue)), sealedValue, associatedData);
     }
 
     public void Dispose()
     {
-        foreach (var cipher in _ciphers.Values.SelectMany(ciphers => ciphers.Values))
+        foreach (var ciphers in _ciphers.Values)
         {
-            cipher.Dispose();
+            ciphers.Dispose();
         }
         _ciphers.Dispose();
     }
@@ -135,3 +131,74 @@ public sealed class KeyRing : IDisposable
 
 /// <summary>A sealed value cannot be opened: the reason says why, and never holds key material or plaintext.</summary>
 public sealed class UndecryptableException(string message, Exception? inner = null) : CryptographicException(message, inner);
+
+/// <summary>One thread's ciphers: the derived key it seals with now (per ring key), and those it opened with lately.</summary>
+internal sealed class ThreadCiphers : IDisposable
+{
+    // Values from other threads and processes carry their own salts; a few dozen derived keys cover a busy consumer,
+    // and past that the cache starts over rather than grow without bound.
+    private const int MaxOpeners = 64;
+
+    private readonly Dictionary<string, Sealer> _sealers = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string KeyId, UInt128 Salt), AesGcm> _openers = [];
+    private readonly Dictionary<string, AesGcm> _unsalted = new(StringComparer.Ordinal);
+
+    public sealed class Sealer(byte[] salt, AesGcm cipher)
+    {
+        public byte[] Salt { get; } = salt;
+        public AesGcm Cipher { get; } = cipher;
+        public long Sealed { get; set; }
+    }
+
+    /// <summary>The sealer for a ring key, with a fresh salt once the current one sealed its share.</summary>
+    public Sealer SealerFor(string keyId, byte[] ringKey)
+    {
+        if (!_sealers.TryGetValue(keyId, out var sealer) || sealer.Sealed >= SealedValue.ValuesPerDerivedKey)
+        {
+            sealer?.Cipher.Dispose();
+            var salt = RandomNumberGenerator.GetBytes(SealedValue.SaltSize);
+            _sealers[keyId] = sealer = new Sealer(salt, new AesGcm(SealedValue.DeriveKey(ringKey, salt), SealedValue.TagSize));
+        }
+        sealer.Sealed++;
+        return sealer;
+    }
+
+    /// <summary>The cipher that opens a value of this ring key and salt (an empty salt: a version-1 value, the ring key itself).</summary>
+    public AesGcm OpenerFor(string keyId, byte[] ringKey, ReadOnlySpan<byte> salt)
+    {
+        if (salt.IsEmpty)
+        {
+            if (!_unsalted.TryGetValue(keyId, out var unsalted))
+            {
+                _unsalted[keyId] = unsalted = new AesGcm(ringKey, SealedValue.TagSize);
+            }
+            return unsalted;
+        }
+        var cacheKey = (keyId, BitConverter.ToUInt128(salt));
+        if (!_openers.TryGetValue(cacheKey, out var opener))
+        {
+            if (_openers.Count >= MaxOpeners)
+            {
+                DisposeAll(_openers.Values);
+                _openers.Clear();
+            }
+            _openers[cacheKey] = opener = new AesGcm(SealedValue.DeriveKey(ringKey, salt), SealedValue.TagSize);
+        }
+        return opener;
+    }
+
+    public void Dispose()
+    {
+        DisposeAll(_sealers.Values.Select(s => s.Cipher));
+        DisposeAll(_openers.Values);
+        DisposeAll(_unsalted.Values);
+    }
+
+    private static void DisposeAll(IEnumerable<AesGcm> ciphers)
+    {
+        foreach (var cipher in ciphers)
+        {
+            cipher.Dispose();
+        }
+    }
+}

@@ -99,6 +99,20 @@ public abstract class DataPathTests(EnvioStack stack)
     }
 
     [Fact]
+    public async Task Each_order_is_stored_with_the_client_its_token_was_issued_to()
+    {
+        stack.SkipWhenUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(5_004);
+
+        Assert.Equal([order.OrderId], await PostAcceptedAsync("/api/orders", order, ct));
+
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [order.OrderId], ArrivalTimeout));
+        await using var command = stack.Orders.CreateCommand($"SELECT client_id FROM orders WHERE order_id = '{order.OrderId}'");
+        Assert.Equal(TestTokens.DefaultClient, await command.ExecuteScalarAsync(ct));
+    }
+
+    [Fact]
     public async Task An_order_without_id_or_creation_time_gets_a_uuid_v7_and_the_time_it_was_accepted()
     {
         stack.SkipWhenUnavailable();

@@ -4,8 +4,9 @@ using Envio.ConsumerService.Persistence;
 using Envio.Contracts.Security;
 using Envio.Tests.Security;
 using Envio.Tests.Support;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Envio.Tests.Persistence;
 
@@ -110,6 +111,51 @@ public abstract class OrderStoreContract : IAsyncLifetime
         Assert.Equal(2, await CountAsync("orders"));
         Assert.Equal(6, await CountAsync("order_items"));
         Assert.Equal(0, await ItemsWithoutTheirOrderAsync());
+    }
+
+    [Fact]
+    public async Task An_order_id_stored_for_one_client_and_sent_again_by_another_is_not_stored_and_is_reported_with_both_clients()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(16);
+        Assert.Equal(1, await Store.InsertAsync([new ReceivedOrder(order, "store-test", "client-a")], ct));
+        using var conflicts = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.consumer.client_conflicts");
+
+        // Another client under the taken id, next to the first client's own retry (not a conflict) and a new order.
+        var taken = order with { Customer = order.Customer with { Name = "Mallory" }, Total = order.Total + 1 };
+        var fresh = SampleOrders.Create(17);
+        var inserted = await CreateStore(ConnectionString, Keys, new ConsumerIdentity("store-tests/2")).InsertAsync(
+            [new ReceivedOrder(taken, "store-test", "client-b"), new ReceivedOrder(order, "store-test", "client-a"), new ReceivedOrder(fresh, "store-test", "client-b")],
+            ct);
+
+        Assert.Equal(1, inserted);
+        await using var database = StoredOrders.Connect(ConnectionString);
+        Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe((await StoredOrders.ReadAsync(database, Keys, [order.OrderId]))[order.OrderId].Order));
+        Assert.Equal("client-a", await StoredClientAsync(order.OrderId));
+        Assert.Equal("client-b", await StoredClientAsync(fresh.OrderId));
+        var warning = Assert.Single(Logs.GetSnapshot(), log => log.Level == LogLevel.Warning);
+        Assert.Contains(order.OrderId.ToString(), warning.Message, StringComparison.Ordinal);
+        Assert.Contains("client client-b", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("client client-a", warning.Message, StringComparison.Ordinal);
+        Assert.True(conflicts.GetMeasurementSnapshot().Sum(m => m.Value) >= 1, "the conflict was not counted");
+    }
+
+    [Fact]
+    public async Task One_batch_holding_a_new_order_id_from_two_clients_stores_the_first_and_reports_the_second()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var order = SampleOrders.Create(18);
+        var taken = order with { Customer = order.Customer with { Name = "Mallory" } };
+
+        var inserted = await Store.InsertAsync(
+            [new ReceivedOrder(order, "store-test", "client-a"), new ReceivedOrder(taken, "store-test", "client-b")], TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, inserted);
+        Assert.Equal("client-a", await StoredClientAsync(order.OrderId));
+        var warning = Assert.Single(Logs.GetSnapshot(), log => log.Level == LogLevel.Warning);
+        Assert.Contains("client client-b", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("client client-a", warning.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -257,6 +303,15 @@ public abstract class OrderStoreContract : IAsyncLifetime
     protected static List<ReceivedOrder> Received(params Envio.Contracts.Orders.Order[] orders) =>
         orders.Select(o => new ReceivedOrder(o, "store-test")).ToList();
 
+    private async Task<string?> StoredClientAsync(Guid orderId)
+    {
+        await using var connection = Connect(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT client_id FROM orders WHERE order_id = '{orderId}'";
+        return await command.ExecuteScalarAsync() as string;
+    }
+
     private Task<long> ItemsWithoutTheirOrderAsync() => ScalarAsync(ConnectionString, StoredOrders.CountItemsWithoutTheirOrder);
 
     private Task<long> CountAsync(string table) => ScalarAsync(ConnectionString, $"SELECT COUNT(*) FROM {table}");
@@ -270,5 +325,8 @@ public abstract class OrderStoreContract : IAsyncLifetime
         return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    protected static ILogger<T> Log<T>() => NullLogger<T>.Instance;
+    /// <summary>What the stores of this test logged.</summary>
+    protected FakeLogCollector Logs { get; } = new();
+
+    protected ILogger<T> Log<T>() => new FakeLogger<T>(Logs);
 }

@@ -101,8 +101,8 @@ public sealed class HostileInputTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         // 16 MiB of "{}," is 5.6 million orders to a deserializer: over half a gigabyte before any validator counts them.
         var body = "[" + string.Join(',', Enumerable.Repeat("{}", (16 * MiB - 2) / 3)) + "]";
-        var api = await ApiProcessAsync(ct);
-        var before = ResidentMegabytes(api);
+        var api = await ResourceProcesses.ApiProcessAsync(stack.App, ct);
+        var before = ResourceProcesses.ResidentMegabytes(api);
         Assert.True(before > 0, $"the API's memory (/proc/{api}/status) could not be read: the check below would prove nothing");
         var peak = before;
         using var sampling = new CancellationTokenSource();
@@ -110,7 +110,7 @@ public sealed class HostileInputTests(EnvioStack stack)
         {
             while (!sampling.IsCancellationRequested)
             {
-                peak = Math.Max(peak, ResidentMegabytes(api));
+                peak = Math.Max(peak, ResourceProcesses.ResidentMegabytes(api));
                 await Task.Delay(10, CancellationToken.None);
             }
         }, CancellationToken.None);
@@ -123,54 +123,6 @@ public sealed class HostileInputTests(EnvioStack stack)
             Assert.Contains("$", problem.GetProperty("errors").EnumerateObject().Select(e => e.Name));
         }
         Assert.True(peak - before < 250, $"the API grew by {peak - before:0} MB (from {before:0} MB) for one refused body");
-    }
-
-    /// <summary>The API's own process (DCP starts it under a <c>dotnet run</c> wrapper).</summary>
-    private async Task<int> ApiProcessAsync(CancellationToken ct)
-    {
-        var root = await ResourceProcesses.PidAsync(stack.App, "api", ct);
-        foreach (var entry in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(entry), out var pid) && File.Exists(Path.Combine(entry, "cmdline")))
-            {
-                try
-                {
-                    if (File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0')[0].EndsWith("/Envio.ApiService", StringComparison.Ordinal)
-                        && (pid == root || AncestorsOf(pid).Contains(root)))
-                    {
-                        return pid;
-                    }
-                }
-                catch (IOException)
-                {
-                    // Gone meanwhile.
-                }
-            }
-        }
-        throw new InvalidOperationException("The API's process was not found.");
-    }
-
-    private static IEnumerable<int> AncestorsOf(int pid)
-    {
-        while (pid > 1)
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            pid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-            yield return pid;
-        }
-    }
-
-    private static double ResidentMegabytes(int pid)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
     }
 
     private async Task<HttpResponseMessage> SendAsync(Case hostile, CancellationToken ct)

@@ -27,14 +27,83 @@ public sealed class KeyRingTests
         Assert.NotEqual(first, second); // a fresh nonce every time
         Assert.Equal(-1, first.AsSpan().IndexOf(plaintext));
         Assert.Equal("k1", SealedValue.KeyIdOf(first));
-        Assert.Equal(2 + 2 + SealedValue.NonceSize + SealedValue.TagSize + plaintext.Length, first.Length);
+        Assert.Equal(2 + 2 + SealedValue.SaltSize + SealedValue.NonceSize + SealedValue.TagSize + plaintext.Length, first.Length);
+    }
+
+    [Fact]
+    public void A_value_is_sealed_with_a_key_derived_from_the_ring_key_and_the_salt_it_carries_never_with_the_ring_key_itself()
+    {
+        var ringKey = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
+        var keys = new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = ringKey });
+        var plaintext = "ana.souza@example.com"u8.ToArray();
+
+        var value = keys.Seal(plaintext, Context);
+
+        Assert.Equal(SealedValue.Version, value[0]);
+        const int header = 2 + 2 + SealedValue.SaltSize;
+        var salt = value.AsSpan(4, SealedValue.SaltSize).ToArray();
+        Assert.Equal(salt, SealedValue.SaltOf(value).ToArray());
+        var (nonce, tag, ciphertext) = (value[header..(header + SealedValue.NonceSize)],
+            value[(header + SealedValue.NonceSize)..(header + SealedValue.NonceSize + SealedValue.TagSize)], value[(header + SealedValue.NonceSize + SealedValue.TagSize)..]);
+        byte[] authenticated = [.. value[..header], .. Context];
+        var opened = new byte[ciphertext.Length];
+        using (var derived = new AesGcm(HKDF.DeriveKey(HashAlgorithmName.SHA256, ringKey, 32, salt, "envio sealed value v2"u8.ToArray()), SealedValue.TagSize))
+        {
+            derived.Decrypt(nonce, ciphertext, tag, opened, authenticated);
+        }
+        Assert.Equal(plaintext, opened);
+        using var ring = new AesGcm(ringKey, SealedValue.TagSize);
+        Assert.ThrowsAny<CryptographicException>(() => ring.Decrypt(nonce, ciphertext, tag, opened, authenticated));
+    }
+
+    [Fact]
+    public void Values_sealed_on_other_threads_carry_other_salts_and_all_open()
+    {
+        var keys = EncryptionKeysOf.Fresh("k1");
+        var values = Enumerable.Range(0, 4).Select(i =>
+        {
+            byte[]? value = null;
+            var thread = new Thread(() => value = keys.Seal([(byte)i], Context));
+            thread.Start();
+            thread.Join();
+            return value!;
+        }).ToList();
+
+        Assert.Equal(4, values.Select(v => Convert.ToHexString(SealedValue.SaltOf(v))).Distinct().Count());
+        Assert.Equal([0, 1, 2, 3], values.Select(v => (int)keys.Open(v, Context)[0]));
+    }
+
+    [Fact]
+    public void A_value_of_the_first_format_sealed_with_the_ring_key_itself_still_opens()
+    {
+        // Version 1 (no salt), as Envio wrote it before per-value keys: key bytes 0..31, nonce 07×12, context "order 1".
+        var keys = new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = [.. Enumerable.Range(0, 32).Select(b => (byte)b)] });
+        var unsalted = Convert.FromBase64String("AQJrMQcHBwcHBwcHBwcHB+baurbS20kend4QdW2dUohuBMdyHGCijqfddvjhPIT3xHLuHOU=");
+
+        Assert.Equal("k1", SealedValue.KeyIdOf(unsalted));
+        Assert.Equal("ana.souza@example.com"u8.ToArray(), keys.Open(unsalted, Context));
+        unsalted[^1] ^= 0x01;
+        Assert.Throws<UndecryptableException>(() => keys.Open(unsalted, Context));
+    }
+
+    [Fact]
+    public void A_value_with_the_salt_of_another_value_is_refused()
+    {
+        var keys = EncryptionKeysOf.Fresh("k1");
+        var value = keys.Seal("123.456.789-09"u8, Context);
+        var other = EncryptionKeysOf.Fresh("k1").Seal("123.456.789-09"u8, Context); // another ring: another salt
+
+        SealedValue.SaltOf(other).CopyTo(value.AsSpan(4, SealedValue.SaltSize));
+
+        Assert.Contains("authentication", Assert.Throws<UndecryptableException>(() => keys.Open(value, Context)).Message, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData(0)]  // the format version
     [InlineData(3)]  // the key id
-    [InlineData(5)]  // the nonce
-    [InlineData(20)] // the tag
+    [InlineData(10)] // the salt
+    [InlineData(25)] // the nonce
+    [InlineData(40)] // the tag
     [InlineData(-1)] // the ciphertext
     public void Any_flipped_byte_is_refused(int position)
     {

@@ -14,13 +14,19 @@ public static class EnvioAppHost
     /// <summary>A data root of its own for one AppHost instance, so its clean-up can be checked in isolation.</summary>
     public static string NewDataRoot() => Path.Combine(Path.GetTempPath(), "envio-tests", Guid.NewGuid().ToString("N")[..12]);
 
-    public static async Task<DistributedApplication> StartAsync(string dataRoot, CancellationToken cancellationToken, params string[] extraArgs)
+    public static Task<DistributedApplication> StartAsync(string dataRoot, CancellationToken cancellationToken, params string[] extraArgs) =>
+        StartAsync(dataRoot, _ => { }, cancellationToken, extraArgs);
+
+    /// <summary>As above, with <paramref name="change"/> applied to the model before it starts (a service's environment, say).</summary>
+    public static async Task<DistributedApplication> StartAsync(
+        string dataRoot, Action<IDistributedApplicationTestingBuilder> change, CancellationToken cancellationToken, params string[] extraArgs)
     {
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
             ["--Envio:Hosting=processes", $"--Envio:Processes:DataRoot={dataRoot}",
              // The development signing key goes to a store of the run's own, never to the developer's.
              $"--{DevelopmentTokens.UserSecretsRootKey}={Path.Combine(dataRoot, "user-secrets")}", .. extraArgs], cancellationToken);
         builder.TrustTestTokens();
+        change(builder);
 
         builder.Services.AddLogging(logging =>
         {

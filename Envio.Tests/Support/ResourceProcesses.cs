@@ -47,6 +47,63 @@ public static class ResourceProcesses
         await app.ResourceNotifications.WaitForResourceHealthyAsync(name, timeout.Token);
     }
 
+    /// <summary>The API's own process (DCP starts it under a <c>dotnet run</c> wrapper).</summary>
+    public static async Task<int> ApiProcessAsync(DistributedApplication app, CancellationToken ct)
+    {
+        var root = await PidAsync(app, "api", ct);
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var pid) && File.Exists(Path.Combine(entry, "cmdline")))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(entry, "cmdline")).Split('\0')[0].EndsWith("/Envio.ApiService", StringComparison.Ordinal)
+                        && (pid == root || AncestorsOf(pid).Contains(root)))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
+        throw new InvalidOperationException("The API's process was not found.");
+    }
+
+    private static IEnumerable<int> AncestorsOf(int pid)
+    {
+        while (pid > 1)
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            pid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+            yield return pid;
+        }
+    }
+
+    /// <summary>The resident memory of a process, in MB; 0 when it cannot be read.</summary>
+    public static double ResidentMegabytes(int pid) => StatusMegabytes(pid, "VmRSS:");
+
+    /// <summary>
+    /// The private memory a process has committed (its data segment), in MB, touched or not: what .NET's GC counts
+    /// against its heap limit (75% of a container's memory limit), so what makes it fail with out-of-memory there.
+    /// </summary>
+    public static double CommittedMegabytes(int pid) => StatusMegabytes(pid, "VmData:");
+
+    private static double StatusMegabytes(int pid, string field)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
     private static List<int> Descendants(int root)
     {
         var parents = new Dictionary<int, int>();
