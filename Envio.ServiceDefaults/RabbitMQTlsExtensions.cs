@@ -12,15 +12,33 @@ public static class RabbitMQTlsExtensions
 {
     public const string CaCertificateKey = "Envio:Tls:CaCertificate";
 
-    /// <summary><c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above.</summary>
-    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName) =>
-        builder.AddRabbitMQClient(connectionName, configureConnectionFactory: factory =>
-        {
-            if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
+    /// <summary>
+    /// <c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above, for one node or a
+    /// cluster (see <see cref="BrokerConnectionString"/>): every connection made from the registered factory, the
+    /// shared <see cref="IConnection"/> and its recoveries included, chooses among all the nodes listed.
+    /// </summary>
+    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName)
+    {
+        BrokerConnectionString? broker = null;
+        builder.AddRabbitMQClient(connectionName,
+            configureSettings: settings =>
             {
-                factory.TrustOnly(authority);
-            }
-        });
+                // Aspire reads the connection string as one URI: give it the first node's, keep the list here.
+                if (settings.ConnectionString is { Length: > 0 } connectionString)
+                {
+                    broker = BrokerConnectionString.Parse(connectionString);
+                    settings.ConnectionString = broker.FirstNode.ToString();
+                }
+            },
+            configureConnectionFactory: factory =>
+            {
+                broker?.ConfigureFactory(factory);
+                if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
+                {
+                    factory.TrustOnly(authority);
+                }
+            });
+    }
 
     /// <summary>Accepts only a broker certificate issued by the authority in <paramref name="caCertificatePath"/>.</summary>
     public static ConnectionFactory TrustOnly(this ConnectionFactory factory, string caCertificatePath)
