@@ -12,6 +12,9 @@ public static class RabbitMQTlsExtensions
 {
     public const string CaCertificateKey = "Envio:Tls:CaCertificate";
 
+    /// <summary>Where Aspire reads <see cref="ConnectionFactory"/> settings from (for example NetworkRecoveryInterval).</summary>
+    private const string ConnectionFactorySection = "Aspire:RabbitMQ:Client:ConnectionFactory";
+
     /// <summary>
     /// <c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above, for one node or a
     /// cluster (see <see cref="BrokerConnectionString"/>): every connection made from the registered factory, the
@@ -33,6 +36,12 @@ public static class RabbitMQTlsExtensions
             configureConnectionFactory: factory =>
             {
                 broker?.ConfigureFactory(factory);
+                // The client waits this long before each recovery attempt (5 s by default). With other nodes up there
+                // is nothing to wait for: a service whose node is lost is back on another within about a second.
+                if (broker is { Nodes.Count: > 1 } && builder.Configuration[$"{ConnectionFactorySection}:NetworkRecoveryInterval"] is null)
+                {
+                    factory.NetworkRecoveryInterval = TimeSpan.FromSeconds(1);
+                }
                 if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
                 {
                     factory.TrustOnly(authority);
