@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Envio.AppHost.Hosting;
 
@@ -79,7 +80,7 @@ internal static class RabbitMQClusterBuilderExtensions
                 .WithParentRelationship(cluster);
             if (previous is not null)
             {
-                node.WaitFor(previous); // joins what runs already; all at once, each could found a cluster of its own
+                node.AfterOnFirstStart(previous.Resource.Name);
             }
             cluster.Resource.Nodes.Add(node.Resource);
             previous = node;
@@ -88,5 +89,22 @@ internal static class RabbitMQClusterBuilderExtensions
         // The cluster is up once its last node joined; its own check (AMQP through the node list) then says healthy.
         previous!.OnResourceReady((_, ready, _) => cluster.Resource.MarkRunningAsync(ready.Services));
         return cluster.WithAmqpHealthCheck(DevelopmentCertificates.For(builder).CaCertificatePath);
+    }
+
+    /// <summary>
+    /// The first start of this node waits until <paramref name="previousNode"/> is healthy: it then joins what runs
+    /// already (started all at once, each node could found a cluster of its own). Not WaitFor: that holds every later
+    /// start too, and a node must come back while the one before it is down (it rejoins the cluster from its data).
+    /// </summary>
+    private static void AfterOnFirstStart(this IResourceBuilder<RabbitMQProcessResource> node, string previousNode)
+    {
+        var started = 0;
+        node.OnBeforeResourceStarted(async (_, @event, ct) =>
+        {
+            if (Interlocked.Exchange(ref started, 1) == 0)
+            {
+                await @event.Services.GetRequiredService<ResourceNotificationService>().WaitForResourceHealthyAsync(previousNode, ct);
+            }
+        });
     }
 }

@@ -114,17 +114,17 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Cluster cluster) :
         DateTime bothLost = default, secondBack = default;
         var (answers, _) = await RunAsync(async (record, ct) =>
         {
-            var nodes = App.Nodes();
+            // The second node comes back while the first, which it joined at the cluster's start, is still down.
+            var (first, second) = (App.Nodes()[0], App.Nodes()[1]);
             var leader = await WorkQueueLeaderAsync(ct);
-            var other = nodes.First(n => n != leader);
-            record($"two of three nodes killed (SIGKILL: {leader.Name}, the leader, and {other.Name}) for 30 s");
-            await ResourceProcesses.SignalAsync(App, leader.Name, "KILL", ct, wholeTree: true);
-            await ResourceProcesses.SignalAsync(App, other.Name, "KILL", ct, wholeTree: true);
+            record($"two of three nodes killed (SIGKILL: {first.Name} and {second.Name}; the leader was {leader.Name}) for 30 s");
+            await ResourceProcesses.SignalAsync(App, first.Name, "KILL", ct, wholeTree: true);
+            await ResourceProcesses.SignalAsync(App, second.Name, "KILL", ct, wholeTree: true);
             bothLost = DateTime.UtcNow;
             await Task.Delay(TimeSpan.FromSeconds(30), ct);
-            record($"a second node ({other.Name}) restarted");
+            record($"a second node ({second.Name}) restarted");
             secondBack = DateTime.UtcNow;
-            await ResourceProcesses.RestartAsync(App, other.Name, ct);
+            await ResourceProcesses.RestartAsync(App, second.Name, ct);
             await Task.Delay(Steady, ct);
         });
 
@@ -214,8 +214,10 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Cluster cluster) :
         var refused = phase.Where(a => a.Status != 202).ToList();
         var window = refused.Count == 0 ? TimeSpan.Zero : refused.Max(a => a.Answered) - refused.Min(a => a.Sent);
         var resumed = phase.Where(a => a.Status == 202 && storedAt.ContainsKey(a.OrderId)).Select(a => storedAt[a.OrderId]).DefaultIfEmpty().Min();
-        // The longest stretch in which the consumers committed nothing (the stream never stops, so idle means stalled).
-        List<DateTime> commits = [start, .. storedAt.Values.Where(at => at >= start && at < (phase.Count == 0 ? start : phase.Max(a => a.Answered))).Order()];
+        // The longest stretch in which the consumers committed nothing (the stream never stops, so idle means stalled),
+        // from the phase's start to its last answer.
+        var end = phase.Count == 0 ? start : phase.Max(a => a.Answered);
+        List<DateTime> commits = [start, .. storedAt.Values.Where(at => at >= start && at < end).Order(), end];
         var longestPause = commits.Zip(commits.Skip(1), (a, b) => b - a).DefaultIfEmpty().Max();
         return string.Create(CultureInfo.InvariantCulture,
             $"| {refused.Count(a => a.Status == 503)} (+{refused.Count(a => a.Status == 0)} unanswered) | {window.TotalSeconds:0.0} s | " +
