@@ -14,31 +14,56 @@ public static class RabbitMQTlsExtensions
 {
     public const string CaCertificateKey = "Envio:Tls:CaCertificate";
 
-    /// <summary><c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above.</summary>
+    /// <summary>Where Aspire reads <see cref="ConnectionFactory"/> settings from (for example NetworkRecoveryInterval).</summary>
+    private const string ConnectionFactorySection = "Aspire:RabbitMQ:Client:ConnectionFactory";
+
+    /// <summary>
+    /// <c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above, for one node or a
+    /// cluster (see <see cref="BrokerConnectionString"/>): every connection made from the registered factory, the
+    /// shared <see cref="IConnection"/> and its recoveries included, chooses among all the nodes listed.
+    /// </summary>
     public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName)
     {
         // At start, not at the first connection.
-        if (Uri.TryCreate(builder.Configuration.GetConnectionString(connectionName), UriKind.Absolute, out var broker)
-            && broker.Scheme == "amqp")
+        if (builder.Configuration.GetConnectionString(connectionName) is { Length: > 0 } configured
+            && BrokerConnectionString.Parse(configured).FirstNode.Scheme == "amqp")
         {
             RefusePlainTextOutsideDevelopment(builder.Environment, connectionName);
         }
 
-        builder.AddRabbitMQClient(connectionName, configureConnectionFactory: factory =>
-        {
-            if (!factory.Ssl.Enabled)
+        BrokerConnectionString? broker = null;
+        builder.AddRabbitMQClient(connectionName,
+            configureSettings: settings =>
             {
-                RefusePlainTextOutsideDevelopment(builder.Environment, connectionName);
-            }
-            else if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
+                // Aspire reads the connection string as one URI: give it the first node's, keep the list here.
+                if (settings.ConnectionString is { Length: > 0 } connectionString)
+                {
+                    broker = BrokerConnectionString.Parse(connectionString);
+                    settings.ConnectionString = broker.FirstNode.ToString();
+                }
+            },
+            configureConnectionFactory: factory =>
             {
-                factory.TrustOnly(authority);
-            }
-            else
-            {
-                factory.TrustMachineStoreForThisHostOnly();
-            }
-        });
+                broker?.ConfigureFactory(factory);
+                // The client waits this long before each recovery attempt (5 s by default). With other nodes up there
+                // is nothing to wait for: a service whose node is lost is back on another within about a second.
+                if (broker is { Nodes.Count: > 1 } && builder.Configuration[$"{ConnectionFactorySection}:NetworkRecoveryInterval"] is null)
+                {
+                    factory.NetworkRecoveryInterval = TimeSpan.FromSeconds(1);
+                }
+                if (!factory.Ssl.Enabled)
+                {
+                    RefusePlainTextOutsideDevelopment(builder.Environment, connectionName);
+                }
+                else if (builder.Configuration[CaCertificateKey] is { Length: > 0 } authority)
+                {
+                    factory.TrustOnly(authority);
+                }
+                else
+                {
+                    factory.TrustMachineStoreForThisHostOnly();
+                }
+            });
     }
 
     private static void RefusePlainTextOutsideDevelopment(IHostEnvironment environment, string connectionName)

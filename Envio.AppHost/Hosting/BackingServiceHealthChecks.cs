@@ -29,7 +29,7 @@ internal static class BackingServiceHealthChecks
         });
 
     /// <summary>
-    /// Healthy once an AMQP connection opens with the resource's own connection string, over TLS trusting only the
+    /// Healthy once an AMQP connection opens with the resource's own connection string (to any node it lists), over TLS trusting only the
     /// authority in <paramref name="caCertificatePath"/> when the connection string is <c>amqps://</c>.
     /// </summary>
     public static IResourceBuilder<T> WithAmqpHealthCheck<T>(this IResourceBuilder<T> builder, string? caCertificatePath = null)
@@ -42,7 +42,7 @@ internal static class BackingServiceHealthChecks
             try
             {
                 var uri = await resource.ConnectionStringExpression.GetValueAsync(ct).ConfigureAwait(false);
-                var factory = new ConnectionFactory { Uri = new Uri(uri!), AutomaticRecoveryEnabled = false };
+                var factory = BrokerConnectionString.Parse(uri!).ConfigureFactory(new ConnectionFactory { AutomaticRecoveryEnabled = false });
                 if (caCertificatePath is not null)
                 {
                     factory.TrustOnly(caCertificatePath);

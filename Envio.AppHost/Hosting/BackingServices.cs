@@ -8,6 +8,8 @@ namespace Envio.AppHost.Hosting;
 /// </summary>
 internal static class BackingServices
 {
+    private const string TopologySection = "Envio:Topology";
+
     public static IResourceBuilder<IResourceWithConnectionString> AddMessaging(
         this IDistributedApplicationBuilder builder, string name, HostingChoice hosting)
     {
@@ -20,6 +22,22 @@ internal static class BackingServices
         // No symbols: the password travels inside an amqp:// URI.
         var password = builder.AddParameter($"{name}-password",
             new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+
+        // Envio:Messaging:Nodes: 1 (a single broker) or more (a RabbitMQ cluster; processes mode).
+        var nodes = builder.Configuration.GetValue("Envio:Messaging:Nodes", 1);
+        if (nodes > 1)
+        {
+            if (hosting.Mode != HostingMode.Processes)
+            {
+                throw new DistributedApplicationException(
+                    "Envio:Messaging:Nodes > 1 runs a cluster of local processes (Envio:Hosting=processes); " +
+                    "a deployed cluster is described in deploy/compose (docker-compose.cluster.yml).");
+            }
+            // Every queue gets a member on every node. It reaches both services through Envio:Topology, so both
+            // declare the same arguments.
+            builder.Configuration[$"{TopologySection}:QuorumInitialGroupSize"] ??= nodes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return builder.AddRabbitMQCluster(name, nodes, userName, password);
+        }
 
         return hosting.Mode switch
         {

@@ -14,7 +14,7 @@ internal static class BrokerTrust
     public static IResourceBuilder<T> WithBrokerTrust<T>(this IResourceBuilder<T> builder, IResourceBuilder<IResourceWithConnectionString> broker)
         where T : IResourceWithEnvironment => broker.Resource switch
         {
-            RabbitMQProcessResource => builder.WithEnvironment(CaCertificateVariable, DevelopmentCertificates.For(builder.ApplicationBuilder).CaCertificatePath),
+            RabbitMQProcessResource or RabbitMQClusterResource => builder.WithEnvironment(CaCertificateVariable, DevelopmentCertificates.For(builder.ApplicationBuilder).CaCertificatePath),
             RabbitMQDeploymentResource => builder.WithEnvironment(CaCertificateVariable, RabbitMQDeploymentResource.CertificateDirectory + "/ca.crt"),
             _ => builder,
         };

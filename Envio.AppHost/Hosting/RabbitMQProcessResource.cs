@@ -5,9 +5,11 @@ namespace Envio.AppHost.Hosting;
 /// <summary>
 /// RabbitMQ from the Debian package, run by the AppHost as a private node on loopback: AMQP over TLS only, one
 /// virtual host for Envio and one user allowed nothing but Envio's exchanges and queues (see <see cref="BrokerPermissions"/>).
+/// Alone it is the broker; in a <see cref="RabbitMQClusterResource"/> it is one of its nodes.
 /// </summary>
 public sealed class RabbitMQProcessResource(
-    string name, string command, string workingDirectory, ParameterResource userName, ParameterResource password)
+    string name, string command, string workingDirectory, ParameterResource userName, ParameterResource password,
+    string nodeName, int epmdPort)
     : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
 {
     internal const string PrimaryEndpointName = "amqps";
@@ -18,8 +20,21 @@ public sealed class RabbitMQProcessResource(
 
     public ParameterResource PasswordParameter { get; } = password;
 
+    /// <summary>The Erlang node name (<c>name-port@localhost</c>), what <c>rabbitmqctl -n</c> and cluster members name.</summary>
+    public string NodeName { get; } = nodeName;
+
+    /// <summary>The port of the epmd this node registers with; <c>rabbitmqctl</c> needs it as <c>ERL_EPMD_PORT</c>.</summary>
+    public int EpmdPort { get; } = epmdPort;
+
+    /// <summary>The node's <c>HOME</c>, which holds its Erlang cookie (<c>rabbitmqctl</c> needs the same).</summary>
+    public string HomeDirectory => WorkingDirectory;
+
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"amqps://{UserNameParameter}:{PasswordParameter}@{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)}/{BrokerPermissions.VirtualHost}");
+        $"amqps://{UserNameParameter}:{PasswordParameter}@{HostAndPort}/{BrokerPermissions.VirtualHost}");
+
+    /// <summary><c>127.0.0.1:port</c> of the TLS listener.</summary>
+    public ReferenceExpression HostAndPort => ReferenceExpression.Create(
+        $"{PrimaryEndpoint.Property(EndpointProperty.IPV4Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)}");
 }
 
 internal static class RabbitMQProcessBuilderExtensions
@@ -35,28 +50,57 @@ internal static class RabbitMQProcessBuilderExtensions
         IResourceBuilder<ParameterResource> userName,
         IResourceBuilder<ParameterResource> password)
     {
+        var (epmd, epmdPort) = builder.AddEpmd(name);
+        return builder.AddRabbitMQNode(name, epmd, epmdPort, userName, password, clusterConfiguration: []);
+    }
+
+    /// <summary>
+    /// The Erlang port mapper the node(s) of <paramref name="brokerName"/> register with, on loopback and a free port.
+    /// Nodes on one host find each other through it, so the nodes of a cluster share one.
+    /// </summary>
+    internal static (IResourceBuilder<ExecutableResource> Epmd, int Port) AddEpmd(this IDistributedApplicationBuilder builder, string brokerName)
+    {
+        var workspace = LocalProcessWorkspace.For(builder);
+        var port = LocalProcessWorkspace.FreeLoopbackPort();
+        var epmd = builder.AddExecutable($"{brokerName}-epmd", LocalBinaries.Epmd(builder.Configuration), workspace.RunDirectory,
+                "-address", "127.0.0.1", "-port", port.ToString(CultureInfo.InvariantCulture))
+            .WithEnvironment(LocalProcessWorkspace.MarkerVariable, workspace.RunDirectory)
+            .WithTcpHealthCheck(port)
+            .OnBeforeResourceStarted((_, _, _) => { workspace.DirectoryFor(brokerName); return Task.CompletedTask; })
+            .ExcludeFromManifest();
+        return (epmd, port);
+    }
+
+    /// <summary>
+    /// One rabbitmq-server node named <paramref name="name"/>, registered with <paramref name="epmd"/>;
+    /// <paramref name="clusterConfiguration"/> adds rabbitmq.conf lines (peer discovery) and
+    /// <paramref name="erlangCookie"/> the cookie every node of a cluster must share.
+    /// </summary>
+    internal static IResourceBuilder<RabbitMQProcessResource> AddRabbitMQNode(
+        this IDistributedApplicationBuilder builder,
+        string name,
+        IResourceBuilder<ExecutableResource> epmd,
+        int epmdPort,
+        IResourceBuilder<ParameterResource> userName,
+        IResourceBuilder<ParameterResource> password,
+        string[] clusterConfiguration,
+        string? erlangCookie = null)
+    {
         var workspace = LocalProcessWorkspace.For(builder);
         var directory = Path.Combine(workspace.RunDirectory, name);
-        var (epmdPort, amqpPort, distributionPort) =
-            (LocalProcessWorkspace.FreeLoopbackPort(), LocalProcessWorkspace.FreeLoopbackPort(), LocalProcessWorkspace.FreeLoopbackPort());
+        var (amqpPort, distributionPort) = (LocalProcessWorkspace.FreeLoopbackPort(), LocalProcessWorkspace.FreeLoopbackPort());
         var epmdPortText = epmdPort.ToString(CultureInfo.InvariantCulture);
         var certificates = DevelopmentCertificates.For(builder);
 
-        var epmd = builder.AddExecutable($"{name}-epmd", LocalBinaries.Epmd(builder.Configuration), workspace.RunDirectory,
-                "-address", "127.0.0.1", "-port", epmdPortText)
-            .WithEnvironment(LocalProcessWorkspace.MarkerVariable, workspace.RunDirectory)
-            .WithTcpHealthCheck(epmdPort)
-            .OnBeforeResourceStarted((_, _, _) => { workspace.DirectoryFor(name); return Task.CompletedTask; })
-            .ExcludeFromManifest();
-
         var rabbitmq = new RabbitMQProcessResource(
-            name, LocalBinaries.RabbitMQServer(builder.Configuration), directory, userName.Resource, password.Resource);
+            name, LocalBinaries.RabbitMQServer(builder.Configuration), directory, userName.Resource, password.Resource,
+            NodeName(name, epmdPort), epmdPort);
 
         return builder.AddResource(rabbitmq)
             .WithEndpoint(port: amqpPort, targetPort: amqpPort, name: RabbitMQProcessResource.PrimaryEndpointName, isProxied: false)
             .WithEnvironment(LocalProcessWorkspace.MarkerVariable, workspace.RunDirectory)
             .WithEnvironment("HOME", directory) // its own .erlang.cookie
-            .WithEnvironment("RABBITMQ_NODENAME", name + "-" + epmdPortText + "@localhost")
+            .WithEnvironment("RABBITMQ_NODENAME", rabbitmq.NodeName)
             // No RABBITMQ_NODE_PORT / RABBITMQ_NODE_IP_ADDRESS: they would open the plaintext listener rabbitmq.conf turns off.
             .WithEnvironment("RABBITMQ_DIST_PORT", distributionPort.ToString(CultureInfo.InvariantCulture))
             .WithEnvironment("ERL_EPMD_ADDRESS", "127.0.0.1")
@@ -70,7 +114,7 @@ internal static class RabbitMQProcessBuilderExtensions
             .OnBeforeResourceStarted(async (resource, _, ct) =>
             {
                 // The first boot of an empty node creates the virtual host and this user (and no guest); the file
-                // lives only as long as the run.
+                // lives only as long as the run. Nodes joining a cluster take both from it instead.
                 var user = await resource.UserNameParameter.GetValueAsync(ct);
                 var secret = await resource.PasswordParameter.GetValueAsync(ct);
                 workspace.DirectoryFor(name);
@@ -81,15 +125,25 @@ internal static class RabbitMQProcessBuilderExtensions
                 [
                     .. Configuration(amqpPort, certificates),
                     .. BrokerPermissions.Configuration(user!, secret!),
+                    .. clusterConfiguration,
                     "log.console = true",
                     "log.console.level = info",
                     "log.file = false",
                 ]) + "\n", ct);
+                var cookieFile = Path.Combine(directory, ".erlang.cookie");
+                if (erlangCookie is not null && !File.Exists(cookieFile)) // a restart finds it in place
+                {
+                    // Created 0600 (Erlang refuses a cookie others can read).
+                    await LocalProcessWorkspace.WriteSecretFileAsync(cookieFile, erlangCookie, ct);
+                }
             })
             .WithAmqpHealthCheck(certificates.CaCertificatePath)
             .WaitFor(epmd)
             .ExcludeFromManifest();
     }
+
+    internal static string NodeName(string resourceName, int epmdPort) =>
+        resourceName + "-" + epmdPort.ToString(CultureInfo.InvariantCulture) + "@localhost";
 
     /// <summary>The TLS listener on loopback, and no plaintext listener at all.</summary>
     internal static string[] Configuration(int port, DevelopmentCertificates certificates) =>

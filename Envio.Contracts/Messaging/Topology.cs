@@ -54,6 +54,17 @@ public sealed class TopologyOptions
     public int DeliveryLimit { get; set; } = 20;
 
     /// <summary>
+    /// Quorum queues only: on how many cluster nodes each queue (work, retry, error) gets a member when it is first
+    /// declared (<c>x-quorum-initial-group-size</c>). Set it to the cluster's size (3 on 3 nodes) so that every queue
+    /// survives the loss of any minority of nodes; a larger number than there are nodes means every node. Unset: the
+    /// broker's default (RabbitMQ's <c>quorum_cluster_size</c>). Both services must be given the same value (the
+    /// AppHost and deploy/compose do). The broker compares it when a queue is declared again: a queue that exists
+    /// without it (or with another size) makes the declaration fail (PRECONDITION_FAILED), so set it when the queues
+    /// are created, and grow existing queues onto new nodes with <c>rabbitmq-queues grow</c> instead.
+    /// </summary>
+    public int? QuorumInitialGroupSize { get; set; }
+
+    /// <summary>
     /// Optional bound on the work queue's backlog. When it is full the broker refuses (nacks) new messages and the
     /// API answers 503 instead of letting the backlog grow without limit. Unset: unbounded.
     /// </summary>
@@ -88,7 +99,7 @@ public static class Topology
         var warning = await DeclareErrorQueueAsync(connection, options, queueType, broker, cancellationToken);
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-        var workQueueArguments = QueueArguments(queueType, deadLetterExchange: options.ErrorExchange);
+        var workQueueArguments = QueueArguments(options, queueType, deadLetterExchange: options.ErrorExchange);
         if (queueType == "quorum")
         {
             workQueueArguments["x-delivery-limit"] = options.DeliveryLimit;
@@ -106,7 +117,7 @@ public static class Topology
         foreach (var delay in options.EffectiveRetryDelays)
         {
             var retryQueue = options.RetryQueue(delay);
-            var arguments = QueueArguments(queueType, deadLetterExchange: options.Exchange);
+            var arguments = QueueArguments(options, queueType, deadLetterExchange: options.Exchange);
             arguments["x-dead-letter-routing-key"] = options.RoutingKey;
             arguments["x-message-ttl"] = (long)delay.TotalMilliseconds;
             await channel.QueueDeclareAsync(retryQueue, durable: true, exclusive: false, autoDelete: false,
@@ -123,9 +134,9 @@ public static class Topology
     /// with -1. RabbitMQ 3.x has no default limit, and reads -1 as "over the limit at the first return" (it would
     /// drop a message the first time the operator's listing hands it back), so there the argument stays unset.
     /// </summary>
-    public static Dictionary<string, object?> ErrorQueueArguments(string queueType, BrokerVersion broker)
+    public static Dictionary<string, object?> ErrorQueueArguments(TopologyOptions options, string queueType, BrokerVersion broker)
     {
-        var arguments = QueueArguments(queueType, deadLetterExchange: null);
+        var arguments = QueueArguments(options, queueType, deadLetterExchange: null);
         if (queueType == "quorum" && broker.HasDefaultDeliveryLimit)
         {
             arguments["x-delivery-limit"] = -1;
@@ -143,7 +154,7 @@ public static class Topology
             try
             {
                 await channel.QueueDeclareAsync(options.ErrorQueue, durable: true, exclusive: false, autoDelete: false,
-                    arguments: ErrorQueueArguments(queueType, broker), cancellationToken: cancellationToken);
+                    arguments: ErrorQueueArguments(options, queueType, broker), cancellationToken: cancellationToken);
             }
             catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.PreconditionFailed
                 && e.ShutdownReason.ReplyText.Contains("x-delivery-limit", StringComparison.Ordinal))
@@ -171,9 +182,13 @@ public static class Topology
     /// A quorum queue that dead-letters does it at-least-once (the message leaves only once the target confirmed),
     /// which the broker allows only with reject-publish overflow; classic queues dead-letter at most once.
     /// </summary>
-    private static Dictionary<string, object?> QueueArguments(string queueType, string? deadLetterExchange)
+    private static Dictionary<string, object?> QueueArguments(TopologyOptions options, string queueType, string? deadLetterExchange)
     {
         var arguments = new Dictionary<string, object?> { ["x-queue-type"] = queueType };
+        if (queueType == "quorum" && options.QuorumInitialGroupSize is { } groupSize)
+        {
+            arguments["x-quorum-initial-group-size"] = groupSize;
+        }
         if (deadLetterExchange is not null)
         {
             arguments["x-dead-letter-exchange"] = deadLetterExchange;

@@ -296,6 +296,70 @@ public sealed partial class ComposeTests
         }
     }
 
+    /// <summary>
+    /// The three-node broker (docker-compose.cluster.yml over docker-compose.yml): compose accepts the pair; each node
+    /// runs the same image with the same TLS configuration, permissions, certificates, peer list and Erlang cookie, on a
+    /// volume of its own; and both services get every node in one connection string and the same quorum group size.
+    /// </summary>
+    [Fact]
+    public async Task The_three_node_broker_variant_is_accepted_by_compose_with_the_same_tls_and_permissions_on_every_node()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var compose = ComposeCommand();
+        if (compose is null)
+        {
+            Assert.Skip("Neither docker-compose nor `docker compose` is installed (./test.sh installs docker-compose on Debian).");
+        }
+        var filled = Path.Combine(Path.GetTempPath(), $"envio-compose-{Guid.NewGuid():N}.env");
+        await File.WriteAllLinesAsync(filled,
+            File.ReadAllLines(Path.Combine(ComposeDirectory, ".env.template")).Select(line => line.EndsWith('=') ? line + "placeholder" : line), ct);
+        try
+        {
+            var (exitCode, output) = await Repository.RunAsync(compose.Value.Command,
+                [.. compose.Value.Prefix, "--project-directory", ComposeDirectory,
+                 "-f", Path.Combine(ComposeDirectory, "docker-compose.yml"), "-f", Path.Combine(ComposeDirectory, "docker-compose.cluster.yml"),
+                 "--env-file", filled, "config"], ct);
+            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with docker-compose.cluster.yml:\n{output}");
+
+            var yaml = new YamlStream();
+            yaml.Load(new StringReader(output[output.IndexOf("services:", StringComparison.Ordinal)..]));
+            var services = (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"];
+            string[] nodes = ["messaging", "messaging-2", "messaging-3"];
+            var peers = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf"));
+            foreach (var node in nodes)
+            {
+                var service = (YamlMappingNode)services[node];
+                Assert.Equal(Scalar((YamlMappingNode)services["messaging"], "image"), Scalar(service, "image"));
+                Assert.Equal(node, Scalar(service, "hostname"));
+                Assert.Contains(peers, line => line.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal)
+                    && line.EndsWith($"= rabbit@{node}", StringComparison.Ordinal));
+                var mounts = ((YamlSequenceNode)service["volumes"]).Children.Select(v => ((YamlScalarNode)v).Value!).ToList();
+                foreach (var (file, target) in new[] { ("rabbitmq.conf", "/etc/rabbitmq/conf.d/20-envio.conf"), ("cluster.conf", "/etc/rabbitmq/conf.d/30-envio-cluster.conf"),
+                    ("erlang.cookie", "/var/lib/rabbitmq/.erlang.cookie"), ("certs", "/etc/envio/tls") })
+                {
+                    Assert.True(mounts.Any(m => m.Split(':') is [var from, var to, ..] && Path.GetFileName(from) == file && to == target),
+                        $"'{node}' does not mount {file} at {target}.");
+                }
+                Assert.Contains(mounts, m => m.StartsWith($"envio-{node}-data:/var/lib/rabbitmq", StringComparison.Ordinal));
+            }
+            foreach (var service in new[] { "api", "consumer" })
+            {
+                var environment = Environment(services, service);
+                Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(environment["ConnectionStrings__messaging"]));
+                Assert.StartsWith("amqps://", environment["ConnectionStrings__messaging"]);
+                Assert.EndsWith("/" + BrokerPermissions.VirtualHost, environment["ConnectionStrings__messaging"]);
+                Assert.Equal("3", environment["Envio__Topology__QuorumInitialGroupSize"]);
+            }
+        }
+        finally
+        {
+            File.Delete(filled);
+        }
+    }
+
+    private static IReadOnlyList<(string, int)> BrokerConnectionStringNodes(string connectionString) =>
+        Microsoft.Extensions.Hosting.BrokerConnectionString.Parse(connectionString).Nodes;
+
     /// <summary>Debian's docker-compose (v1), else the Compose plugin of a docker CLI (v2).</summary>
     private static (string Command, string[] Prefix)? ComposeCommand()
     {

@@ -71,13 +71,13 @@ public sealed class TopologyTests(EnvioStack stack)
     public void The_error_queue_turns_the_delivery_limit_off_only_on_brokers_that_have_one_by_default(string version, bool turnedOff)
     {
         var broker = BrokerVersion.Parse(version);
-        var quorum = Topology.ErrorQueueArguments("quorum", broker);
+        var quorum = Topology.ErrorQueueArguments(new TopologyOptions(), "quorum", broker);
         Assert.Equal(turnedOff, quorum.TryGetValue("x-delivery-limit", out var limit));
         if (turnedOff)
         {
             Assert.Equal(-1, limit);
         }
-        Assert.False(Topology.ErrorQueueArguments("classic", broker).ContainsKey("x-delivery-limit"));
+        Assert.False(Topology.ErrorQueueArguments(new TopologyOptions(), "classic", broker).ContainsKey("x-delivery-limit"));
         Assert.DoesNotContain(quorum.Keys, key => key is "x-message-ttl" or "x-max-length" or "x-max-length-bytes" or "x-expires");
     }
 

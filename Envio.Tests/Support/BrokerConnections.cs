@@ -13,8 +13,10 @@ public static class BrokerConnections
     public static string CaCertificatePath(this DistributedApplication app) =>
         app.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath;
 
+    /// <summary>A factory for the broker's connection string, one node or every node of a cluster.</summary>
     public static async Task<ConnectionFactory> BrokerFactoryAsync(this DistributedApplication app, CancellationToken cancellationToken) =>
-        new ConnectionFactory { Uri = new Uri((await app.GetConnectionStringAsync("messaging", cancellationToken))!) }
+        BrokerConnectionString.Parse((await app.GetConnectionStringAsync("messaging", cancellationToken))!)
+            .ConfigureFactory(new ConnectionFactory())
             .TrustOnly(app.CaCertificatePath());
 
     public static async Task<IConnection> ConnectToBrokerAsync(this DistributedApplication app, CancellationToken cancellationToken) =>

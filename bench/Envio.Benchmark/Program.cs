@@ -114,10 +114,15 @@ Add("CPU bound: publish + drain + COPY on the same cores", cores * 1e6 / (CostOf
 Add("  Envio HTTP batch end to end against it", results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value, "msg/s",
     cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
 
-// SQL Server: its raw limits and Envio's consumer draining into it, on a stack of its own that is given the server
-// (ConnectionStrings:enviodb). The PostgreSQL stack stops first: both on the same cores would measure each other.
+// The cost of high availability: the same HTTP batch phase on a stack whose broker is a three-node cluster (quorum
+// queues with a member on each node), against the single node above. The single-node stack stops first.
 await broker.CloseAsync(ct);
 await app.StopAsync(ct);
+var singleNode = results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value;
+Add("Envio end to end, HTTP batch endpoint, 3-node RabbitMQ cluster (to committed rows)", await ClusterBatchRateAsync(), "msg/s", singleNode, "of 1 node");
+
+// SQL Server: its raw limits and Envio's consumer draining into it, on a stack of its own that is given the server
+// (ConnectionStrings:enviodb). The PostgreSQL stack stops first: both on the same cores would measure each other.
 var (sqlServer, skipped) = await SqlServerTarget.FindAsync(Option("--sqlserver"), ct);
 Exception? sqlServerFailed = null;
 if (sqlServer is null)
@@ -192,6 +197,43 @@ async Task MeasureSqlServerAsync(SqlServerTarget server)
     }
 }
 
+// N orders in batches of 1000 from 4 clients through a cluster stack, until every row is committed: orders/s.
+async Task<double> ClusterBatchRateAsync()
+{
+    Console.WriteLine("Starting a stack whose broker is a 3-node cluster (processes)…");
+    await using var stack = await StartStackAsync(dataRoot + "-cluster", "--Envio:Messaging:Nodes=3");
+    await using var rows = NpgsqlDataSource.Create((await stack.GetConnectionStringAsync("enviodb", ct))!);
+    using var client = new HttpClient { BaseAddress = stack.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
+    var orders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(4_000_000 + i, default)).ToList();
+    var ids = orders.Select(o => o.OrderId).ToArray();
+    await using (var now = rows.CreateCommand("SELECT clock_timestamp()"))
+    {
+        var started = (DateTime)(await now.ExecuteScalarAsync(ct))!;
+        await Parallel.ForEachAsync(orders.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
+        {
+            using var response = await client.PostAsJsonAsync("/api/orders/batch", chunk.ToList(), WireFormat.Options, token);
+            response.EnsureSuccessStatusCode();
+        });
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(10);
+        await using var last = rows.CreateCommand("SELECT count(*), max(received_at) FROM orders WHERE order_id = ANY($1)");
+        last.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+        while (true)
+        {
+            await using var reader = await last.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            if (reader.GetInt64(0) == ids.Length)
+            {
+                return n / (reader.GetDateTime(1) - started).TotalSeconds;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("The cluster stack's rows did not all arrive.");
+            }
+            await Task.Delay(200, ct);
+        }
+    }
+}
+
 async Task<DistributedApplication> StartStackAsync(string root, params string[] settings)
 {
     var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.Envio_AppHost>(
@@ -226,7 +268,7 @@ async Task<DistributedApplication> StartStackAsync(string root, params string[] 
 
 // Over TLS, trusting only the run's certificate authority, as the services do.
 async Task<IConnection> ConnectBrokerAsync(DistributedApplication stack) =>
-    await new ConnectionFactory { Uri = new Uri((await stack.GetConnectionStringAsync("messaging", ct))!) }
+    await BrokerConnectionString.Parse((await stack.GetConnectionStringAsync("messaging", ct))!).ConfigureFactory(new ConnectionFactory())
         .TrustOnly(stack.Services.GetRequiredService<DevelopmentCertificates>().CaCertificatePath).CreateConnectionAsync(ct);
 
 // Envio's consumer: N messages waiting in the queue, then the consumer drains them into rows; returns the span of

@@ -18,9 +18,13 @@ if [ ! -f ca/ca.key ]; then
 fi
 
 for host in messaging sqlserver; do
+  # The broker's certificate names every broker node clients connect to: MESSAGING_NAMES="messaging messaging-2
+  # messaging-3" for the three-node variant (docker-compose.cluster.yml).
+  names="$host"; [ "$host" = messaging ] && names="${MESSAGING_NAMES:-messaging}"
+  san=$(printf 'DNS:%s,' $names); san="${san%,}"
   openssl req -newkey rsa:3072 -sha256 -nodes -subj "/CN=$host" -keyout "certs/$host.key" -out "certs/$host.csr" 2>/dev/null
   openssl x509 -req -in "certs/$host.csr" -CA certs/ca.crt -CAkey ca/ca.key -CAserial ca/ca.srl -CAcreateserial -days "$days" -sha256 \
-    -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "$host") \
+    -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' "$san") \
     -out "certs/$host.crt" 2>/dev/null
   rm -f "certs/$host.csr"
 done
