@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Envio.Contracts.Messaging;
 using Envio.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,13 +26,20 @@ public sealed class BrokerUnreachableTests : IAsyncLifetime
     {
         var ct = TestContext.Current.CancellationToken;
         _app = await EnvioAppHost.BuildAsync(_dataRoot,
-            builder => builder.Resources.Remove(builder.Resources.Single(r => r.Name == "consumer")), ct,
+            builder =>
+            {
+                builder.Resources.Remove(builder.Resources.Single(r => r.Name == "consumer"));
+                // One connection attempt, not Aspire's five with back-off: each request and health check that meets
+                // the closed port gives up at once instead of after ~30 s.
+                builder.CreateResourceBuilder(builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "api"))
+                    .WithEnvironment("Aspire__RabbitMQ__Client__MaxConnectRetryCount", "0");
+            }, ct,
             $"--ConnectionStrings:messaging=amqps://envio:unused@127.0.0.1:{ClosedLoopbackPort()}/envio",
             $"--ConnectionStrings:enviodb=Host=127.0.0.1;Port={ClosedLoopbackPort()};Database=enviodb");
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(EnvioAppHost.StartTimeout);
         await _app.StartAsync(timeout.Token);
-        await _app.ResourceNotifications.WaitForResourceAsync("api", Aspire.Hosting.ApplicationModel.KnownResourceStates.Running, timeout.Token);
+        await _app.ResourceNotifications.WaitForResourceAsync("api", KnownResourceStates.Running, timeout.Token);
         _api = _app.CreateHttpClient("api");
         _api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
     }

@@ -72,7 +72,8 @@ public static partial class EnvioAppHost
     public static IReadOnlyList<string> ServiceErrors(this DistributedApplication app)
     {
         var lines = app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category)).ToList();
-        var healthy = HealthySince.TryGetValue(app, out var since) ? since.Value : DateTimeOffset.MaxValue;
+        // A stack not started by StartAsync (a test of a broken one) is allowed nothing.
+        var healthy = HealthySince.TryGetValue(app, out var since) ? since.Value : DateTimeOffset.MinValue;
         var errors = new List<string>();
         for (var i = 0; i < lines.Count; i++)
         {
