@@ -44,6 +44,10 @@ public static class ConsumerTelemetry
     private static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>(
         "envio.consumer.dead_lettered", "{message}", "Messages moved to the error queue; error.type says why.");
 
+    private static readonly Counter<long> AlreadyStored = Meter.CreateCounter<long>(
+        "envio.consumer.orders.already_stored", "{order}",
+        "Orders of committed batches that created no row: already stored (a redelivery, a client's retry) or twice in the batch.");
+
     private static readonly Histogram<double> EndToEnd = Meter.CreateHistogram(
         "envio.order.end_to_end.duration", "s", "From the envelope's created-at (the API accepted the order) to the commit that stored it.",
         advice: Seconds);
@@ -144,10 +148,17 @@ public static class ConsumerTelemetry
         InsertDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
     }
 
-    /// <summary>The batch committed: the end-to-end latency of each of its messages.</summary>
+    /// <summary>
+    /// The batch committed with <paramref name="inserted"/> new rows: the rest were already stored (the idempotent
+    /// insert absorbed them), and the end-to-end latency of each of its messages.
+    /// </summary>
     public static void Committed(Activity? activity, IReadOnlyList<(Delivery Delivery, ReceivedOrder Order)> batch, int inserted)
     {
         activity?.SetTag("envio.orders.inserted", inserted);
+        if (batch.Count > inserted)
+        {
+            AlreadyStored.Add(batch.Count - inserted);
+        }
         if (!EndToEnd.Enabled)
         {
             return;

@@ -54,7 +54,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             Assert.Contains(blocked.OrderId.ToString(), await answer.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
 
             // The refused orders could not be moved: they wait in the work queue, not lost, not half-moved.
-            Assert.Equal(0u, await stack.ReadyMessagesAsync(pipeline.Topology.ErrorQueue));
+            Assert.Equal(0, await stack.MessagesInAsync(pipeline.Topology.ErrorQueue, ct));
             Assert.True(pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains("went back to the work queue", StringComparison.Ordinal)),
                 string.Join("\n", pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.MovesLog.Collector.GetSnapshot()).Concat(pipeline.WriterLog.Collector.GetSnapshot()).Select(r => r.Message)));
         }
@@ -142,7 +142,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
     }
 
     private async Task WaitUntilEmptyAsync(string queue, TimeSpan timeout) =>
-        await WaitForAsync(async () => await stack.ReadyMessagesAsync(queue) == 0, timeout, $"{queue} to empty");
+        await WaitForAsync(async () => await stack.MessagesInAsync(queue, CancellationToken.None) == 0, timeout, $"{queue} to empty");
 
     private static Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string what) =>
         WaitForAsync(() => Task.FromResult(condition()), timeout, what);

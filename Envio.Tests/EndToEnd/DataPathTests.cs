@@ -61,7 +61,7 @@ public abstract class DataPathTests(EnvioStack stack)
         // Two consumer replicas run: both took a share.
         Assert.Equal(2, stored.Values.Select(s => s.ReceivedBy).Distinct().Count());
 
-        await WaitUntilAsync(async () => await stack.ReadyMessagesAsync(stack.Topology.Queue) == 0, "the work queue to drain");
+        await stack.WaitUntilQueuesDrainedAsync(ct);
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public abstract class DataPathTests(EnvioStack stack)
         var marker = SampleOrders.Create(5_002);
         await PostAcceptedAsync("/api/orders", marker, ct);
         Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [marker.OrderId], ArrivalTimeout));
-        await WaitUntilAsync(async () => await stack.ReadyMessagesAsync(stack.Topology.Queue) == 0, "the work queue to drain");
+        await stack.WaitUntilQueuesDrainedAsync(ct);
 
         Assert.Equal(1, await StoredOrders.CountAsync(stack.Orders, "orders", [order.OrderId]));
         Assert.Equal(order.Items.Count, await StoredOrders.CountAsync(stack.Orders, "order_items", [order.OrderId]));
@@ -258,15 +258,5 @@ public abstract class DataPathTests(EnvioStack stack)
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
         return json.RootElement.GetProperty("errors").EnumerateObject()
             .ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(e => e.GetString()!).ToArray());
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + ArrivalTimeout;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for {what}.");
-            await Task.Delay(200);
-        }
     }
 }

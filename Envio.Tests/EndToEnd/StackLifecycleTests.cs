@@ -29,7 +29,7 @@ public sealed class StackLifecycleTests
             var running = LocalProcessWorkspace.ProcessesOf(runDirectory);
             Assert.True(running.Count >= 3, $"expected epmd, the broker and postgres under {runDirectory}; found {running.Count}");
 
-            Assert.Empty(app.ServiceErrors());
+            app.AssertNoServiceErrors();
         }
 
         Assert.Empty(LocalProcessWorkspace.ProcessesOf(runDirectory));

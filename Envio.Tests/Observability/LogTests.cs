@@ -40,6 +40,26 @@ public sealed class LogTests(EnvioStack stack)
         Assert.Equal(LogLevel.Warning, record.Level);
         Assert.Equal("corr-72000", record.GetStructuredStateValue("CorrelationId"));
         AssertNoPersonalData(pipeline.ConsumerLog.Collector, order);
+
+        // And it is in the error queue, as the log says (the pipeline's own: nobody else takes from it).
+        var moved = await TakeFromAsync(pipeline.Topology.ErrorQueue, order.OrderId, ct);
+        Assert.Equal("corr-72000", moved.BasicProperties.CorrelationId);
+        Assert.True(moved.BasicProperties.Headers?.ContainsKey(FailureHeaders.Reason), "the error queue's message carries no reason");
+    }
+
+    private async Task<BasicGetResult> TakeFromAsync(string queue, Guid messageId, CancellationToken ct)
+    {
+        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            if (await channel.BasicGetAsync(queue, autoAck: true, ct) is { } message && message.BasicProperties.MessageId == messageId.ToString())
+            {
+                return message;
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"{messageId} is not in {queue}");
+            await Task.Delay(100, ct);
+        }
     }
 
     [Fact]

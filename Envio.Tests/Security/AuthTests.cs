@@ -38,6 +38,7 @@ public sealed class AuthTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         using var client = Client(stack, TokenFor(kind));
         var order = SampleOrders.Create(610_000 + kind.Length);
+        var before = await StackTotals.TakeAsync(stack, ct);
 
         using var response = await client.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
         using var batch = await client.PostAsJsonAsync("/api/orders/batch", new List<Order> { order }, WireFormat.Options, ct);
@@ -47,7 +48,7 @@ public sealed class AuthTests(EnvioStack stack)
         Assert.Contains(response.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
         await AssertProblemAsync(batch, HttpStatusCode.Unauthorized, ct);
         await AssertProblemAsync(admin, HttpStatusCode.Unauthorized, ct);
-        await AssertNothingPublishedAsync(stack, [order.OrderId], ct);
+        await AssertNothingPublishedAsync(stack, before, [order.OrderId], ct);
     }
 
     [Theory]
@@ -74,6 +75,7 @@ public sealed class AuthTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         using var client = Client(stack, TestTokens.Create(client: "reader", scopes: ["openid", TestTokens.AdminScope, "envio.sender"]));
         var order = SampleOrders.Create(630_000);
+        var before = await StackTotals.TakeAsync(stack, ct);
 
         using var response = await client.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
         using var batch = await client.PostAsJsonAsync("/api/orders/batch", new List<Order> { order }, WireFormat.Options, ct);
@@ -81,7 +83,7 @@ public sealed class AuthTests(EnvioStack stack)
         var problem = await AssertProblemAsync(response, HttpStatusCode.Forbidden, ct);
         Assert.Contains(TestTokens.SendScope, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         await AssertProblemAsync(batch, HttpStatusCode.Forbidden, ct);
-        await AssertNothingPublishedAsync(stack, [order.OrderId], ct);
+        await AssertNothingPublishedAsync(stack, before, [order.OrderId], ct);
     }
 
     [Fact]

@@ -87,36 +87,50 @@ public sealed class CanaryTests(EnvioStack stack)
         return (broker, database);
     }
 
-    /// <summary>Whether any regular file under <paramref name="directory"/> holds the text, in UTF-8 or UTF-16.</summary>
+    /// <summary>
+    /// Whether any regular file under <paramref name="directory"/> holds the text, in UTF-8 or UTF-16. A file that
+    /// cannot be read is tried again; one that still cannot (and still exists) fails the test: a search that skips it
+    /// (a WAL segment being written, say) would prove nothing about it.
+    /// </summary>
     private static bool Contains(string directory, string text)
     {
         byte[][] needles = [Encoding.UTF8.GetBytes(text), Encoding.Unicode.GetBytes(text), Encoding.BigEndianUnicode.GetBytes(text)];
-        foreach (var file in Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+        foreach (var file in Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true }))
         {
-            byte[] content;
-            try
-            {
-                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                if (!stream.CanSeek)
-                {
-                    continue; // a socket or a pipe, not a file
-                }
-                content = new byte[stream.Length];
-                stream.ReadExactly(content);
-            }
-            catch (IOException)
-            {
-                continue; // removed or resized meanwhile, or not a regular file
-            }
-            catch (UnauthorizedAccessException)
-            {
-                continue;
-            }
-            if (needles.Any(needle => content.AsSpan().IndexOf(needle) >= 0))
+            if (Read(file) is { } content && needles.Any(needle => content.AsSpan().IndexOf(needle) >= 0))
             {
                 return true;
             }
         }
         return false;
+    }
+
+    /// <summary>The file's bytes; null for what is not a regular file or was removed meanwhile (WAL segments are recycled).</summary>
+    private static byte[]? Read(string file)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                if (!stream.CanSeek)
+                {
+                    return null; // a socket or a pipe, not a file
+                }
+                // Read to the end, whatever the length was when opened (a file being appended to grows meanwhile).
+                using var content = new MemoryStream();
+                stream.CopyTo(content);
+                return content.ToArray();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                if (!File.Exists(file))
+                {
+                    return null;
+                }
+                Assert.True(attempt < 5, $"{file} could not be read ({e.Message}): the search would be blind to it");
+                Thread.Sleep(100 * attempt);
+            }
+        }
     }
 }

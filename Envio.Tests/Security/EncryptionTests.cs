@@ -51,7 +51,7 @@ public sealed class EncryptionTests(EnvioStack stack)
         await AssertDeadLetteredAsync(flipped.OrderId, "failed authentication", published);
         await AssertDeadLetteredAsync(moved.OrderId, "failed authentication", published);
         Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [.. published.Keys]));
-        Assert.Empty(stack.App.ServiceErrors());
+        stack.App.AssertNoServiceErrors();
     }
 
     private static Envelope EnvelopeOf(Order order) =>

@@ -5,6 +5,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Envio.Contracts.Messaging;
+using Envio.Contracts.Orders;
 using Envio.Tests.Support;
 using static Envio.Tests.Security.HostileInputChecks;
 
@@ -12,8 +14,9 @@ namespace Envio.Tests.Security;
 
 /// <summary>
 /// Ten thousand generated and mutated bodies against the shared stack: no 5xx, only the statuses a client can act on,
-/// nothing published for a refused body (its order ids appear nowhere: not in the tables, the work queue or the
-/// error queue), every accepted one stored, and the API healthy afterwards. The seed is printed;
+/// nothing published for a refused body (the tables grow by the accepted orders exactly, no queue keeps a message, and
+/// a refused body's order ids appear nowhere), every accepted body valid by the contract and stored as sent, and the
+/// API healthy afterwards. The seed is printed;
 /// <c>ENVIO_FUZZ_SEED</c> replays one.
 /// </summary>
 [Collection(AppHostTests.Name)]
@@ -38,6 +41,7 @@ public sealed partial class FuzzTests(EnvioStack stack)
         var answers = new (HttpStatusCode Status, string Text)[Bodies];
         using var client = Client(stack, TestTokens.Create(client: "fuzzer", scopes: [TestTokens.SendScope]));
 
+        var before = await StackTotals.TakeAsync(stack, ct);
         var clock = Stopwatch.StartNew();
         await Parallel.ForEachAsync(Enumerable.Range(0, Bodies), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct },
             async (i, token) =>
@@ -77,7 +81,10 @@ public sealed partial class FuzzTests(EnvioStack stack)
             .ToHashSet();
 
         Assert.Equal(accepted.Count, await StoredOrders.WaitForAsync(stack.Database, accepted, TimeSpan.FromMinutes(2)));
-        await AssertNothingPublishedAsync(stack, refused, ct);
+        // The table grew by exactly the accepted orders and no queue kept anything: a refused body published nothing,
+        // whether or not it held an order id.
+        await AssertPublishedOnlyAsync(stack, before, accepted.Count, refused, ct);
+        await AssertAcceptedAreValidAndStoredAsSentAsync(bodies, answers, ct);
         using (var errors = await stack.Api.GetAsync(new Uri("/admin/errors?limit=500", UriKind.Relative), ct))
         {
             var page = await errors.Content.ReadAsStringAsync(ct);
@@ -87,6 +94,47 @@ public sealed partial class FuzzTests(EnvioStack stack)
 
         using var anonymous = Client(stack, null);
         Assert.Equal("Healthy", await anonymous.GetStringAsync(new Uri("/health", UriKind.Relative), ct));
+    }
+
+    /// <summary>
+    /// Every accepted body is what the contract allows (<see cref="OrderValidator"/> finds nothing in it) and each of
+    /// its orders is stored as it was sent, under the id the answer names (the API's own where the body had none).
+    /// </summary>
+    private async Task AssertAcceptedAreValidAndStoredAsSentAsync(FuzzBody[] bodies, (HttpStatusCode Status, string Text)[] answers, CancellationToken ct)
+    {
+        var sent = new Dictionary<Guid, Order>();
+        foreach (var i in Enumerable.Range(0, bodies.Length).Where(i => answers[i].Status == HttpStatusCode.Accepted))
+        {
+            var orders = bodies[i].Path.EndsWith("/batch", StringComparison.Ordinal)
+                ? JsonSerializer.Deserialize<List<Order>>(bodies[i].Body, WireFormat.Options)!
+                : [JsonSerializer.Deserialize<Order>(bodies[i].Body, WireFormat.Options)!];
+            var ids = JsonDocument.Parse(answers[i].Text).RootElement.GetProperty("orderIds").EnumerateArray().Select(e => e.GetGuid()).ToList();
+            Assert.Equal(orders.Count, ids.Count);
+            for (var k = 0; k < orders.Count; k++)
+            {
+                Assert.True(orders[k].OrderId == Guid.Empty || orders[k].OrderId == ids[k], $"the answer names {ids[k]} for order {orders[k].OrderId}");
+                // What the API publishes: the order with its id (the API's own where the body had none) and a creation
+                // time (the time it was accepted, where the body had none).
+                var completed = orders[k] with
+                {
+                    OrderId = ids[k],
+                    CreatedAt = orders[k].CreatedAt == default ? DateTimeOffset.UtcNow : orders[k].CreatedAt,
+                };
+                var errors = OrderValidator.Validate(completed);
+                Assert.True(errors.Count == 0, $"accepted [{bodies[i].Mutations}] {Preview(bodies[i].Body)} breaks the contract: " +
+                    string.Join("; ", errors.Select(e => $"{e.Key}: {string.Join(", ", e.Value)}")));
+                sent[ids[k]] = orders[k] with { OrderId = ids[k] };
+            }
+        }
+        var stored = await StoredOrders.ReadAsync(stack.Orders, stack.Keys, sent.Keys);
+        Assert.Equal(sent.Count, stored.Count);
+        foreach (var (id, order) in sent)
+        {
+            var kept = stored[id].Order;
+            // An order sent without a creation time gets the time it was accepted.
+            var expected = order.CreatedAt == default ? order with { CreatedAt = kept.CreatedAt } : order;
+            Assert.Equal(SampleOrders.Describe(expected), SampleOrders.Describe(kept));
+        }
     }
 
     private static string Preview(byte[] body) =>

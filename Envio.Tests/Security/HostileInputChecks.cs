@@ -43,23 +43,49 @@ internal static class HostileInputChecks
     }
 
     /// <summary>
-    /// None of <paramref name="refused"/> was published: an order accepted after them is stored, the work queue is
-    /// drained, and none of them has a row.
+    /// What the stack holds while nothing moves: every order row, and the work, retry and error queues' messages,
+    /// ready and unacknowledged. Taken once the queues have drained.
     /// </summary>
-    public static async Task AssertNothingPublishedAsync(EnvioStack stack, IReadOnlyCollection<Guid> refused, CancellationToken ct)
+    public sealed record StackTotals(long Orders, IReadOnlyDictionary<string, QueueCount> Queues)
+    {
+        public static async Task<StackTotals> TakeAsync(EnvioStack stack, CancellationToken ct)
+        {
+            var queues = await stack.WaitUntilQueuesDrainedAsync(ct);
+            return new StackTotals(await StoredOrders.CountAllAsync(stack.Orders), queues);
+        }
+
+        public override string ToString() =>
+            $"{Orders} orders; " + string.Join(", ", Queues.Select(q => $"{q.Key} {q.Value.Ready}+{q.Value.Unacknowledged}"));
+    }
+
+    /// <summary>
+    /// Nothing refused was published, whatever the body held (an order id or none): an order accepted after them is
+    /// stored and the queues drain, and then the table holds exactly <paramref name="accepted"/> orders (and the marker)
+    /// more than <paramref name="before"/>, every queue holds what it held (the error queue too), and none of the ids
+    /// seen in refused bodies has a row. The tests run alone on the shared stack (one collection), so no other test
+    /// moves these totals meanwhile.
+    /// </summary>
+    public static async Task AssertPublishedOnlyAsync(
+        EnvioStack stack, StackTotals before, long accepted, IReadOnlyCollection<Guid> refused, CancellationToken ct)
     {
         var marker = SampleOrders.Create(Random.Shared.Next(300_000, 400_000));
         using (var response = await stack.Api.PostAsJsonAsync("/api/orders", marker, WireFormat.Options, ct))
         {
             await AcceptedIdsAsync(response, ct);
         }
-        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [marker.OrderId], ArrivalTimeout));
-        var deadline = DateTime.UtcNow + ArrivalTimeout;
-        while (await stack.ReadyMessagesAsync(stack.Topology.Queue) > 0)
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [marker.OrderId], ArrivalTimeout));
+        var after = await StackTotals.TakeAsync(stack, ct);
+
+        Assert.True(before.Orders + accepted + 1 == after.Orders,
+            $"expected {accepted} accepted order(s) and the marker to be stored; before: {before}; after: {after}");
+        foreach (var (queue, count) in before.Queues)
         {
-            Assert.True(DateTime.UtcNow < deadline, "The work queue did not drain.");
-            await Task.Delay(200, ct);
+            Assert.True(count.Total == after.Queues[queue].Total, $"{queue} changed; before: {before}; after: {after}");
         }
-        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", refused));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Orders, "orders", refused));
     }
+
+    /// <summary>Nothing was published: <see cref="AssertPublishedOnlyAsync"/> with no order accepted.</summary>
+    public static Task AssertNothingPublishedAsync(EnvioStack stack, StackTotals before, IReadOnlyCollection<Guid> refused, CancellationToken ct) =>
+        AssertPublishedOnlyAsync(stack, before, accepted: 0, refused, ct);
 }

@@ -42,20 +42,30 @@ public sealed class SecretsInLogsTests(EnvioStack stack)
         {
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         }
+        var challengesBefore = Challenges();
+        var forgedToken = TestTokens.Create(key: new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(new byte[32]));
         using (var anonymous = new HttpClient { BaseAddress = stack.Api.BaseAddress })
         using (var forged = new HttpRequestMessage(HttpMethod.Post, "/api/orders") { Content = JsonContent.Create(accepted, options: WireFormat.Options) })
         {
-            forged.Headers.Authorization = new("Bearer", TestTokens.Create(key: new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(new byte[32])));
+            forged.Headers.Authorization = new("Bearer", forgedToken);
             using var response = await anonymous.SendAsync(forged, ct);
             Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode); // a rejected token is the one most likely logged
         }
         Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [accepted.OrderId], TimeSpan.FromSeconds(60)));
-        await Task.Delay(TimeSpan.FromSeconds(2), ct); // the services' console output reaches the collector asynchronously
+        // The API's console output reaches the collector asynchronously, in order: its line for this challenge (the
+        // stack logs authentication at Information) comes after everything it logged about the three requests.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (Challenges() == challengesBefore)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the API's line for the forged token's challenge never reached the collector");
+            await Task.Delay(100, ct);
+        }
 
         var secrets = new Dictionary<string, string>
         {
             ["canary"] = canary,
             ["bearer token"] = stack.Api.DefaultRequestHeaders.Authorization!.Parameter!,
+            ["forged bearer token"] = forgedToken,
             ["token signing key"] = Convert.ToBase64String(TestTokens.SigningKey.Key),
         };
         foreach (var parameter in stack.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<ParameterResource>().Where(p => p.Secret))
@@ -66,7 +76,14 @@ public sealed class SecretsInLogsTests(EnvioStack stack)
         Assert.Contains("messaging-password", secrets.Keys);
 
         var logs = stack.App.Services.GetFakeLogCollector().GetSnapshot();
-        Assert.Contains(logs, log => log.Category?.EndsWith(".Resources.api", StringComparison.Ordinal) == true); // the search sees the services
+        // The search sees every process of the stack: the AppHost, the API, the consumers, the broker, the database.
+        Assert.Contains(logs, log => log.Category?.StartsWith("Envio.AppHost", StringComparison.Ordinal) == true);
+        // (The consumer's two replicas log under one category, the resource's.)
+        foreach (var resource in new[] { "api", "consumer", "messaging", "postgres" })
+        {
+            Assert.True(logs.Any(log => log.Category?.EndsWith(".Resources." + resource, StringComparison.Ordinal) == true),
+                $"nothing of '{resource}' was collected: the search would be blind to it");
+        }
         foreach (var log in logs)
         {
             var text = $"{log.Message} {log.Exception}";
@@ -76,4 +93,9 @@ public sealed class SecretsInLogsTests(EnvioStack stack)
             }
         }
     }
+
+    /// <summary>The API's "AuthenticationScheme: Bearer was challenged." lines so far.</summary>
+    private int Challenges() => stack.App.Services.GetFakeLogCollector().GetSnapshot()
+        .Count(log => log.Category?.EndsWith(".Resources.api", StringComparison.Ordinal) == true
+            && log.Message.Contains("Bearer was challenged", StringComparison.Ordinal));
 }

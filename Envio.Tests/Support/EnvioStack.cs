@@ -23,6 +23,7 @@ public class EnvioStack : IAsyncLifetime
     private IConnection? _broker;
     private ConnectionFactory? _brokerFactory;
     private NpgsqlDataSource? _database;
+    private readonly List<BasicGetResult> _errorQueueTaken = [];
 
     /// <summary>
     /// What the AppHost is given about the database: nothing (it runs PostgreSQL) or an existing server's connection
@@ -67,6 +68,14 @@ public class EnvioStack : IAsyncLifetime
     /// <summary>Where this stack's broker and database keep their files (<c>run-*/messaging</c>, <c>run-*/postgres/data</c>).</summary>
     public string DataRoot => _dataRoot;
 
+    /// <summary>
+    /// The API logs its authentication failures and challenges (Information; Warning by default): the secrets test
+    /// searches them for the tokens, and waits for them to know the API's lines have arrived.
+    /// </summary>
+    private static void LogAuthentication(IDistributedApplicationTestingBuilder builder) =>
+        builder.CreateResourceBuilder(builder.Resources.OfType<Aspire.Hosting.ApplicationModel.ProjectResource>().Single(r => r.Name == "api"))
+            .WithEnvironment("Logging__LogLevel__Microsoft.AspNetCore.Authentication", "Information");
+
     public async ValueTask InitializeAsync()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -74,7 +83,7 @@ public class EnvioStack : IAsyncLifetime
         {
             return;
         }
-        _app = await EnvioAppHost.StartAsync(_dataRoot, ct, ["--Envio:ConsumerReplicas=2", .. database]);
+        _app = await EnvioAppHost.StartAsync(_dataRoot, LogAuthentication, ct, ["--Envio:ConsumerReplicas=2", .. database]);
         Api = _app.CreateHttpClient("api");
         Api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
         var orders = (await _app.GetConnectionStringAsync("enviodb", ct))!;
@@ -89,12 +98,17 @@ public class EnvioStack : IAsyncLifetime
         _broker = await _brokerFactory.CreateConnectionAsync(ct);
     }
 
-    /// <summary>Messages ready in a queue (not counting those delivered and not yet acknowledged).</summary>
-    public async Task<uint> ReadyMessagesAsync(string queue)
-    {
-        await using var channel = await _broker!.CreateChannelAsync();
-        return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
-    }
+    /// <summary>
+    /// Waits until the work queue and every retry queue hold nothing, ready or delivered and unacknowledged (see
+    /// <see cref="BrokerQueues"/>).
+    /// </summary>
+    public Task<Dictionary<string, QueueCount>> WaitUntilQueuesDrainedAsync(CancellationToken ct) => BrokerQueues.WaitUntilDrainedAsync(App, Topology, ct);
+
+    /// <summary>The work, retry and error queues' counts, ready and unacknowledged.</summary>
+    public Task<Dictionary<string, QueueCount>> QueueCountsAsync(CancellationToken ct) => BrokerQueues.CountAsync(App, Topology, ct);
+
+    /// <summary>Messages in any queue of the stack's broker, ready or delivered and not yet acknowledged.</summary>
+    public async Task<long> MessagesInAsync(string queue, CancellationToken ct) => (await BrokerQueues.CountAsync(App, ct)).GetValueOrDefault(queue).Total;
 
     /// <summary>Publishes a raw message to the work exchange, as a foreign or broken producer would.</summary>
     public async Task PublishRawAsync(BasicProperties properties, byte[] body)
@@ -107,28 +121,40 @@ public class EnvioStack : IAsyncLifetime
     public Task PublishEncryptedAsync(Envelope envelope, byte[] json) =>
         PublishRawAsync(EncryptedBody.Properties(envelope), EncryptedBody.Seal(Keys, envelope, json));
 
-    /// <summary>Takes the error queue's messages (acknowledging them) until one satisfies <paramref name="match"/>.</summary>
+    /// <summary>
+    /// The first error-queue message that satisfies <paramref name="match"/>, among those taken earlier and those in
+    /// the queue now. Messages are taken with auto-ack into a set the stack keeps: a quorum queue hands a requeued
+    /// message back at the head, so nacking the ones that do not match could return the same one until the timeout.
+    /// </summary>
     public async Task<BasicGetResult?> TakeFromErrorQueueAsync(Func<BasicGetResult, bool> match, TimeSpan timeout)
     {
         await using var channel = await _broker!.CreateChannelAsync();
         var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+        while (true)
         {
-            var message = await channel.BasicGetAsync(Topology.ErrorQueue, autoAck: false);
+            lock (_errorQueueTaken)
+            {
+                if (_errorQueueTaken.FirstOrDefault(match) is { } found)
+                {
+                    _errorQueueTaken.Remove(found);
+                    return found;
+                }
+            }
+            if (DateTime.UtcNow >= deadline)
+            {
+                return null;
+            }
+            var message = await channel.BasicGetAsync(Topology.ErrorQueue, autoAck: true);
             if (message is null)
             {
                 await Task.Delay(100);
                 continue;
             }
-            if (match(message))
+            lock (_errorQueueTaken)
             {
-                await channel.BasicAckAsync(message.DeliveryTag, multiple: false);
-                return message;
+                _errorQueueTaken.Add(message);
             }
-            await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true);
-            await Task.Delay(50);
         }
-        return null;
     }
 
     public virtual async ValueTask DisposeAsync()

@@ -23,14 +23,21 @@ public static class Repository
         Assert.True(exitCode == 0, $"manifest generation failed ({exitCode}):\n{output}");
     }
 
-    public static async Task<(int ExitCode, string Output)> RunAsync(string command, string[] arguments, CancellationToken ct)
+    /// <summary>Runs a command in the checkout, with <paramref name="environment"/> added to the test process's.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(
+        string command, string[] arguments, CancellationToken ct, IReadOnlyDictionary<string, string>? environment = null)
     {
-        using var process = Process.Start(new ProcessStartInfo(command, arguments)
+        var start = new ProcessStartInfo(command, arguments)
         {
             WorkingDirectory = Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-        })!;
+        };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+        using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync(ct);
         var error = process.StandardError.ReadToEndAsync(ct);
         await process.WaitForExitAsync(ct);

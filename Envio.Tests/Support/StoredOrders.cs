@@ -69,6 +69,13 @@ public static class StoredOrders
         return count;
     }
 
+    /// <summary>Every order row in the table.</summary>
+    public static async Task<long> CountAllAsync(DbDataSource database)
+    {
+        await using var command = database.CreateCommand("SELECT COUNT(*) FROM orders");
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Polls until every id has a row, or the timeout passes; returns how many have one.</summary>
     public static async Task<long> WaitForAsync(DbDataSource database, IReadOnlyCollection<Guid> ids, TimeSpan timeout)
     {

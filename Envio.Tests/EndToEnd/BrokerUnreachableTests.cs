@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Envio.Contracts.Messaging;
+using Envio.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace Envio.Tests.EndToEnd;
+
+/// <summary>
+/// The real API, hosted by the AppHost, given a broker address where nothing listens (a closed loopback port) and no
+/// consumer: what a client sees when the API cannot even connect, and what its logs say.
+/// </summary>
+[Collection(AppHostTests.Name)]
+public sealed class BrokerUnreachableTests : IAsyncLifetime
+{
+    private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
+    private DistributedApplication _app = null!;
+    private HttpClient _api = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _app = await EnvioAppHost.BuildAsync(_dataRoot,
+            builder =>
+            {
+                builder.Resources.Remove(builder.Resources.Single(r => r.Name == "consumer"));
+                // One connection attempt, not Aspire's five with back-off: each request and health check that meets
+                // the closed port gives up at once instead of after ~30 s.
+                builder.CreateResourceBuilder(builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "api"))
+                    .WithEnvironment("Aspire__RabbitMQ__Client__MaxConnectRetryCount", "0");
+            }, ct,
+            $"--ConnectionStrings:messaging=amqps://envio:unused@127.0.0.1:{ClosedLoopbackPort()}/envio",
+            $"--ConnectionStrings:enviodb=Host=127.0.0.1;Port={ClosedLoopbackPort()};Database=enviodb");
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(EnvioAppHost.StartTimeout);
+        await _app.StartAsync(timeout.Token);
+        await _app.ResourceNotifications.WaitForResourceAsync("api", KnownResourceStates.Running, timeout.Token);
+        _api = _app.CreateHttpClient("api");
+        _api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
+    }
+
+    [Fact]
+    public async Task An_order_posted_while_the_broker_cannot_be_reached_gets_503_with_retry_after_and_problem_details()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(80_001);
+
+        using var response = await _api.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
+
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)response.StatusCode}: {body}");
+        Assert.NotNull(response.Headers.RetryAfter?.Delta);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(body);
+        Assert.Equal(503, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.Equal("The broker is unavailable.", problem.RootElement.GetProperty("title").GetString());
+    }
+
+    /// <summary>
+    /// The control of <see cref="EnvioAppHost.ServiceErrors"/>: a failing health check is one error the API logs for
+    /// certain (<c>fail: Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService</c>). Had the check
+    /// stopped seeing the services' error lines, every test asserting "no service errors" would pass blind.
+    /// </summary>
+    [Fact]
+    public async Task The_service_errors_check_finds_the_error_the_api_logs_when_its_broker_health_check_fails()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using (var health = await _api.GetAsync(new Uri("/health", UriKind.Relative), ct))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            Assert.Equal("Unhealthy", await health.Content.ReadAsStringAsync(ct));
+        }
+
+        // The broker check's connection attempt retries before it gives up (~30 s, and a second /health waits on the
+        // first's attempt), and the API's console output reaches the collector asynchronously: ask again and poll for
+        // the line, do not sleep.
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        while (!_app.ServiceErrors().Any(IsFailedHealthCheck))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the check did not find the API's failed health check among its lines:\n" + string.Join("\n",
+                _app.Services.GetFakeLogCollector().GetSnapshot().Where(log => log.Category?.EndsWith(".Resources.api", StringComparison.Ordinal) == true)
+                    .TakeLast(40).Select(log => $"{log.Level}: {log.Message.Replace("\u001b", "\\e", StringComparison.Ordinal)}")));
+            using var probe = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            probe.CancelAfter(TimeSpan.FromSeconds(5));
+            try
+            {
+                using var again = await _api.GetAsync(new Uri("/health", UriKind.Relative), probe.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                // Still waiting on the broker: the line comes when the attempt gives up.
+            }
+            await Task.Delay(1_000, ct);
+        }
+    }
+
+    private static bool IsFailedHealthCheck(string error) =>
+        error.Contains(".Resources.api:", StringComparison.Ordinal)
+        && error.Contains("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", StringComparison.Ordinal);
+
+    public async ValueTask DisposeAsync()
+    {
+        _api?.Dispose();
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+        }
+        if (Directory.Exists(_dataRoot))
+        {
+            Directory.Delete(_dataRoot, recursive: true);
+        }
+    }
+
+    /// <summary>A loopback port nothing listens on: bound, read and released.</summary>
+    private static int ClosedLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
