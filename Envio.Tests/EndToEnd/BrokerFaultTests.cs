@@ -54,7 +54,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             Assert.Contains(blocked.OrderId.ToString(), await answer.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
 
             // The refused orders could not be moved: they wait in the work queue, not lost, not half-moved.
-            Assert.Equal(0, await stack.MessagesInAsync(pipeline.Topology.ErrorQueue, ct));
+            Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.ErrorQueue, ct));
             Assert.True(pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains("went back to the work queue", StringComparison.Ordinal)),
                 string.Join("\n", pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.MovesLog.Collector.GetSnapshot()).Concat(pipeline.WriterLog.Collector.GetSnapshot()).Select(r => r.Message)));
         }
@@ -80,10 +80,8 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(6));
 
         // A consumer connection of its own that recovers quickly, a prefetch of 8 read in batches of 4.
-        var factory = new ConnectionFactory { Uri = stack.BrokerFactory.Uri, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500) }
-            .TrustOnly(stack.App.CaCertificatePath());
-        var name = $"envio-test recovery {Guid.NewGuid():N}";
-        await using var consuming = await factory.CreateConnectionAsync(name, ct);
+        var (consuming, name) = await QuicklyRecoveringConnectionAsync("recovery", ct);
+        await using var recovering = consuming;
         var locked = await StoreFailures.LockOrdersAsync(database);
         try
         {
@@ -122,6 +120,58 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         Assert.True(consuming.IsOpen);
     }
 
+    [Fact]
+    public async Task Deliveries_of_a_channel_lost_mid_batch_are_not_moved_to_the_retry_queues()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack, Topologies.Private(TimeSpan.FromSeconds(1)));
+        await pipeline.StartPublisherAsync();
+        var orders = Enumerable.Range(0, 8).Select(i => SampleOrders.Create(52_000 + i)).ToList();
+        var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+        await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(4));
+        var (consuming, name) = await QuicklyRecoveringConnectionAsync("stale", ct);
+        await using (consuming)
+        {
+            var locked = await StoreFailures.LockOrdersAsync(database);
+            try
+            {
+                await pipeline.StartConsumerAsync(options: new ConsumerOptions
+                {
+                    Channels = 1, Prefetch = 8, BatchSize = 4, BatchWindow = TimeSpan.FromMilliseconds(200), QuickRetries = 0,
+                    OutageProbeDelay = TimeSpan.FromMilliseconds(200),
+                }, store: StoreFailures.Store(waitsLong, stack.Keys, "stale-test"), connection: consuming);
+                await pipeline.Publisher.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock
+
+                // The connection is lost while that batch waits; the broker redelivers all eight on the recovered channel.
+                Assert.Equal(1, await BrokerControl.CloseConnectionsAsync(stack.App, name, ct));
+                await WaitForAsync(() => pipeline.WriterLog.Collector.GetSnapshot().Any(r => r.Message.StartsWith("A batch failed transiently", StringComparison.Ordinal)),
+                    TimeSpan.FromSeconds(60), "the first batch to fail on the lock");
+            }
+            finally
+            {
+                await locked.DisposeAsync();
+            }
+
+            // Stored once each from the new channel's deliveries; the lost channel's copies went nowhere.
+            var ids = orders.Select(o => o.OrderId).ToList();
+            Assert.Equal(ids.Count, await StoredOrders.WaitForAsync(stack.Database, ids, TimeSpan.FromSeconds(60)));
+            await WaitUntilEmptyAsync(pipeline.Topology.Queue, TimeSpan.FromSeconds(30));
+            var moved = pipeline.WriterLog.Collector.GetSnapshot().Where(r => r.Message.Contains("waits in a retry queue", StringComparison.Ordinal)).ToList();
+            Assert.True(moved.Count == 0, $"copies of a lost channel's deliveries were moved: {string.Join("; ", moved.Select(r => r.Message))}");
+            Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.RetryQueue(TimeSpan.FromSeconds(1)), ct));
+        }
+    }
+
+    /// <summary>A consumer connection of the test's own that recovers within half a second, and its name for the broker.</summary>
+    private async Task<(IConnection Connection, string Name)> QuicklyRecoveringConnectionAsync(string purpose, CancellationToken ct)
+    {
+        var factory = new ConnectionFactory { Uri = stack.BrokerFactory.Uri, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500) }
+            .TrustOnly(stack.App.CaCertificatePath());
+        var name = $"envio-test {purpose} {Guid.NewGuid():N}";
+        return (await factory.CreateConnectionAsync(name, ct), name);
+    }
+
     private async Task<HashSet<string>> TakeIdsAsync(string queue, int count, TimeSpan timeout, CancellationToken ct)
     {
         var ids = new HashSet<string>();
@@ -142,7 +192,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
     }
 
     private async Task WaitUntilEmptyAsync(string queue, TimeSpan timeout) =>
-        await WaitForAsync(async () => await stack.MessagesInAsync(queue, CancellationToken.None) == 0, timeout, $"{queue} to empty");
+        await WaitForAsync(async () => await stack.ReadyInPrivateQueueAsync(queue, CancellationToken.None) == 0, timeout, $"{queue} to empty");
 
     private static Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string what) =>
         WaitForAsync(() => Task.FromResult(condition()), timeout, what);

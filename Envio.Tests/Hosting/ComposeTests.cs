@@ -342,12 +342,23 @@ public sealed partial class ComposeTests
                 }
                 Assert.Contains(mounts, m => m.StartsWith($"envio-{node}-data:/var/lib/rabbitmq", StringComparison.Ordinal));
             }
+            using var secrets = GeneratedSecrets.Create();
+            var clusterUri = secrets.Read("messaging-cluster-uri", new HashSet<string>());
+            Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(clusterUri));
+            Assert.StartsWith("amqps://", clusterUri);
+            Assert.EndsWith("/" + BrokerPermissions.VirtualHost, clusterUri);
+            foreach (var node in nodes)
+            {
+                Assert.Equal("/run/secrets/messaging-password", Environment(services, node)["RABBITMQ_DEFAULT_PASS_FILE"]);
+            }
             foreach (var service in new[] { "api", "consumer" })
             {
                 var environment = Environment(services, service);
-                Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(environment["ConnectionStrings__messaging"]));
-                Assert.StartsWith("amqps://", environment["ConnectionStrings__messaging"]);
-                Assert.EndsWith("/" + BrokerPermissions.VirtualHost, environment["ConnectionStrings__messaging"]);
+                Assert.Equal("/run/secrets/messaging-cluster-uri", environment["ConnectionStrings__messaging_FILE"]);
+                // `config` writes each secret as a mapping with its source.
+                Assert.Contains(((YamlSequenceNode)((YamlMappingNode)services[service])["secrets"]).Children,
+                    secret => secret is YamlMappingNode mapping && Scalar(mapping, "source") == "messaging-cluster-uri");
+                Assert.DoesNotContain(environment.Keys, key => key == "ConnectionStrings__messaging");
                 Assert.Equal("3", environment["Envio__Topology__QuorumInitialGroupSize"]);
             }
         }

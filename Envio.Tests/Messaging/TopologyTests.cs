@@ -142,7 +142,7 @@ public sealed class TopologyTests(EnvioStack stack)
             Assert.All(left.Messages, m => Assert.Equal($"failed: {m.MessageId}", m.Reason));
             Assert.All(left.Messages, m => Assert.Equal(1, m.Attempts));
             Assert.All(left.Messages, m => Assert.NotNull(m.FailedAt));
-            Assert.Equal(replayed.Count, await stack.MessagesInAsync(topology.Queue, ct));
+            Assert.Equal((uint)replayed.Count, await stack.ReadyInPrivateQueueAsync(topology.Queue, ct));
         }
         finally
         {

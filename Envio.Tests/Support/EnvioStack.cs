@@ -107,8 +107,15 @@ public class EnvioStack : IAsyncLifetime
     /// <summary>The work, retry and error queues' counts, ready and unacknowledged.</summary>
     public Task<Dictionary<string, QueueCount>> QueueCountsAsync(CancellationToken ct) => BrokerQueues.CountAsync(App, Topology, ct);
 
-    /// <summary>Messages in any queue of the stack's broker, ready or delivered and not yet acknowledged.</summary>
-    public async Task<long> MessagesInAsync(string queue, CancellationToken ct) => (await BrokerQueues.CountAsync(App, ct)).GetValueOrDefault(queue).Total;
+    /// <summary>
+    /// Messages ready in a queue no consumer of the stack reads (a test's private one): the broker's own count at this
+    /// moment (a passive declare), where <c>rabbitmqctl</c>'s figures lag by its statistics interval.
+    /// </summary>
+    public async Task<uint> ReadyInPrivateQueueAsync(string queue, CancellationToken ct)
+    {
+        await using var channel = await Broker.CreateChannelAsync(cancellationToken: ct);
+        return (await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount;
+    }
 
     /// <summary>Publishes a raw message to the work exchange, as a foreign or broken producer would.</summary>
     public async Task PublishRawAsync(BasicProperties properties, byte[] body)

@@ -8,6 +8,8 @@
 #   enviodb-password     the consumer's own login (envio), owner of enviodb and nothing else
 #   encryption-key-k1    AES-256 key for message bodies and personal columns
 #   messaging-uri, enviodb-connection   the services' connection strings, rewritten from the files above on every run
+#   messaging-cluster-uri   the broker's connection string listing every node of docker-compose.cluster.yml
+#                           (MESSAGING_NAMES, default "messaging messaging-2 messaging-3")
 # Usage: ./make-secrets.sh [directory]   (default ./secrets)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -49,6 +51,8 @@ fi
 
 (umask 022
  printf 'amqps://%s:%s@messaging:5671/envio' "$user" "$(cat "$out/messaging-password")" >"$out/messaging-uri"
+ nodes=$(for node in ${MESSAGING_NAMES:-messaging messaging-2 messaging-3}; do printf '%s:5671\n' "$node"; done | paste -sd, -)
+ printf 'amqps://%s:%s@%s/envio' "$user" "$(cat "$out/messaging-password")" "$nodes" >"$out/messaging-cluster-uri"
  printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
    "$(cat "$out/enviodb-password")" >"$out/enviodb-connection")
-echo "$out/: messaging-password, sqlserver-password, enviodb-password, encryption-key-k1, messaging-uri, enviodb-connection. Back them up with certs/."
+echo "$out/: messaging-password, sqlserver-password, enviodb-password, encryption-key-k1, messaging-uri, messaging-cluster-uri, enviodb-connection. Back them up with certs/."
