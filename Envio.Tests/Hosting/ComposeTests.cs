@@ -268,25 +268,14 @@ public sealed partial class ComposeTests
     public async Task Compose_accepts_the_file_filled_from_the_template()
     {
         var ct = TestContext.Current.CancellationToken;
-        var compose = ComposeCommand();
-        if (compose is null)
-        {
-            Assert.Skip("Neither docker-compose nor `docker compose` is installed (./test.sh installs docker-compose on Debian).");
-        }
-        var filled = Path.Combine(Path.GetTempPath(), $"envio-compose-{Guid.NewGuid():N}.env");
-        await File.WriteAllLinesAsync(filled,
-            File.ReadAllLines(Path.Combine(ComposeDirectory, ".env.template")).Select(line => line.EndsWith('=') ? line + "placeholder" : line), ct);
+        var filled = await FilledEnvironmentFileAsync(ct);
         try
         {
-            var (exitCode, output) = await Repository.RunAsync(compose.Value.Command,
-                [.. compose.Value.Prefix, "--project-directory", ComposeDirectory, "-f", Path.Combine(ComposeDirectory, "docker-compose.yml"),
-                 "--env-file", filled, "config", "-q"], ct);
+            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml"], ["-q"], ct);
             Assert.True(exitCode == 0, $"compose refuses docker-compose.yml:\n{output}");
 
             // And without the secrets, it refuses with a message naming the missing one.
-            (exitCode, output) = await Repository.RunAsync(compose.Value.Command,
-                [.. compose.Value.Prefix, "--project-directory", ComposeDirectory, "-f", Path.Combine(ComposeDirectory, "docker-compose.yml"),
-                 "--env-file", Path.Combine(ComposeDirectory, ".env.template"), "config", "-q"], ct);
+            (exitCode, output) = await ComposeConfigAsync(Path.Combine(ComposeDirectory, ".env.template"), ["docker-compose.yml"], ["-q"], ct);
             Assert.NotEqual(0, exitCode);
             Assert.Contains("in .env", output, StringComparison.Ordinal);
         }
@@ -305,20 +294,10 @@ public sealed partial class ComposeTests
     public async Task The_three_node_broker_variant_is_accepted_by_compose_with_the_same_tls_and_permissions_on_every_node()
     {
         var ct = TestContext.Current.CancellationToken;
-        var compose = ComposeCommand();
-        if (compose is null)
-        {
-            Assert.Skip("Neither docker-compose nor `docker compose` is installed (./test.sh installs docker-compose on Debian).");
-        }
-        var filled = Path.Combine(Path.GetTempPath(), $"envio-compose-{Guid.NewGuid():N}.env");
-        await File.WriteAllLinesAsync(filled,
-            File.ReadAllLines(Path.Combine(ComposeDirectory, ".env.template")).Select(line => line.EndsWith('=') ? line + "placeholder" : line), ct);
+        var filled = await FilledEnvironmentFileAsync(ct);
         try
         {
-            var (exitCode, output) = await Repository.RunAsync(compose.Value.Command,
-                [.. compose.Value.Prefix, "--project-directory", ComposeDirectory,
-                 "-f", Path.Combine(ComposeDirectory, "docker-compose.yml"), "-f", Path.Combine(ComposeDirectory, "docker-compose.cluster.yml"),
-                 "--env-file", filled, "config"], ct);
+            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml", "docker-compose.cluster.yml"], [], ct);
             Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with docker-compose.cluster.yml:\n{output}");
 
             var yaml = new YamlStream();
@@ -370,6 +349,28 @@ public sealed partial class ComposeTests
 
     private static IReadOnlyList<(string, int)> BrokerConnectionStringNodes(string connectionString) =>
         Microsoft.Extensions.Hosting.BrokerConnectionString.Parse(connectionString).Nodes;
+
+    /// <summary>
+    /// .env.template with every empty value filled, as ops would write it (a temporary file for the caller to delete).
+    /// Skips the test where no compose is installed, as there is nothing to give it to.
+    /// </summary>
+    private static async Task<string> FilledEnvironmentFileAsync(CancellationToken ct)
+    {
+        Assert.SkipWhen(ComposeCommand() is null, "Neither docker-compose nor `docker compose` is installed (./test.sh installs docker-compose on Debian).");
+        var filled = Path.Combine(Path.GetTempPath(), $"envio-compose-{Guid.NewGuid():N}.env");
+        await File.WriteAllLinesAsync(filled,
+            File.ReadAllLines(Path.Combine(ComposeDirectory, ".env.template")).Select(line => line.EndsWith('=') ? line + "placeholder" : line), ct);
+        return filled;
+    }
+
+    /// <summary><c>compose config</c> over <paramref name="files"/> (in the compose folder) with <paramref name="environmentFile"/>.</summary>
+    private static Task<(int ExitCode, string Output)> ComposeConfigAsync(string environmentFile, string[] files, string[] options, CancellationToken ct)
+    {
+        var compose = ComposeCommand()!.Value;
+        return Repository.RunAsync(compose.Command,
+            [.. compose.Prefix, "--project-directory", ComposeDirectory, .. files.SelectMany(file => new[] { "-f", Path.Combine(ComposeDirectory, file) }),
+             "--env-file", environmentFile, "config", .. options], ct);
+    }
 
     /// <summary>Debian's docker-compose (v1), else the Compose plugin of a docker CLI (v2).</summary>
     private static (string Command, string[] Prefix)? ComposeCommand()
