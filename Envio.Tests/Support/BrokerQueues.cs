@@ -16,29 +16,18 @@ public readonly record struct QueueCount(long Ready, long Unacknowledged)
 /// The broker's own count of every queue, ready and unacknowledged, read with <c>rabbitmqctl list_queues</c>.
 /// AMQP's passive queue.declare reports ready messages only (a queue whose messages sit unacknowledged in a consumer
 /// reads 0), and the AppHost's broker has no management plugin: the CLI, talking to the node over Erlang
-/// distribution, is what sees both. It needs the node's name, its epmd and its cookie (in its HOME), taken from the
-/// environment the AppHost gave the resource.
+/// distribution, is what sees both (<see cref="RabbitMQCtl"/>).
 /// </summary>
 public static class BrokerQueues
 {
-    private const string Ctl = "/usr/lib/rabbitmq/bin/rabbitmqctl";
-    private static readonly string[] NodeVariables = ["HOME", "RABBITMQ_NODENAME", "ERL_EPMD_PORT", "ERL_EPMD_ADDRESS"];
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(90);
 
     /// <summary>Every queue of Envio's virtual host, by name.</summary>
     public static async Task<Dictionary<string, QueueCount>> CountAsync(DistributedApplication app, CancellationToken ct)
     {
-        Assert.True(app.ResourceNotifications.TryGetCurrentState("messaging", out var messaging), "the stack has no 'messaging' resource");
-        var environment = messaging.Snapshot.EnvironmentVariables
-            .Where(v => NodeVariables.Contains(v.Name) && v.Value is not null)
-            .ToDictionary(v => v.Name, v => v.Value!);
-        Assert.True(environment.Count == NodeVariables.Length,
-            $"the broker's environment lacks {string.Join(", ", NodeVariables.Except(environment.Keys))}: it is not the AppHost's local process");
-
-        var (exitCode, output) = await Repository.RunAsync(Ctl,
-            ["-q", "-p", BrokerPermissions.VirtualHost, "list_queues", "name", "messages_ready", "messages_unacknowledged", "--formatter", "json"],
-            ct, environment);
-        Assert.True(exitCode == 0, $"rabbitmqctl list_queues failed ({exitCode}): {output}");
+        // Any node answers for the whole cluster.
+        var output = await RabbitMQCtl.RunAsync(app.Nodes()[0], ct,
+            "-p", BrokerPermissions.VirtualHost, "list_queues", "name", "messages_ready", "messages_unacknowledged", "--formatter", "json");
         using var json = JsonDocument.Parse(output[output.IndexOf('[', StringComparison.Ordinal)..]);
         return json.RootElement.EnumerateArray().ToDictionary(
             q => q.GetProperty("name").GetString()!,
