@@ -1,10 +1,8 @@
 using System.Security.Cryptography;
 using Aspire.Hosting;
-using Aspire.Hosting.ApplicationModel;
 using Envio.Contracts.Security;
+using Envio.Tests.Support;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Envio.Tests.Security;
 
@@ -17,12 +15,8 @@ public static class EncryptionKeysOf
     /// </summary>
     public static async Task<KeyRing> AppAsync(DistributedApplication app)
     {
-        var api = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<IResourceWithEnvironment>().Single(r => r.Name == "api");
-        var configuration = await ExecutionConfigurationBuilder.Create(api).WithEnvironmentVariablesConfig()
-            .BuildAsync(app.Services.GetRequiredService<DistributedApplicationExecutionContext>(), NullLogger.Instance, CancellationToken.None);
-        var settings = configuration.EnvironmentVariables
-            .Where(e => e.Key.StartsWith("Envio__Encryption__", StringComparison.Ordinal))
-            .Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value));
+        var settings = (await ResourceSettings.OfAsync(app, "api", CancellationToken.None))
+            .Where(s => s.Key.StartsWith(KeyRing.SectionName + ":", StringComparison.Ordinal));
         return KeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
     }
 

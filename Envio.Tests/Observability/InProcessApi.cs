@@ -1,0 +1,63 @@
+using System.Globalization;
+using Envio.ApiService.Messaging;
+using Envio.Contracts.Messaging;
+using Envio.Tests.Support;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Envio.Tests.Observability;
+
+/// <summary>
+/// The real API (its Program: middleware, authentication, endpoints, publisher) hosted in the test process by
+/// WebApplicationFactory, where its spans can be captured. It is given what the AppHost gives the stack's api (broker
+/// connection and trust, encryption keys, token trust), and publishes to a private topology.
+/// The type argument only names the API's assembly, whose entry point is run: <c>Program</c> would be ambiguous here
+/// (the AppHost's is visible to the tests as well).
+/// </summary>
+public sealed class InProcessApi(IReadOnlyList<KeyValuePair<string, string?>> settings) : WebApplicationFactory<OrderPublisher>
+{
+    /// <summary>The settings sections the api resource is given that say how the API serves, publishes and trusts.</summary>
+    private static readonly string[] ServiceSections = ["ConnectionStrings:", "Envio:", "Authentication:"];
+
+    public static async Task<InProcessApi> ForAsync(EnvioStack stack, TopologyOptions topology, CancellationToken cancellationToken)
+    {
+        var given = (await ResourceSettings.OfAsync(stack.App, "api", cancellationToken))
+            .Where(s => ServiceSections.Any(section => s.Key.StartsWith(section, StringComparison.Ordinal))
+                && !s.Key.StartsWith(TopologyOptions.SectionName + ":", StringComparison.Ordinal));
+        return new InProcessApi([.. given, .. Settings(topology)]);
+    }
+
+    /// <summary>A client of the API as the tests' default client (both scopes).</summary>
+    public HttpClient Client()
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
+        return client;
+    }
+
+    // Host settings, not app configuration: Program reads the broker connection and the keys before it builds the app.
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (key, value) in settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+
+    /// <summary>The private topology's names; everything else keeps its defaults, as the in-process consumer's does.</summary>
+    private static IEnumerable<KeyValuePair<string, string?>> Settings(TopologyOptions topology)
+    {
+        const string section = TopologyOptions.SectionName;
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.Exchange)}", topology.Exchange);
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.Queue)}", topology.Queue);
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.RoutingKey)}", topology.RoutingKey);
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.ErrorExchange)}", topology.ErrorExchange);
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.ErrorQueue)}", topology.ErrorQueue);
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.RetryExchange)}", topology.RetryExchange);
+        yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.ControlExchange)}", topology.ControlExchange);
+        foreach (var (delay, i) in (topology.RetryDelays ?? []).Select((d, i) => (d, i)))
+        {
+            yield return KeyValuePair.Create<string, string?>($"{section}:{nameof(topology.RetryDelays)}:{i}", delay.ToString("c", CultureInfo.InvariantCulture));
+        }
+    }
+}
