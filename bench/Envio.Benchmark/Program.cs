@@ -17,14 +17,17 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--quick] [--json path] [--sqlserver "<connection string>"]
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--runs 3] [--quick] [--json path] [--sqlserver "<connection string>"] [--skip cluster,sqlserver]
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
+var rounds = Option("--runs") is { } runCount ? int.Parse(runCount, CultureInfo.InvariantCulture) : 3;
+var skip = (Option("--skip") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 var jsonPath = Option("--json") ?? Path.Combine("bench", "results.json");
 var ct = CancellationToken.None;
+var runs = new Runs();
 var results = new List<Result>();
 
-Console.WriteLine($"Envio benchmark: N = {n}{(quick ? " (quick)" : "")}, {Environment.ProcessorCount} cores. Starting the stack (processes)…");
+Console.WriteLine($"Envio benchmark: N = {n}{(quick ? " (quick)" : "")}, {rounds} runs of each phase, {Environment.ProcessorCount} cores. Starting the stack (processes)…");
 var dataRoot = Path.Combine(Path.GetTempPath(), "envio-bench", Guid.NewGuid().ToString("N")[..8]);
 await using var app = await StartStackAsync(dataRoot);
 await using var broker = await ConnectBrokerAsync(app);
@@ -33,97 +36,123 @@ using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), T
 var topology = new TopologyOptions();
 var keys = await BenchOrders.KeysAsync(app);
 var cpu = new CpuCounters(dataRoot);
-var phases = new List<CpuCounters.Phase>();
-
-// Raw limits.
-var publishLimit = await Measured("raw publish", n, () => RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, keys, ct));
-Add("Broker publish with confirms (raw, quorum, 256 in flight)", publishLimit, "msg/s");
-var drainLimit = await Measured("raw drain", n, () => RawLimits.DrainAsync(broker, "envio.orders.bench.raw", n, ct));
-Add("Broker drain (raw, prefetch 1000, multiple acks)", drainLimit, "msg/s");
-var copyLimit = await Measured("raw COPY", n, () => RawLimits.CopyAsync(database, n, keys, ct));
-Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");
-
-var drain = await ConsumerDrainAsync("Envio consumer drain", app, broker, keys, CountRowsAsync, CommitSpanAsync);
-Add("Envio consumer drain (queue to committed rows)", n / drain.TotalSeconds, "msg/s", copyLimit, "of COPY");
-
-// Envio end to end, batch endpoint: N orders in batches of 1000 from 4 clients, until every row is committed.
-var batchOrders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(1_000_000 + i, default)).ToList();
-var phaseCpu = cpu.Snapshot();
-var phaseStart = await DatabaseNowAsync();
-await Parallel.ForEachAsync(batchOrders.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
-{
-    using var response = await api.PostAsJsonAsync("/api/orders/batch", chunk.ToList(), WireFormat.Options, token);
-    response.EnsureSuccessStatusCode();
-});
-var batchElapsed = await UntilCommittedAsync(batchOrders.Select(o => o.OrderId).ToArray(), phaseStart);
-phases.Add(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio HTTP batch, end to end", batchElapsed, n));
-Add("Envio end to end, HTTP batch endpoint (to committed rows)", n / batchElapsed.TotalSeconds, "msg/s", copyLimit, "of COPY");
-
-// Envio end to end, single POSTs from C concurrent clients.
 const int clients = 32;
-var singles = Enumerable.Range(0, Option("--singles") is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : Math.Min(n, quick ? 2_000 : 20_000)).Select(i => BenchOrders.Create(2_000_000 + i, default)).ToList();
-var latencies = new double[singles.Count];
-phaseCpu = cpu.Snapshot();
-phaseStart = await DatabaseNowAsync();
-var clock = Stopwatch.StartNew();
-await Parallel.ForEachAsync(Enumerable.Range(0, singles.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
-{
-    var started = Stopwatch.GetTimestamp();
-    using var response = await api.PostAsJsonAsync("/api/orders", singles[i], WireFormat.Options, token);
-    response.EnsureSuccessStatusCode();
-    latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-});
-var acceptRate = singles.Count / clock.Elapsed.TotalSeconds;
-var singlesElapsed = await UntilCommittedAsync(singles.Select(o => o.OrderId).ToArray(), phaseStart);
-phases.Add(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio single POSTs, end to end", singlesElapsed, singles.Count));
-Add($"Envio single-order POSTs, {clients} clients (to committed rows)", singles.Count / singlesElapsed.TotalSeconds, "msg/s", publishLimit, "of publish");
-Add($"Envio single-order POSTs, {clients} clients (HTTP)", acceptRate, "req/s", publishLimit, "of publish");
-Array.Sort(latencies);
-Add("  request latency p50", Percentile(latencies, 0.50), "ms");
-Add("  request latency p99", Percentile(latencies, 0.99), "ms");
+var singlesCount = Option("--singles") is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : Math.Min(n, quick ? 2_000 : 20_000);
 
-// Accepted to committed at half the single-POST rate.
-var paced = Enumerable.Range(0, (int)Math.Min(acceptRate / 2 * (quick ? 3 : 10), 20_000)).Select(i => BenchOrders.Create(3_000_000 + i, default)).ToList();
-var interval = TimeSpan.FromSeconds(1 / (acceptRate / 2));
-var pacing = Stopwatch.StartNew();
-await Parallel.ForEachAsync(Enumerable.Range(0, paced.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
+// Each round measures every phase once, raw limits first, on empty tables: a limit and what Envio achieves through it
+// are measured minutes apart at most, and a slow spell of the machine shows as one run's range, not as a median.
+for (var round = 1; round <= rounds; round++)
 {
-    var due = interval * i - pacing.Elapsed;
-    if (due > TimeSpan.Zero)
+    Console.WriteLine($"Round {round} of {rounds}…");
+    await EmptyTablesAsync();
+    await Measured("raw publish", "publish", n, () => RawLimits.PublishAsync(broker, "envio.orders.bench.raw", n, keys, ct));
+    await Measured("raw drain", "drain", n, () => RawLimits.DrainAsync(broker, "envio.orders.bench.raw", n, ct));
+    await Measured("raw COPY", "copy", n, () => RawLimits.CopyAsync(database, n, keys, ct));
+
+    var drain = await ConsumerDrainAsync("Envio consumer drain", app, broker, keys, CountRowsAsync, CommitSpanAsync);
+    runs.Record("envio drain", n / drain.TotalSeconds);
+
+    // Envio end to end, batch endpoint: N orders in batches of 1000 from 4 clients, until every row is committed.
+    var batchOrders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(1_000_000 + i, default)).ToList();
+    var phaseCpu = cpu.Snapshot();
+    var phaseStart = await DatabaseNowAsync();
+    await Parallel.ForEachAsync(batchOrders.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
     {
-        await Task.Delay(due, token);
-    }
-    using var response = await api.PostAsJsonAsync("/api/orders", paced[i], WireFormat.Options, token);
-    response.EnsureSuccessStatusCode();
-});
-var pacedIds = paced.Select(o => o.OrderId).ToArray();
-await WaitForRowsAsync(broker, CountRowsAsync, pacedIds, TimeSpan.FromMinutes(5));
-var (p50, p99) = await AcceptedToCommittedAsync(pacedIds);
-Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p50", p50, "ms");
-Add($"Accepted to committed at {acceptRate / 2:0} orders/s, p99", p99, "ms");
+        using var response = await api.PostAsJsonAsync("/api/orders/batch", chunk.ToList(), WireFormat.Options, token);
+        response.EnsureSuccessStatusCode();
+    });
+    var batchElapsed = await UntilCommittedAsync(batchOrders.Select(o => o.OrderId).ToArray(), phaseStart);
+    runs.Record(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio HTTP batch, end to end", batchElapsed, n));
+    runs.Record("envio batch", n / batchElapsed.TotalSeconds);
 
-Add("Peak RSS, API", PeakRssMegabytes("Envio.ApiService"), "MB");
-Add("Peak RSS, consumer", PeakRssMegabytes("Envio.ConsumerService"), "MB");
+    // Envio end to end, single POSTs from C concurrent clients.
+    var singles = Enumerable.Range(0, singlesCount).Select(i => BenchOrders.Create(2_000_000 + i, default)).ToList();
+    var latencies = new double[singles.Count];
+    phaseCpu = cpu.Snapshot();
+    phaseStart = await DatabaseNowAsync();
+    var clock = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, singles.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var response = await api.PostAsJsonAsync("/api/orders", singles[i], WireFormat.Options, token);
+        response.EnsureSuccessStatusCode();
+        latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    });
+    var acceptRate = singles.Count / clock.Elapsed.TotalSeconds;
+    var singlesElapsed = await UntilCommittedAsync(singles.Select(o => o.OrderId).ToArray(), phaseStart);
+    runs.Record(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio single POSTs, end to end", singlesElapsed, singles.Count));
+    runs.Record("singles committed", singles.Count / singlesElapsed.TotalSeconds);
+    runs.Record("singles accepted", acceptRate);
+    Array.Sort(latencies);
+    runs.Record("request p50", Percentile(latencies, 0.50));
+    runs.Record("request p99", Percentile(latencies, 0.99));
+
+    // Accepted to committed at half this round's single-POST rate.
+    var paced = Enumerable.Range(0, (int)Math.Min(acceptRate / 2 * (quick ? 3 : 10), 20_000)).Select(i => BenchOrders.Create(3_000_000 + i, default)).ToList();
+    var interval = TimeSpan.FromSeconds(1 / (acceptRate / 2));
+    var pacing = Stopwatch.StartNew();
+    await Parallel.ForEachAsync(Enumerable.Range(0, paced.Count), new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, token) =>
+    {
+        var due = interval * i - pacing.Elapsed;
+        if (due > TimeSpan.Zero)
+        {
+            await Task.Delay(due, token);
+        }
+        using var response = await api.PostAsJsonAsync("/api/orders", paced[i], WireFormat.Options, token);
+        response.EnsureSuccessStatusCode();
+    });
+    var pacedIds = paced.Select(o => o.OrderId).ToArray();
+    await WaitForRowsAsync(broker, CountRowsAsync, pacedIds, TimeSpan.FromMinutes(5));
+    var (p50, p99) = await AcceptedToCommittedAsync(pacedIds);
+    runs.Record("paced rate", acceptRate / 2);
+    runs.Record("paced p50", p50);
+    runs.Record("paced p99", p99);
+}
+
+var publishLimit = runs["publish"];
+var copyLimit = runs["copy"];
+Add("Broker publish with confirms (raw, quorum, 256 in flight)", publishLimit, "msg/s");
+Add("Broker drain (raw, prefetch 1000, multiple acks)", runs["drain"], "msg/s");
+Add("Database bulk insert (raw binary COPY, 500 orders per transaction)", copyLimit, "orders/s");
+Add("Envio consumer drain (queue to committed rows)", runs["envio drain"], "msg/s", copyLimit, "of COPY");
+Add("Envio end to end, HTTP batch endpoint (to committed rows)", runs["envio batch"], "msg/s", copyLimit, "of COPY");
+Add($"Envio single-order POSTs, {clients} clients (to committed rows)", runs["singles committed"], "msg/s", publishLimit, "of publish");
+Add($"Envio single-order POSTs, {clients} clients (HTTP)", runs["singles accepted"], "req/s", publishLimit, "of publish");
+Add("  request latency p50", runs["request p50"], "ms");
+Add("  request latency p99", runs["request p99"], "ms");
+Add($"Accepted to committed at half the single-POST rate ({runs["paced rate"].Median:0} orders/s), p50", runs["paced p50"], "ms");
+Add($"Accepted to committed at half the single-POST rate ({runs["paced rate"].Median:0} orders/s), p99", runs["paced p99"], "ms");
+Add("Envio single order, CPU across the machine", runs.CostOf("Envio single POSTs, end to end"), "µs");
+
+Add("Peak RSS, API", Single(PeakRssMegabytes("Envio.ApiService")), "MB");
+Add("Peak RSS, consumer", Single(PeakRssMegabytes("Envio.ConsumerService")), "MB");
 
 // What the cores allow: a pipeline on these cores cannot beat the CPU its raw parts cost per message, added up.
-double CostOf(string phase) => phases.Single(p => p.Name == phase).MicrosecondsPerMessage;
 var cores = Environment.ProcessorCount;
-Add("CPU bound: drain + COPY on the same cores", cores * 1e6 / (CostOf("raw drain") + CostOf("raw COPY")), "msg/s");
-Add("  Envio consumer drain against it", n / drain.TotalSeconds, "msg/s", cores * 1e6 / (CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
-Add("CPU bound: publish + drain + COPY on the same cores", cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "msg/s");
-Add("  Envio HTTP batch end to end against it", results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value, "msg/s",
-    cores * 1e6 / (CostOf("raw publish") + CostOf("raw drain") + CostOf("raw COPY")), "of the bound");
+var drainBound = Single(cores * 1e6 / (runs.CostOf("raw drain").Median + runs.CostOf("raw COPY").Median));
+var batchBound = Single(cores * 1e6 / (runs.CostOf("raw publish").Median + runs.CostOf("raw drain").Median + runs.CostOf("raw COPY").Median));
+Add("CPU bound: drain + COPY on the same cores", drainBound, "msg/s");
+Add("  Envio consumer drain against it", runs["envio drain"], "msg/s", drainBound, "of the bound");
+Add("CPU bound: publish + drain + COPY on the same cores", batchBound, "msg/s");
+Add("  Envio HTTP batch end to end against it", runs["envio batch"], "msg/s", batchBound, "of the bound");
 
 // The cost of high availability: the same HTTP batch phase on a stack whose broker is a three-node cluster (quorum
 // queues with a member on each node), against the single node above. The single-node stack stops first.
 await broker.CloseAsync(ct);
 await app.StopAsync(ct);
-var singleNode = results.Single(r => r.What.StartsWith("Envio end to end", StringComparison.Ordinal)).Value;
-Add("Envio end to end, HTTP batch endpoint, 3-node RabbitMQ cluster (to committed rows)", await ClusterBatchRateAsync(), "msg/s", singleNode, "of 1 node");
+if (skip.Contains("cluster"))
+{
+    Console.WriteLine("Cluster rows skipped (--skip cluster).");
+}
+else
+{
+    await ClusterBatchRatesAsync();
+    Add("Envio end to end, HTTP batch endpoint, 3-node RabbitMQ cluster (to committed rows)", runs["cluster batch"], "msg/s", runs["envio batch"], "of 1 node");
+}
 
 // SQL Server: its raw limits and Envio's consumer draining into it, on a stack of its own that is given the server
 // (ConnectionStrings:enviodb). The PostgreSQL stack stops first: both on the same cores would measure each other.
-var (sqlServer, skipped) = await SqlServerTarget.FindAsync(Option("--sqlserver"), ct);
+var (sqlServer, skipped) = skip.Contains("sqlserver") ? (null, "--skip sqlserver") : await SqlServerTarget.FindAsync(Option("--sqlserver"), ct);
 Exception? sqlServerFailed = null;
 if (sqlServer is null)
 {
@@ -147,7 +176,7 @@ else
 Print();
 PrintCpu();
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(jsonPath))!);
-await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, cores = Environment.ProcessorCount, sqlServer = sqlServer?.Source ?? $"skipped: {skipped}", results, cpu = phases },
+await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new { n, quick, runs = rounds, cores = Environment.ProcessorCount, sqlServer = sqlServer?.Source ?? $"skipped: {skipped}", results, cpu = runs.MedianPhases },
     new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }), ct);
 Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
 if (sqlServerFailed is not null)
@@ -171,43 +200,56 @@ async Task MeasureSqlServerAsync(SqlServerTarget server)
         Console.WriteLine("  Its CPU is not counted (not a shared/tds instance on this machine): SQL Server figures are wall-clock only.");
     }
 
-    var bulkCopy = await SqlServerLimitAsync("raw SqlBulkCopy", SqlServerLimits.BulkCopyAsync);
-    Add("SQL Server bulk insert (raw SqlBulkCopy, 500 orders per transaction)", bulkCopy, "orders/s");
-    var tableValued = await SqlServerLimitAsync("raw TVP", SqlServerLimits.TableValuedAsync);
-    Add("SQL Server bulk insert (raw table-valued parameters, 500 orders per round trip)", tableValued, "orders/s");
-    var (limit, limitName) = bulkCopy > tableValued ? (bulkCopy, "SqlBulkCopy") : (tableValued, "TVP");
-
     var orders = new SqlServerOrders(server.ConnectionString);
-    var sqlDrain = await ConsumerDrainAsync("Envio consumer drain, SQL Server", stack, queue, ring, ids => orders.CountAsync(ids, ct), ids => orders.CommitSpanAsync(ids, ct));
-    Add("Envio consumer drain into SQL Server (queue to committed rows)", n / sqlDrain.TotalSeconds, "msg/s", limit, $"of {limitName}");
+    for (var round = 1; round <= rounds; round++)
+    {
+        Console.WriteLine($"SQL Server round {round} of {rounds}…");
+        await orders.EmptyAsync(ct);
+        await SqlServerLimitAsync("raw SqlBulkCopy", "sqlbulkcopy", SqlServerLimits.BulkCopyAsync);
+        await SqlServerLimitAsync("raw TVP", "tvp", SqlServerLimits.TableValuedAsync);
+        var sqlDrain = await ConsumerDrainAsync("Envio consumer drain, SQL Server", stack, queue, ring, ids => orders.CountAsync(ids, ct), ids => orders.CommitSpanAsync(ids, ct));
+        runs.Record("sqlserver drain", n / sqlDrain.TotalSeconds);
+    }
+    var (bulkCopy, tableValued) = (runs["sqlbulkcopy"], runs["tvp"]);
+    Add("SQL Server bulk insert (raw SqlBulkCopy, 500 orders per transaction)", bulkCopy, "orders/s");
+    Add("SQL Server bulk insert (raw table-valued parameters, 500 orders per round trip)", tableValued, "orders/s");
+    var (limit, limitName) = bulkCopy.Median > tableValued.Median ? (bulkCopy, "SqlBulkCopy") : (tableValued, "TVP");
+    Add("Envio consumer drain into SQL Server (queue to committed rows)", runs["sqlserver drain"], "msg/s", limit, $"of {limitName}");
     if (server.InstanceDirectory is not null)
     {
         // The broker's part is the PostgreSQL stack's raw drain: the same broker, the same messages.
-        var bound = cores * 1e6 / (CostOf("raw drain") + CostOf($"raw {limitName}"));
+        var bound = Single(cores * 1e6 / (runs.CostOf("raw drain").Median + runs.CostOf($"raw {limitName}").Median));
         Add($"CPU bound: drain + {limitName} on the same cores", bound, "msg/s");
-        Add("  Envio consumer drain into SQL Server against it", n / sqlDrain.TotalSeconds, "msg/s", bound, "of the bound");
+        Add("  Envio consumer drain into SQL Server against it", runs["sqlserver drain"], "msg/s", bound, "of the bound");
     }
 
     // Into the consumer's tables (it migrated the database before it became healthy). The warm-up is outside the
     // phase's CPU, as it is outside its time.
-    async Task<double> SqlServerLimitAsync(string phase, SqlServerLimits.Insert insert)
+    async Task SqlServerLimitAsync(string phase, string name, SqlServerLimits.Insert insert)
     {
         await SqlServerLimits.WarmUpAsync(server.ConnectionString, insert, ring, ct);
-        return await Measured(phase, n, () => SqlServerLimits.RateAsync(server.ConnectionString, insert, n, ring, ct));
+        await Measured(phase, name, n, () => SqlServerLimits.RateAsync(server.ConnectionString, insert, n, ring, ct));
     }
 }
 
-// N orders in batches of 1000 from 4 clients through a cluster stack, until every row is committed: orders/s.
-async Task<double> ClusterBatchRateAsync()
+// N orders in batches of 1000 from 4 clients through a cluster stack, until every row is committed: orders/s, once
+// per round.
+async Task ClusterBatchRatesAsync()
 {
     Console.WriteLine("Starting a stack whose broker is a 3-node cluster (processes)…");
     await using var stack = await StartStackAsync(dataRoot + "-cluster", "--Envio:Messaging:Nodes=3");
     await using var rows = NpgsqlDataSource.Create((await stack.GetConnectionStringAsync("enviodb", ct))!);
     using var client = new HttpClient { BaseAddress = stack.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
-    var orders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(4_000_000 + i, default)).ToList();
-    var ids = orders.Select(o => o.OrderId).ToArray();
-    await using (var now = rows.CreateCommand("SELECT clock_timestamp()"))
+    for (var round = 1; round <= rounds; round++)
     {
+        Console.WriteLine($"Cluster round {round} of {rounds}…");
+        var orders = Enumerable.Range(0, n).Select(i => BenchOrders.Create(4_000_000 + i, default)).ToList();
+        var ids = orders.Select(o => o.OrderId).ToArray();
+        await using (var empty = rows.CreateCommand("TRUNCATE order_items, orders"))
+        {
+            await empty.ExecuteNonQueryAsync(ct);
+        }
+        await using var now = rows.CreateCommand("SELECT clock_timestamp()");
         var started = (DateTime)(await now.ExecuteScalarAsync(ct))!;
         await Parallel.ForEachAsync(orders.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
         {
@@ -223,7 +265,8 @@ async Task<double> ClusterBatchRateAsync()
             await reader.ReadAsync(ct);
             if (reader.GetInt64(0) == ids.Length)
             {
-                return n / (reader.GetDateTime(1) - started).TotalSeconds;
+                runs.Record("cluster batch", n / (reader.GetDateTime(1) - started).TotalSeconds);
+                break;
             }
             if (DateTime.UtcNow > deadline)
             {
@@ -296,41 +339,49 @@ async Task<TimeSpan> ConsumerDrainAsync(string phase, DistributedApplication sta
     var after = cpu.Snapshot();
     await WaitForRowsAsync(queue, countRows, ids, TimeSpan.FromMinutes(1));
     var span = await commitSpan(ids);
-    phases.Add(CpuCounters.Since(before, after, phase, span, (int)(n - stored)));
+    runs.Record(CpuCounters.Since(before, after, phase, span, (int)(n - stored)));
     return span;
 }
 
 string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 
-void Add(string what, double value, string unit, double? limit = null, string? of = null) =>
-    results.Add(new Result(what, Math.Round(value, 1), unit, limit is { } l ? Math.Round(value / l * 100, 1) : null, of));
+// The ratio is of the medians; the range is the figure's own.
+void Add(string what, Figure value, string unit, Figure? limit = null, string? of = null) =>
+    results.Add(new Result(what, Math.Round(value.Median, 1), Math.Round(value.Min, 1), Math.Round(value.Max, 1), unit,
+        limit is { } l ? Math.Round(value.Median / l.Median * 100, 1) : null, of));
+
+// A figure computed once from medians (a bound, a peak), not measured per run.
+static Figure Single(double value) => new(value, value, value, 1);
 
 void Print()
 {
     Console.WriteLine();
-    Console.WriteLine("| measurement | value | unit | ratio to raw limit |");
-    Console.WriteLine("|---|---:|---|---:|");
+    Console.WriteLine($"| measurement | median of {rounds} | min–max | unit | ratio to raw limit |");
+    Console.WriteLine("|---|---:|---:|---|---:|");
     foreach (var r in results)
     {
-        Console.WriteLine($"| {r.What} | {r.Value.ToString("#,0.#", CultureInfo.InvariantCulture)} | {r.Unit} | {(r.Percent is { } p ? $"{p:0.#} % {r.Of}" : "")} |");
+        var range = r.Min == r.Max ? "" : $"{Format(r.Min)}–{Format(r.Max)}";
+        Console.WriteLine($"| {r.What} | {Format(r.Value)} | {range} | {r.Unit} | {(r.Percent is { } p ? $"{p:0.#} % {r.Of}" : "")} |");
     }
+
+    static string Format(double value) => value.ToString("#,0.#", CultureInfo.InvariantCulture);
 }
 
-async Task<double> Measured(string phase, int messages, Func<Task<double>> run)
+async Task Measured(string phase, string name, int messages, Func<Task<double>> run)
 {
     var before = cpu.Snapshot();
     var rate = await run();
-    phases.Add(CpuCounters.Since(before, cpu.Snapshot(), phase, TimeSpan.FromSeconds(messages / rate), messages));
-    return rate;
+    runs.Record(CpuCounters.Since(before, cpu.Snapshot(), phase, TimeSpan.FromSeconds(messages / rate), messages));
+    runs.Record(name, rate);
 }
 
 void PrintCpu()
 {
     Console.WriteLine();
-    Console.WriteLine($"Where the time goes: CPU seconds per part of the stack in each phase ({Environment.ProcessorCount} cores; utilisation = all parts / (wall × cores))");
+    Console.WriteLine($"Where the time goes: CPU seconds per part of the stack in each phase, its median run ({Environment.ProcessorCount} cores; utilisation = all parts / (wall × cores))");
     Console.WriteLine($"| phase | wall s | {string.Join(" | ", CpuCounters.Parts)} | CPU µs per message | utilisation |");
     Console.WriteLine($"|---|---:|{string.Concat(CpuCounters.Parts.Select(_ => "---:|"))}---:|---:|");
-    foreach (var p in phases)
+    foreach (var p in runs.MedianPhases)
     {
         Console.WriteLine($"| {p.Name} | {p.WallSeconds:0.0} | {string.Join(" | ", CpuCounters.Parts.Select(part => p.CpuSeconds[part].ToString("0.0", CultureInfo.InvariantCulture)))} | {p.MicrosecondsPerMessage:0} | {p.Utilisation:P0} |");
     }
@@ -353,6 +404,13 @@ async Task StartAsync(DistributedApplication stack, string name)
 
 static int PidOf(ResourceEvent e) =>
     Convert.ToInt32(e.Snapshot.Properties.First(p => p.Name.EndsWith(".pid", StringComparison.Ordinal)).Value, CultureInfo.InvariantCulture);
+
+// Each round starts on empty tables, as the first did: the figures do not drift with the size of the indexes.
+async Task EmptyTablesAsync()
+{
+    await using var empty = database.CreateCommand("TRUNCATE order_items, orders");
+    await empty.ExecuteNonQueryAsync(ct);
+}
 
 async Task<long> CountRowsAsync(Guid[] ids)
 {
@@ -443,4 +501,4 @@ static double PeakRssMegabytes(string service)
     return double.NaN;
 }
 
-internal sealed record Result(string What, double Value, string Unit, double? Percent, string? Of);
+internal sealed record Result(string What, double Value, double Min, double Max, string Unit, double? Percent, string? Of);
