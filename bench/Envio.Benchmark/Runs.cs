@@ -11,6 +11,7 @@ internal sealed class Runs
 
     public void Record(string name, double value)
     {
+        Console.WriteLine($"  {name}: {value:#,0.#}");
         if (!_values.TryGetValue(name, out var values))
         {
             _values[name] = values = [];
