@@ -1,11 +1,9 @@
 using Aspire.Hosting;
-using Aspire.Hosting.ApplicationModel;
 using Envio.Contracts.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
+using Envio.Tests.Support;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
 
 namespace Envio.Benchmark;
@@ -40,13 +38,7 @@ internal static class BenchOrders
     }
 
     /// <summary>The key ring the AppHost hands the services, read from the api's environment as the service reads it.</summary>
-    public static async Task<KeyRing> KeysAsync(DistributedApplication app)
-    {
-        var api = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<IResourceWithEnvironment>().Single(r => r.Name == "api");
-        var configuration = await ExecutionConfigurationBuilder.Create(api).WithEnvironmentVariablesConfig()
-            .BuildAsync(app.Services.GetRequiredService<DistributedApplicationExecutionContext>(), NullLogger.Instance, CancellationToken.None);
-        return KeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(configuration.EnvironmentVariables
-            .Where(e => e.Key.StartsWith("Envio__Encryption__", StringComparison.Ordinal))
-            .Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), (string?)e.Value))).Build());
-    }
+    public static async Task<KeyRing> KeysAsync(DistributedApplication app) =>
+        KeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(
+            (await ResourceSettings.OfAsync(app, "api", CancellationToken.None)).Where(s => s.Key.StartsWith("Envio:Encryption:", StringComparison.Ordinal))).Build());
 }
