@@ -17,7 +17,8 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--runs 3] [--quick] [--json path] [--sqlserver "<connection string>"] [--skip cluster,sqlserver]
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--runs 3] [--quick] [--json path]
+//   [--sqlserver "<connection string>"] [--skip cluster,sqlserver] [--env NAME=VALUE ...]   (docs/performance.md)
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
 var rounds = Option("--runs") is { } runCount ? int.Parse(runCount, CultureInfo.InvariantCulture) : 3;
