@@ -94,16 +94,8 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 
-    private async Task DeadLetterAsync(Order order, string reason)
-    {
-        // As the consumer dead-letters it: the API's encrypted message, with the failure headers added.
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "admin-test");
-        var properties = EncryptedBody.Properties(envelope);
-        properties.Headers![FailureHeaders.Reason] = reason;
-        properties.Headers[FailureHeaders.Attempts] = 4;
-        await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true));
-        await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, EncryptedBody.Seal(stack.Keys, envelope, WireFormat.Serialize(order)));
-    }
+    private Task DeadLetterAsync(Order order, string reason) =>
+        ErrorQueueMessages.DeadLetterAsync(stack.Broker, stack.Keys, stack.Topology.ErrorExchange, order, reason, "admin-test");
 
     /// <summary>Acknowledges the error queue's messages with these ids (the others go back); returns how many it found.</summary>
     private async Task<int> TakeFromErrorQueueAsync(HashSet<string> ids, CancellationToken ct)

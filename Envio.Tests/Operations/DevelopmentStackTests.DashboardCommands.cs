@@ -143,17 +143,8 @@ public sealed partial class DevelopmentStackTests
         stack.App.Services.GetRequiredService<ResourceCommandService>()
             .ExecuteCommandAsync(resource, command, new InteractionInputCollection(arguments), ct);
 
-    /// <summary>Puts the API's encrypted message into the error queue, as the consumer dead-letters it.</summary>
-    private async Task DeadLetterAsync(Order order, string reason)
-    {
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "dashboard-test");
-        var properties = EncryptedBody.Properties(envelope);
-        properties.Headers![FailureHeaders.Reason] = reason;
-        properties.Headers[FailureHeaders.Attempts] = 4;
-        await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true));
-        await channel.BasicPublishAsync(_topology.ErrorExchange, "", mandatory: true, properties,
-            EncryptedBody.Seal(stack.Keys, envelope, WireFormat.Serialize(order)));
-    }
+    private Task DeadLetterAsync(Order order, string reason) =>
+        ErrorQueueMessages.DeadLetterAsync(stack.Broker, stack.Keys, _topology.ErrorExchange, order, reason, "dashboard-test");
 
     private async Task<uint> ErrorQueueDepthAsync(CancellationToken ct)
     {
