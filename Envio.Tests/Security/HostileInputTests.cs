@@ -98,6 +98,19 @@ public sealed class HostileInputTests(EnvioStack stack)
         Assert.Equal([order.OrderId], await AcceptedIdsAsync(response, ct));
     }
 
+    // The body reader's pooled buffers end at 1 MiB, the single order's limit: a body of exactly that many bytes is
+    // read to its end in a buffer past the pool's, and accepted.
+    [Fact]
+    public async Task An_order_of_exactly_its_limit_is_accepted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var order = SampleOrders.Create(711_000);
+
+        using var response = await SendAsync(new Case("/api/orders", Padded(Json(order), MiB), HttpStatusCode.Accepted), ct);
+
+        Assert.Equal([order.OrderId], await AcceptedIdsAsync(response, ct));
+    }
+
     [Fact]
     public async Task Millions_of_empty_objects_within_the_size_limit_are_refused_without_becoming_millions_of_objects()
     {
