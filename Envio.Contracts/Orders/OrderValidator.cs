@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Mail;
 
 namespace Envio.Contracts.Orders;
@@ -18,6 +19,10 @@ public static class OrderValidator
     /// <summary>Fits the stores' <c>decimal(19,4)</c> columns.</summary>
     public const decimal MaxAmount = 999_999_999_999_999m;
 
+    /// <summary>What <see cref="char.IsControl(char)"/> says is one: U+0000–U+001F and U+007F–U+009F.</summary>
+    private static readonly SearchValues<char> ControlCharacters = SearchValues.Create(
+        [.. Enumerable.Range(0, 0x20).Concat(Enumerable.Range(0x7F, 0x21)).Select(c => (char)c)]);
+
     /// <summary>Field errors keyed by JSON path (<c>customer.email</c>, <c>items[2].quantity</c>); empty when valid.</summary>
     public static Dictionary<string, string[]> Validate(Order? order, string path = "")
     {
@@ -28,6 +33,8 @@ public static class OrderValidator
 
     public static void Validate(Order? order, string path, Dictionary<string, List<string>> errors)
     {
+        // Keys and messages are made only for what fails: a valid order allocates nothing here (the API validates a
+        // thousand orders per batch request, and the consumer every message again).
         void Fail(string field, string message)
         {
             var key = path.Length == 0 ? field : field.Length == 0 ? path : $"{path}.{field}";
@@ -56,12 +63,22 @@ public static class OrderValidator
         }
         else
         {
-            RequireText(order.Customer.Name, "customer.name", MaxNameLength, Fail);
-            if (RequireText(order.Customer.Email, "customer.email", MaxEmailLength, Fail) && !IsEmail(order.Customer.Email))
+            if (TextProblem(order.Customer.Name, MaxNameLength) is { } nameProblem)
+            {
+                Fail("customer.name", nameProblem);
+            }
+            if (TextProblem(order.Customer.Email, MaxEmailLength) is { } emailProblem)
+            {
+                Fail("customer.email", emailProblem);
+            }
+            else if (!IsEmail(order.Customer.Email))
             {
                 Fail("customer.email", "The email address is not valid.");
             }
-            RequireText(order.Customer.Document, "customer.document", MaxDocumentLength, Fail);
+            if (TextProblem(order.Customer.Document, MaxDocumentLength) is { } documentProblem)
+            {
+                Fail("customer.document", documentProblem);
+            }
         }
 
         if (string.IsNullOrEmpty(order.Currency))
@@ -89,27 +106,37 @@ public static class OrderValidator
             for (var i = 0; i < order.Items.Count; i++)
             {
                 var item = order.Items[i];
-                var itemPath = $"items[{i}]";
                 if (item is null)
                 {
-                    Fail(itemPath, "The item is required.");
+                    Fail($"items[{i}]", "The item is required.");
                     sum = null;
                     continue;
                 }
-                RequireText(item.Sku, $"{itemPath}.sku", MaxSkuLength, Fail);
+                if (TextProblem(item.Sku, MaxSkuLength) is { } skuProblem)
+                {
+                    Fail($"items[{i}].sku", skuProblem);
+                }
                 var quantityValid = item.Quantity is > 0 and <= MaxQuantity;
                 if (!quantityValid)
                 {
-                    Fail($"{itemPath}.quantity", $"The quantity must be greater than 0 and at most {MaxQuantity}.");
+                    Fail($"items[{i}].quantity", $"The quantity must be greater than 0 and at most {MaxQuantity}.");
                 }
-                var priceValid = CheckAmount(item.UnitPrice, $"{itemPath}.unitPrice", "unit price", Fail);
-                sum = quantityValid && priceValid && sum is { } s && s + item.Quantity * item.UnitPrice <= MaxAmount
+                var priceProblem = AmountProblem(item.UnitPrice, "unit price");
+                if (priceProblem is not null)
+                {
+                    Fail($"items[{i}].unitPrice", priceProblem);
+                }
+                sum = quantityValid && priceProblem is null && sum is { } s && s + item.Quantity * item.UnitPrice <= MaxAmount
                     ? s + item.Quantity * item.UnitPrice
                     : null;
             }
         }
 
-        if (CheckAmount(order.Total, "total", "total", Fail) && sum is { } expected && order.Total != expected)
+        if (AmountProblem(order.Total, "total") is { } totalProblem)
+        {
+            Fail("total", totalProblem);
+        }
+        else if (sum is { } expected && order.Total != expected)
         {
             Fail("total", $"The total must equal the sum of quantity × unit price over the items ({expected}).");
         }
@@ -120,45 +147,19 @@ public static class OrderValidator
         }
     }
 
-    private static bool RequireText(string? value, string field, int maxLength, Action<string, string> fail)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            fail(field, "The value is required.");
-            return false;
-        }
-        if (value.Length > maxLength)
-        {
-            fail(field, $"The value must be at most {maxLength} characters long.");
-            return false;
-        }
-        if (value.Any(char.IsControl))
-        {
-            fail(field, "The value must not contain control characters.");
-            return false;
-        }
-        return true;
-    }
+    /// <summary>What is wrong with a required text, or null when nothing is.</summary>
+    private static string? TextProblem(string? value, int maxLength) =>
+        string.IsNullOrWhiteSpace(value) ? "The value is required."
+        : value.Length > maxLength ? $"The value must be at most {maxLength} characters long."
+        : value.AsSpan().ContainsAny(ControlCharacters) ? "The value must not contain control characters."
+        : null;
 
-    private static bool CheckAmount(decimal amount, string field, string name, Action<string, string> fail)
-    {
-        if (amount < 0)
-        {
-            fail(field, $"The {name} must not be negative.");
-            return false;
-        }
-        if (amount > MaxAmount)
-        {
-            fail(field, $"The {name} must be at most {MaxAmount}.");
-            return false;
-        }
-        if (amount.Scale > MaxDecimalPlaces && decimal.Round(amount, MaxDecimalPlaces) != amount)
-        {
-            fail(field, $"The {name} has at most {MaxDecimalPlaces} decimal places.");
-            return false;
-        }
-        return true;
-    }
+    /// <summary>What is wrong with an amount, or null when nothing is.</summary>
+    private static string? AmountProblem(decimal amount, string name) =>
+        amount < 0 ? $"The {name} must not be negative."
+        : amount > MaxAmount ? $"The {name} must be at most {MaxAmount}."
+        : amount.Scale > MaxDecimalPlaces && decimal.Round(amount, MaxDecimalPlaces) != amount ? $"The {name} has at most {MaxDecimalPlaces} decimal places."
+        : null;
 
     private static bool IsEmail(string value) =>
         MailAddress.TryCreate(value, out var address) && address.Address == value && value.Contains('.', StringComparison.Ordinal);

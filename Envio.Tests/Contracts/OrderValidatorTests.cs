@@ -22,6 +22,10 @@ public sealed class OrderValidatorTests
         { "customer.name", Valid with { Customer = Valid.Customer with { Name = " " } } },
         { "customer.name", Valid with { Customer = Valid.Customer with { Name = new string('n', OrderValidator.MaxNameLength + 1) } } },
         { "customer.name", Valid with { Customer = Valid.Customer with { Name = "Ana\u0000" } } },
+        { "customer.name", Valid with { Customer = Valid.Customer with { Name = "Ana\u001fSouza" } } },
+        { "customer.document", Valid with { Customer = Valid.Customer with { Document = "123\u007f" } } },
+        { "customer.document", Valid with { Customer = Valid.Customer with { Document = "\u009f123" } } },
+        { "items[0].sku", WithItem(new() { Sku = "A\u0085B", Quantity = 1, UnitPrice = 1m }) },
         { "customer.email", Valid with { Customer = Valid.Customer with { Email = null! } } },
         { "customer.email", Valid with { Customer = Valid.Customer with { Email = "ana@" } } },
         { "customer.email", Valid with { Customer = Valid.Customer with { Email = "Ana <ana@example.com>" } } },
@@ -71,6 +75,16 @@ public sealed class OrderValidatorTests
     [Fact]
     public void Errors_are_prefixed_with_the_orders_place_in_a_batch() =>
         Assert.Equal(["[3].total"], OrderValidator.Validate(Valid with { Total = 0.5m }, "[3]").Keys);
+
+    // Next to the control characters on both sides: U+001F and U+007F–U+009F are refused above, these are text.
+    [Fact]
+    public void Text_next_to_the_control_characters_is_valid() =>
+        Assert.Empty(OrderValidator.Validate(Valid with { Customer = Valid.Customer with { Name = "José\u00a0Souza ~ \u0020" } }));
+
+    [Fact]
+    public void An_items_errors_name_its_index_within_the_orders_place() =>
+        Assert.Equal(["[3].items[2].sku", "[3].items[2].quantity"], OrderValidator.Validate(
+            Valid with { Items = [Valid.Items[0], Valid.Items[0], new() { Sku = "", Quantity = 0, UnitPrice = 1m }] }, "[3]").Keys);
 
     [Fact]
     public void A_missing_order_is_one_error() => Assert.Single(OrderValidator.Validate(null));
