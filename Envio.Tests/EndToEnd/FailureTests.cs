@@ -29,7 +29,10 @@ public sealed class FailureTests
             await Task.Delay(TimeSpan.FromSeconds(2), ct);
             await ResourceProcesses.RestartAsync(app, "messaging", ct);
             return [];
-        });
+        },
+        // Dense enough that the consumer is nearly always between a commit and its ack: at the default stream's few
+        // hundred orders a second it mostly waits out a batch window, and a kill there meets nothing committed.
+        streamWorkers: 16);
 
     [Fact(Timeout = 600_000)]
     public Task The_database_stopped_for_30_seconds_and_restarted_loses_and_duplicates_nothing() =>
@@ -133,7 +136,8 @@ public sealed class FailureTests
 
     private static async Task RunAsync(
         string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject,
-        TimeSpan? arrivalTimeout = null, string[]? appHostArgs = null, bool hitsWorkInFlight = true, Accounting accounting = Accounting.Exact)
+        TimeSpan? arrivalTimeout = null, string[]? appHostArgs = null, bool hitsWorkInFlight = true, Accounting accounting = Accounting.Exact,
+        int streamWorkers = 4)
     {
         var ct = TestContext.Current.CancellationToken;
         var dataRoot = EnvioAppHost.NewDataRoot();
@@ -144,7 +148,7 @@ public sealed class FailureTests
             await using var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
             await using var broker = await app.ConnectToBrokerAsync(ct);
 
-            await using var stream = OrderStream.Start(api, seed);
+            await using var stream = OrderStream.Start(api, seed, streamWorkers);
             await Task.Delay(Steady, ct);
             if (hitsWorkInFlight)
             {
