@@ -33,13 +33,12 @@ internal sealed class PooledBody : IDisposable
     /// </summary>
     public static async Task<PooledBody> ReadAtMostAsync(HttpContext context, long maxBytes, TimeSpan readTimeout)
     {
-        // One byte more than declared, so that reading to the end needs no bigger buffer.
-        var body = new PooledBody((int)Math.Min((context.Request.ContentLength ?? 4095) + 1, FirstReadSize));
         if (context.Request.ContentLength > maxBytes)
         {
-            body.Status = StatusCodes.Status413PayloadTooLarge;
-            return body;
+            return new PooledBody(0) { Status = StatusCodes.Status413PayloadTooLarge };
         }
+        // One byte more than declared, so that reading to the end needs no bigger buffer.
+        var body = new PooledBody((int)Math.Min((context.Request.ContentLength ?? 4095) + 1, FirstReadSize));
         // The server itself stops a body (also a chunked one) at the limit, so an endless body costs nothing.
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
