@@ -33,8 +33,8 @@ public static class OrderValidator
 
     public static void Validate(Order? order, string path, Dictionary<string, List<string>> errors)
     {
-        // Keys and messages are made only for what fails: a valid order allocates nothing here (the API validates a
-        // thousand orders per batch request, and the consumer every message again).
+        // Keys and messages are made only for what fails: for a valid order only the email check allocates (the API
+        // validates a thousand orders per batch request, and the consumer every message again).
         void Fail(string field, string message)
         {
             var key = path.Length == 0 ? field : field.Length == 0 ? path : $"{path}.{field}";
