@@ -17,8 +17,8 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using RabbitMQ.Client;
 
-// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--runs 3] [--quick] [--json path]
-//   [--sqlserver "<connection string>"] [--skip cluster,sqlserver] [--env NAME=VALUE ...]   (docs/performance.md)
+// dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--clients 32] [--runs 3] [--quick] [--json path]
+//   [--sqlserver "<connection string>"] [--skip cluster,sqlserver] [--env [api:|consumer:]NAME=VALUE ...]   (docs/performance.md)
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
 var rounds = Option("--runs") is { } runCount ? int.Parse(runCount, CultureInfo.InvariantCulture) : 3;
@@ -37,7 +37,7 @@ using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), T
 var topology = new TopologyOptions();
 var keys = await BenchOrders.KeysAsync(app);
 var cpu = new CpuCounters(dataRoot);
-const int clients = 32;
+var clients = Option("--clients") is { } clientCount ? int.Parse(clientCount, CultureInfo.InvariantCulture) : 32; // concurrent single POSTs
 var singlesCount = Option("--singles") is { } count ? int.Parse(count, CultureInfo.InvariantCulture) : Math.Min(n, quick ? 2_000 : 20_000);
 
 // Each round measures every phase once, raw limits first, on empty tables: a limit and what Envio achieves through it
@@ -286,12 +286,18 @@ async Task<DistributedApplication> StartStackAsync(string root, params string[] 
     // Straight to the API's port: the orchestrator's development proxy in front of it (production has none) would
     // take a share of the cores and add a hop to every request.
     builder.CreateResourceBuilder<ProjectResource>("api").WithEndpoint("http", endpoint => endpoint.IsProxied = false);
-    // --env NAME=VALUE (repeatable): a setting for both services, to measure a runtime or Envio setting without a rebuild.
-    foreach (var (name, value) in args.Select((a, i) => (a, i)).Where(x => x.a == "--env" && x.i + 1 < args.Length)
-        .Select(x => args[x.i + 1].Split('=', 2)).Select(kv => (kv[0], kv[1])))
+    // --env [api:|consumer:]NAME=VALUE (repeatable): a setting for both services, or for the one named, to measure a
+    // runtime or Envio setting without a rebuild.
+    foreach (var setting in args.Select((a, i) => (a, i)).Where(x => x.a == "--env" && x.i + 1 < args.Length).Select(x => args[x.i + 1]))
     {
-        builder.CreateResourceBuilder<ProjectResource>("api").WithEnvironment(name, value);
-        builder.CreateResourceBuilder<ProjectResource>("consumer").WithEnvironment(name, value);
+        var (services, nameAndValue) = setting.Split(':', 2) is [var named and ("api" or "consumer"), var rest]
+            ? ([named], rest)
+            : (new[] { "api", "consumer" }, setting);
+        var (name, value) = nameAndValue.Split('=', 2) is [var variable, var assigned] ? (variable, assigned) : throw new ArgumentException($"--env {setting}: expected NAME=VALUE.");
+        foreach (var service in services)
+        {
+            builder.CreateResourceBuilder<ProjectResource>(service).WithEnvironment(name, value);
+        }
     }
     builder.Services.AddLogging(l => l.AddFilter(null, LogLevel.Warning).AddFilter("Aspire", LogLevel.Error).AddFilter("Envio.AppHost.Resources", LogLevel.Error).AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks", LogLevel.None));
     var stack = await builder.BuildAsync(ct);
