@@ -128,14 +128,20 @@ Add("Envio single order, CPU across the machine", runs.CostOf("Envio single POST
 Add("Peak RSS, API", Single(PeakRssMegabytes("Envio.ApiService")), "MB");
 Add("Peak RSS, consumer", Single(PeakRssMegabytes("Envio.ConsumerService")), "MB");
 
-// What the cores allow: a pipeline on these cores cannot beat the CPU its raw parts cost per message, added up.
+// What the cores allow: a pipeline on these cores cannot beat the CPU its raw parts cost per message, added up. A
+// ratio to a bound is two factors: Envio's CPU per message against its raw parts' (the "CPU per message" rows), and
+// how busy it keeps the cores (utilisation, in the CPU table).
 var cores = Environment.ProcessorCount;
-var drainBound = Single(cores * 1e6 / (runs.CostOf("raw drain").Median + runs.CostOf("raw COPY").Median));
-var batchBound = Single(cores * 1e6 / (runs.CostOf("raw publish").Median + runs.CostOf("raw drain").Median + runs.CostOf("raw COPY").Median));
+var drainParts = runs.CostOf("raw drain").Median + runs.CostOf("raw COPY").Median;
+var batchParts = runs.CostOf("raw publish").Median + drainParts;
+var drainBound = Single(cores * 1e6 / drainParts);
+var batchBound = Single(cores * 1e6 / batchParts);
 Add("CPU bound: drain + COPY on the same cores", drainBound, "msg/s");
 Add("  Envio consumer drain against it", runs["envio drain"], "msg/s", drainBound, "of the bound");
+Add("  its raw parts' CPU per message against Envio's", Single(drainParts), "µs", runs.CostOf("Envio consumer drain"), "of Envio's");
 Add("CPU bound: publish + drain + COPY on the same cores", batchBound, "msg/s");
 Add("  Envio HTTP batch end to end against it", runs["envio batch"], "msg/s", batchBound, "of the bound");
+Add("  its raw parts' CPU per message against Envio's", Single(batchParts), "µs", runs.CostOf("Envio HTTP batch, end to end"), "of Envio's");
 
 // The cost of high availability: the same HTTP batch phase on a stack whose broker is a three-node cluster (quorum
 // queues with a member on each node), against the single node above. The single-node stack stops first.
@@ -219,9 +225,11 @@ async Task MeasureSqlServerAsync(SqlServerTarget server)
     if (server.InstanceDirectory is not null)
     {
         // The broker's part is the PostgreSQL stack's raw drain: the same broker, the same messages.
-        var bound = Single(cores * 1e6 / (runs.CostOf("raw drain").Median + runs.CostOf($"raw {limitName}").Median));
+        var parts = runs.CostOf("raw drain").Median + runs.CostOf($"raw {limitName}").Median;
+        var bound = Single(cores * 1e6 / parts);
         Add($"CPU bound: drain + {limitName} on the same cores", bound, "msg/s");
         Add("  Envio consumer drain into SQL Server against it", runs["sqlserver drain"], "msg/s", bound, "of the bound");
+        Add("  its raw parts' CPU per message against Envio's", Single(parts), "µs", runs.CostOf("Envio consumer drain, SQL Server"), "of Envio's");
     }
 
     // Into the consumer's tables (it migrated the database before it became healthy). The warm-up is outside the
