@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text;
 using Aspire.Hosting;
 using Envio.ConsumerService.Messaging;
@@ -25,14 +26,17 @@ public sealed class FailureTests
     public Task The_broker_killed_with_sigkill_and_restarted_mid_stream_loses_and_duplicates_nothing() =>
         RunAsync("RabbitMQ killed (SIGKILL) and restarted", 100_000, async (app, _, ct) =>
         {
-            await ResourceProcesses.SignalAsync(app, "messaging", "KILL", ct, wholeTree: true);
+            // The broker dies while the consumer writes a batch, so that the batch commits and its ack cannot go out.
+            // Left to timing, a kill mostly lands in a batch window, where nothing is committed yet and the deliveries
+            // are simply dropped and redelivered: the consumer is held inside a write until the broker is dead.
+            await using (await HoldConsumerInsideAWriteAsync(app, ct))
+            {
+                await ResourceProcesses.SignalAsync(app, "messaging", "KILL", ct, wholeTree: true);
+            }
             await Task.Delay(TimeSpan.FromSeconds(2), ct);
             await ResourceProcesses.RestartAsync(app, "messaging", ct);
             return [];
-        },
-        // Dense enough that the consumer is nearly always between a commit and its ack: at the default stream's few
-        // hundred orders a second it mostly waits out a batch window, and a kill there meets nothing committed.
-        streamWorkers: 16);
+        });
 
     [Fact(Timeout = 600_000)]
     public Task The_database_stopped_for_30_seconds_and_restarted_loses_and_duplicates_nothing() =>
@@ -136,8 +140,7 @@ public sealed class FailureTests
 
     private static async Task RunAsync(
         string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject,
-        TimeSpan? arrivalTimeout = null, string[]? appHostArgs = null, bool hitsWorkInFlight = true, Accounting accounting = Accounting.Exact,
-        int streamWorkers = 4)
+        TimeSpan? arrivalTimeout = null, string[]? appHostArgs = null, bool hitsWorkInFlight = true, Accounting accounting = Accounting.Exact)
     {
         var ct = TestContext.Current.CancellationToken;
         var dataRoot = EnvioAppHost.NewDataRoot();
@@ -148,7 +151,7 @@ public sealed class FailureTests
             await using var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
             await using var broker = await app.ConnectToBrokerAsync(ct);
 
-            await using var stream = OrderStream.Start(api, seed, streamWorkers);
+            await using var stream = OrderStream.Start(api, seed);
             await Task.Delay(Steady, ct);
             if (hitsWorkInFlight)
             {
@@ -223,6 +226,42 @@ public sealed class FailureTests
 
         /// <summary>The consumer was killed: its last lines may never have been written.</summary>
         LinesMayBeLost,
+    }
+
+    /// <summary>
+    /// Locks the orders table against writes (PostgreSQL's EXCLUSIVE mode: reads go on) and returns once the consumer
+    /// waits for that lock inside a batch's transaction. Disposing the result lets the write go on and commit.
+    /// </summary>
+    private static async Task<IAsyncDisposable> HoldConsumerInsideAWriteAsync(DistributedApplication app, CancellationToken ct)
+    {
+        var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
+        var connection = await database.OpenConnectionAsync(ct);
+        var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var lockOrders = connection.CreateCommand())
+        {
+            lockOrders.Transaction = transaction;
+            lockOrders.CommandText = "LOCK TABLE orders IN EXCLUSIVE MODE";
+            await lockOrders.ExecuteNonQueryAsync(ct);
+        }
+        await using var waiters = database.CreateCommand("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (Convert.ToInt64(await waiters.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the consumer never started a write under the stream");
+            await Task.Delay(10, ct);
+        }
+        return new HeldWrite(database, connection, transaction);
+    }
+
+    private sealed class HeldWrite(DbDataSource database, DbConnection connection, DbTransaction transaction) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.RollbackAsync();
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+            await database.DisposeAsync();
+        }
     }
 
     /// <summary>
