@@ -1,7 +1,7 @@
 using Envio.ApiService.Endpoints;
 using Envio.ApiService.Messaging;
 using Envio.ApiService.Security;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Scalar.AspNetCore;
@@ -15,7 +15,7 @@ builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(Top
 builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(PublisherOptions.SectionName));
 builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration)); // stops start-up when a key is missing or malformed
 builder.Services.Configure<ApiOptions>(builder.Configuration.GetSection(ApiOptions.SectionName));
-builder.Services.AddSingleton<OrderPublisher>();
+builder.Services.AddSingleton<MessagePublisher>();
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);
@@ -31,17 +31,22 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 
 builder.Services.AddExceptionHandler<BrokerUnavailableHandler>();
 builder.Services.AddProblemDetails(options => options.CustomizeProblemDetails = ApiAuthentication.DescribeRefusal);
-builder.Services.AddOpenApi(options => options
-    .AddDocumentTransformer((document, _, _) =>
-    {
-        // What a user sees at the top of the interactive reference (else "Envio.ApiService | v1").
-        document.Info.Title = ApiReference.Title;
-        document.Info.Description = ApiReference.Description;
-        return Task.CompletedTask;
-    })
-    .AddOperationTransformer<OrderExamples>()
-    .AddDocumentTransformer<BearerSecurityScheme>()
-    .AddOperationTransformer<BearerSecurityScheme>());
+builder.Services.AddOpenApi(options =>
+{
+    // Two types that each hold a Customer get a schema each (DataObjectSchemas).
+    options.CreateSchemaReferenceId = DataObjectSchemas.SchemaIdOf;
+    options.AddDocumentTransformer((document, _, _) =>
+        {
+            // What a user sees at the top of the interactive reference (else "Envio.ApiService | v1").
+            document.Info.Title = ApiReference.Title;
+            document.Info.Description = ApiReference.Description;
+            return Task.CompletedTask;
+        })
+        .AddDocumentTransformer<DataObjectSchemas>()
+        .AddOperationTransformer<DataObjectSchemas>()
+        .AddDocumentTransformer<BearerSecurityScheme>()
+        .AddOperationTransformer<BearerSecurityScheme>();
+});
 
 var app = builder.Build();
 
@@ -60,7 +65,7 @@ if (app.Environment.IsDevelopment() || api.PublishApiReference)
     app.MapGet("/", () => Results.Redirect("/scalar/v1")).ExcludeFromDescription();
 }
 
-app.MapOrderEndpoints();
+app.MapDataObjectEndpoints(); // POST /api/{plural} and /batch for every registered type
 app.MapErrorQueueEndpoints();
 app.MapConsumerEndpoints();
 // /health and /alive stay anonymous (the orchestrator probes them) and answer the status word only.

@@ -1,10 +1,14 @@
 using Envio.ApiService.Messaging;
 using Envio.ApiService.Security;
-using Envio.Contracts.Messaging;
+using Envio.Contracts;
+using Envio.Messaging;
 
 namespace Envio.ApiService.Endpoints;
 
-/// <summary>For operators: pause every running consumer (the work queue keeps what arrives) and resume it.</summary>
+/// <summary>
+/// For operators: pause every running consumer, for one type (<c>?type=payment</c>) or all of them (the work queues
+/// keep what arrives), and resume it.
+/// </summary>
 public static class ConsumerEndpoints
 {
     public static IEndpointRouteBuilder MapConsumerEndpoints(this IEndpointRouteBuilder app)
@@ -17,25 +21,35 @@ public static class ConsumerEndpoints
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        consumers.MapPost("/pause", (ConsumerCommands commands, HttpContext context) => SendAsync(commands, context, ConsumerControl.Pause))
+        consumers.MapPost("/pause", (ConsumerCommands commands, HttpContext context, string? type) => SendAsync(commands, context, ConsumerControl.Pause, type))
             .WithName("PauseConsumers")
             .WithSummary("Pause every running consumer")
             .WithDescription("Each consumer finishes the batch in hand and hands the rest back to the work queue, which keeps " +
-                "everything that arrives meanwhile; its /health says Degraded. Lasts until resumed or the consumer restarts.")
-            .Produces(StatusCodes.Status204NoContent);
+                "everything that arrives meanwhile; its /health says Degraded. Lasts until resumed or the consumer restarts. " +
+                "With ?type=<name> only that type pauses; the others go on.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesValidationProblem();
 
-        consumers.MapPost("/resume", (ConsumerCommands commands, HttpContext context) => SendAsync(commands, context, ConsumerControl.Resume))
+        consumers.MapPost("/resume", (ConsumerCommands commands, HttpContext context, string? type) => SendAsync(commands, context, ConsumerControl.Resume, type))
             .WithName("ResumeConsumers")
             .WithSummary("Resume every paused consumer")
-            .Produces(StatusCodes.Status204NoContent);
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesValidationProblem();
 
         return app;
     }
 
-    private static Task<IResult> SendAsync(ConsumerCommands commands, HttpContext context, string command) =>
-        ErrorQueueEndpoints.BrokerCallAsync(async () =>
+    private static Task<IResult> SendAsync(ConsumerCommands commands, HttpContext context, string command, string? type)
+    {
+        var chosen = DataObjectTypes.Registered.ByName(type);
+        if (type is not null && chosen is null)
         {
-            await commands.SendAsync(command, ErrorQueueEndpoints.OperatorOf(context), context.RequestAborted);
+            return Task.FromResult(ErrorQueueEndpoints.UnknownType(type));
+        }
+        return ErrorQueueEndpoints.BrokerCallAsync(async () =>
+        {
+            await commands.SendAsync(command, chosen, ErrorQueueEndpoints.OperatorOf(context), context.RequestAborted);
             return Results.NoContent();
         });
+    }
 }

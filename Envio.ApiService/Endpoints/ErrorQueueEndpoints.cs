@@ -1,12 +1,19 @@
 using Envio.ApiService.Messaging;
 using Envio.ApiService.Security;
+using Envio.Contracts;
+using Envio.Contracts.DataObjects;
+using Envio.Messaging;
+using Microsoft.Extensions.Options;
 
 namespace Envio.ApiService.Endpoints;
 
 /// <summary>Which error-queue messages to replay: the listed ids, or all of them.</summary>
 public sealed record ReplayRequest(IReadOnlyList<string>? MessageIds, bool All = false);
 
-/// <summary>For operators: read why messages failed, replay them once the cause is fixed, or discard them.</summary>
+/// <summary>
+/// For operators: read why messages failed, replay them once the cause is fixed, or discard them, one type's error
+/// queue at a time (<c>?type=payment</c>; without it, the order's, as before there were other types).
+/// </summary>
 public static class ErrorQueueEndpoints
 {
     public const int MaxPageSize = 500;
@@ -23,7 +30,7 @@ public static class ErrorQueueEndpoints
         errors.MapGet("/", ListAsync)
             .WithName("ListFailedMessages")
             .WithSummary("List the error queue, with the reason each message failed")
-            .WithDescription("Pages through the error queue without removing anything.")
+            .WithDescription("Pages through a type's error queue without removing anything.")
             .Produces<FailedMessagePage>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -31,8 +38,9 @@ public static class ErrorQueueEndpoints
         errors.MapPost("/replay", ReplayAsync)
             .WithName("ReplayFailedMessages")
             .WithSummary("Send failed messages back to the work queue")
-            .WithDescription("Replays the given message ids (or all, with \"all\": true) with their original ids, so " +
-                "orders already stored are not stored twice. Each is confirmed by the broker before it leaves the error queue.")
+            .WithDescription("Replays the given message ids (or all, with \"all\": true) of a type's error queue to its own work " +
+                "queue, with their original ids, so objects already stored are not stored twice. Each is confirmed by the broker " +
+                "before it leaves the error queue.")
             .Produces<ReplayOutcome>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -41,14 +49,19 @@ public static class ErrorQueueEndpoints
             .WithName("DiscardFailedMessage")
             .WithSummary("Discard one failed message for good (audited)")
             .Produces(StatusCodes.Status204NoContent)
+            .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return app;
     }
 
-    private static Task<IResult> ListAsync(FailedMessages queue, HttpContext context, int offset = 0, int limit = 50)
+    private static Task<IResult> ListAsync(FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, int offset = 0, int limit = 50, string? type = null)
     {
+        if (TypeOf(type) is not { } chosen)
+        {
+            return Task.FromResult(UnknownType(type!));
+        }
         if (offset < 0 || limit is < 1 or > MaxPageSize)
         {
             return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
@@ -56,11 +69,15 @@ public static class ErrorQueueEndpoints
                 ["offset"] = [$"offset ≥ 0 and 1 ≤ limit ≤ {MaxPageSize}."],
             }));
         }
-        return BrokerCallAsync(async () => Results.Ok(await queue.ListAsync(offset, limit, context.RequestAborted)));
+        return BrokerCallAsync(async () => Results.Ok(await queue.ListAsync(topology.Value.NamesOf(chosen), offset, limit, context.RequestAborted)));
     }
 
-    private static Task<IResult> ReplayAsync(FailedMessages queue, HttpContext context, ReplayRequest request)
+    private static Task<IResult> ReplayAsync(FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, ReplayRequest request, string? type = null)
     {
+        if (TypeOf(type) is not { } chosen)
+        {
+            return Task.FromResult(UnknownType(type!));
+        }
         if (request.All == (request.MessageIds is { Count: > 0 }))
         {
             return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
@@ -69,13 +86,27 @@ public static class ErrorQueueEndpoints
             }));
         }
         IReadOnlySet<string>? ids = request.All ? null : request.MessageIds!.ToHashSet(StringComparer.Ordinal);
-        return BrokerCallAsync(async () => Results.Ok(await queue.ReplayAsync(ids, OperatorOf(context), context.RequestAborted)));
+        return BrokerCallAsync(async () => Results.Ok(await queue.ReplayAsync(topology.Value.NamesOf(chosen), ids, OperatorOf(context), context.RequestAborted)));
     }
 
-    private static Task<IResult> DiscardAsync(FailedMessages queue, HttpContext context, string messageId) =>
-        BrokerCallAsync(async () => await queue.DiscardAsync(messageId, OperatorOf(context), context.RequestAborted)
+    private static Task<IResult> DiscardAsync(FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, string messageId, string? type = null)
+    {
+        if (TypeOf(type) is not { } chosen)
+        {
+            return Task.FromResult(UnknownType(type!));
+        }
+        return BrokerCallAsync(async () => await queue.DiscardAsync(topology.Value.NamesOf(chosen), messageId, OperatorOf(context), context.RequestAborted)
             ? Results.NoContent()
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
+    }
+
+    /// <summary>The type a call names, the order's when it names none; null for a name no type has.</summary>
+    private static DataObjectType? TypeOf(string? name) => DataObjectTypes.Registered.ByName(name ?? TopologyOptions.OrderType);
+
+    internal static IResult UnknownType(string name) => Results.ValidationProblem(new Dictionary<string, string[]>
+    {
+        ["type"] = [$"'{name}' is no registered type of data object ({string.Join(", ", DataObjectTypes.Registered.Select(t => t.Name))})."],
+    });
 
     // The token's subject (its "sub"), and where the request came from.
     internal static string OperatorOf(HttpContext context) =>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Envio.Contracts.DataObjects;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 
@@ -27,7 +28,8 @@ public sealed class BrokerUnavailableHandler(IProblemDetailsService problems, IO
             {
                 Status = StatusCodes.Status503ServiceUnavailable,
                 Title = "The broker is unavailable.",
-                Detail = "The broker is unreachable. Retry later with the same orderIds: nothing was accepted.",
+                // A type's endpoints name its ids; anything else (the admin API) says what it always said.
+                Detail = $"The broker is unreachable. Retry later with the same {httpContext.GetEndpoint()?.Metadata.GetMetadata<DataObjectType>()?.IdsName ?? "orderIds"}: nothing was accepted.",
             },
         });
     }

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Security;
-using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
 namespace Envio.ApiService.Messaging;
@@ -28,22 +27,20 @@ public sealed record ReplayOutcome(IReadOnlyList<string> Replayed, IReadOnlyList
 /// Bodies stay as they are: an encrypted body is replayed encrypted, and the listing never decrypts it (it names the
 /// scheme and key instead), so looking at the error queue does not show customers' data.
 /// </summary>
-public sealed partial class FailedMessages(IConnection connection, IOptions<TopologyOptions> topology, ILogger<FailedMessages> logger)
+public sealed partial class FailedMessages(IConnection connection, ILogger<FailedMessages> logger)
 {
     /// <summary>The most messages one call looks through.</summary>
     public const int MaxScan = 10_000;
 
-    private readonly TopologyOptions _topology = topology.Value;
-
-    public async Task<FailedMessagePage> ListAsync(int offset, int limit, CancellationToken cancellationToken)
+    public async Task<FailedMessagePage> ListAsync(QueueNames names, int offset, int limit, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-        var waiting = (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount;
+        var waiting = (await channel.QueueDeclarePassiveAsync(names.ErrorQueue, cancellationToken)).MessageCount;
         var page = new List<FailedMessage>(limit);
         ulong lastTag = 0;
         for (var index = 0; index < Math.Min(offset + limit, MaxScan); index++)
         {
-            if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
+            if (await channel.BasicGetAsync(names.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
             {
                 break;
             }
@@ -57,14 +54,14 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
         return new FailedMessagePage(waiting, offset, page);
     }
 
-    /// <summary>Replays the messages with these ids, or every message when <paramref name="messageIds"/> is null.</summary>
-    public async Task<ReplayOutcome> ReplayAsync(IReadOnlySet<string>? messageIds, string operatorName, CancellationToken cancellationToken)
+    /// <summary>Replays the messages with these ids, or every message when <paramref name="messageIds"/> is null, to their type's work queue.</summary>
+    public async Task<ReplayOutcome> ReplayAsync(QueueNames names, IReadOnlySet<string>? messageIds, string operatorName, CancellationToken cancellationToken)
     {
         await using var publisher = await connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
-        var replayed = await TakeAsync(messageIds, async (channel, message) =>
+        var replayed = await TakeAsync(names, messageIds, async (channel, message) =>
         {
-            await publisher.BasicPublishAsync(_topology.Exchange, _topology.RoutingKey, mandatory: true,
+            await publisher.BasicPublishAsync(names.Exchange, names.RoutingKey, mandatory: true,
                 Restored(message.BasicProperties), message.Body, cancellationToken);
             await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
             LogReplayed(logger, message.BasicProperties.MessageId, operatorName, Text(message, FailureHeaders.Reason));
@@ -73,9 +70,9 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
     }
 
     /// <summary>Removes one message for good; the audit log keeps who, which and why it had failed.</summary>
-    public async Task<bool> DiscardAsync(string messageId, string operatorName, CancellationToken cancellationToken)
+    public async Task<bool> DiscardAsync(QueueNames names, string messageId, string operatorName, CancellationToken cancellationToken)
     {
-        var discarded = await TakeAsync(new HashSet<string> { messageId }, async (channel, message) =>
+        var discarded = await TakeAsync(names, new HashSet<string> { messageId }, async (channel, message) =>
         {
             await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
             LogDiscarded(logger, messageId, operatorName, Text(message, FailureHeaders.Reason));
@@ -85,7 +82,7 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
 
     /// <summary>Looks through the queue and applies <paramref name="take"/> to the chosen messages; the others go back.</summary>
     private async Task<List<string>> TakeAsync(
-        IReadOnlySet<string>? messageIds, Func<IChannel, BasicGetResult, Task> take, CancellationToken cancellationToken)
+        QueueNames names, IReadOnlySet<string>? messageIds, Func<IChannel, BasicGetResult, Task> take, CancellationToken cancellationToken)
     {
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         // Replaying all: only what waits when the call begins, as a replayed message that fails again comes back
@@ -93,13 +90,13 @@ public sealed partial class FailedMessages(IConnection connection, IOptions<Topo
         // does (what is not taken stays unacked on this channel until the end, so nothing is seen twice): the count
         // can lag just after messages went back to the queue.
         var scanLimit = messageIds is null
-            ? Math.Min(MaxScan, (await channel.QueueDeclarePassiveAsync(_topology.ErrorQueue, cancellationToken)).MessageCount)
+            ? Math.Min(MaxScan, (await channel.QueueDeclarePassiveAsync(names.ErrorQueue, cancellationToken)).MessageCount)
             : MaxScan;
         var taken = new List<string>();
         ulong lastTag = 0;
         for (var scanned = 0; scanned < scanLimit && (messageIds is null || taken.Count < messageIds.Count); scanned++)
         {
-            if (await channel.BasicGetAsync(_topology.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
+            if (await channel.BasicGetAsync(names.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
             {
                 break;
             }

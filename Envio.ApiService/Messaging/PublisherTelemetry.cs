@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Envio.Contracts.Messaging;
+using Envio.Contracts.DataObjects;
+using Envio.Messaging;
 using RabbitMQ.Client.Exceptions;
 
 namespace Envio.ApiService.Messaging;
@@ -36,7 +37,7 @@ public static class PublisherTelemetry
         "envio.publisher.nacked", "{message}", "Messages the broker refused (a nack) or could not route (a return).");
 
     /// <summary>A span over one call of the publisher: every publish of the request, and the wait for the confirms.</summary>
-    public static Activity? StartSend(string exchange, int count)
+    public static Activity? StartSend(string exchange, DataObjectType type, int count)
     {
         if (!Source.HasListeners())
         {
@@ -50,6 +51,7 @@ public static class PublisherTelemetry
             activity.SetTag(MessagingTelemetry.OperationName, "send");
             activity.SetTag(MessagingTelemetry.OperationType, "send");
             activity.SetTag(MessagingTelemetry.BatchMessageCount, count);
+            activity.SetTag(MessagingTelemetry.DataObjectType, type.Name);
         }
         return activity;
     }
@@ -57,18 +59,18 @@ public static class PublisherTelemetry
     public static void SendFailed(Activity? activity, string reason) => activity?.SetStatus(ActivityStatusCode.Error, reason);
 
     /// <summary>The broker confirmed a message published at <paramref name="started"/> (a <see cref="Stopwatch"/> timestamp).</summary>
-    public static void MessageConfirmed(string exchange, long started)
+    public static void MessageConfirmed(string exchange, DataObjectType type, long started)
     {
-        var tags = MessagingTelemetry.Tags(exchange, PublishOperation);
+        var tags = MessagingTelemetry.Tags(exchange, PublishOperation, type);
         Sent.Add(1, tags);
         Confirmed.Add(1, tags);
         Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
     }
 
     /// <summary>A message was not confirmed: refused, returned, timed out, or the connection went away.</summary>
-    public static void MessageFailed(string exchange, long started, Exception exception)
+    public static void MessageFailed(string exchange, DataObjectType type, long started, Exception exception)
     {
-        var tags = MessagingTelemetry.Tags(exchange, PublishOperation);
+        var tags = MessagingTelemetry.Tags(exchange, PublishOperation, type);
         tags.Add(MessagingTelemetry.ErrorType, exception is PublishException publish
             ? publish.IsReturn ? "returned" : "nacked"
             : MessagingTelemetry.ErrorTypeOf(exception));

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Envio.Contracts;
 using Microsoft.AspNetCore.Authorization;
 
 namespace Envio.ApiService.Security;
@@ -31,9 +32,15 @@ public static class ApiAuthentication
                 validation.NameClaimType = "sub";
             });
 
-        builder.Services.AddAuthorizationBuilder()
-            .AddPolicy(Scopes.Send, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => Scopes.Grants(c.User, Scopes.Send)))
+        var authorization = builder.Services.AddAuthorizationBuilder()
             .AddPolicy(Scopes.Admin, policy => policy.RequireAuthenticatedUser().RequireAssertion(c => Scopes.Grants(c.User, Scopes.Admin)));
+        // A type's endpoints: envio.send (every type) or the type's own scope.
+        foreach (var type in DataObjectTypes.Registered)
+        {
+            var granting = Scopes.GrantedBy(Scopes.SendPolicyOf(type));
+            authorization.AddPolicy(Scopes.SendPolicyOf(type), policy => policy.RequireAuthenticatedUser()
+                .RequireAssertion(c => granting.Any(scope => Scopes.Grants(c.User, scope))));
+        }
 
         return builder;
     }
@@ -51,7 +58,7 @@ public static class ApiAuthentication
             && context.HttpContext.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>()
                 .Select(a => a.Policy).LastOrDefault(p => p is not null) is { } scope)
         {
-            problem.Detail ??= $"The token is valid but does not grant the scope {scope}.";
+            problem.Detail ??= $"The token is valid but does not grant the scope {string.Join(" or ", Scopes.GrantedBy(scope))}.";
         }
     }
 }

@@ -1,3 +1,6 @@
+using Envio.Contracts.DataObjects;
+using Envio.Messaging;
+
 namespace Envio.ApiService.Security;
 
 /// <summary>What the API lets one request and one client do, bound from <c>Envio:Api</c>.</summary>
@@ -5,11 +8,41 @@ public sealed class ApiOptions
 {
     public const string SectionName = "Envio:Api";
 
+    public const long DefaultMaxBodyBytes = 1024 * 1024;
+    public const long DefaultMaxBatchBodyBytes = 16 * 1024 * 1024;
+
     /// <summary>The largest body <c>POST /api/orders</c> reads; beyond it, 413.</summary>
-    public long MaxOrderBodyBytes { get; set; } = 1024 * 1024;
+    public long MaxOrderBodyBytes { get; set; } = DefaultMaxBodyBytes;
 
     /// <summary>The largest body <c>POST /api/orders/batch</c> reads; beyond it, 413.</summary>
-    public long MaxBatchBodyBytes { get; set; } = 16 * 1024 * 1024;
+    public long MaxBatchBodyBytes { get; set; } = DefaultMaxBatchBodyBytes;
+
+    /// <summary>
+    /// Each type's own limits, by its name (<c>Envio:Api:Types:payment:MaxBodyBytes</c>); unset, 1 MiB for one object
+    /// and 16 MiB for a batch. Orders take theirs from <see cref="MaxOrderBodyBytes"/> and <see cref="MaxBatchBodyBytes"/>.
+    /// </summary>
+    public Dictionary<string, TypeLimits> Types { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The limits of one type, each with the setting that changes it (a 413 names it).</summary>
+    public (long Body, string BodySetting, long Batch, string BatchSetting) LimitsOf(DataObjectType type)
+    {
+        if (type.Name == TopologyOptions.OrderType && !Types.ContainsKey(type.Name))
+        {
+            return (MaxOrderBodyBytes, $"{SectionName}:{nameof(MaxOrderBodyBytes)}", MaxBatchBodyBytes, $"{SectionName}:{nameof(MaxBatchBodyBytes)}");
+        }
+        var limits = Types.GetValueOrDefault(type.Name) ?? new TypeLimits();
+        var section = $"{SectionName}:{nameof(Types)}:{type.Name}";
+        return (limits.MaxBodyBytes, $"{section}:{nameof(TypeLimits.MaxBodyBytes)}", limits.MaxBatchBodyBytes, $"{section}:{nameof(TypeLimits.MaxBatchBodyBytes)}");
+    }
+
+    public sealed class TypeLimits
+    {
+        /// <summary>The largest body <c>POST /api/{plural}</c> reads; beyond it, 413.</summary>
+        public long MaxBodyBytes { get; set; } = DefaultMaxBodyBytes;
+
+        /// <summary>The largest body <c>POST /api/{plural}/batch</c> reads; beyond it, 413.</summary>
+        public long MaxBatchBodyBytes { get; set; } = DefaultMaxBatchBodyBytes;
+    }
 
     /// <summary>
     /// How long reading one request body may take in all; past it, 408. Kestrel's minimum data rate

@@ -21,8 +21,9 @@ internal sealed class BearerSecurityScheme : IOpenApiDocumentTransformer, IOpenA
             Type = SecuritySchemeType.Http,
             Scheme = "bearer",
             BearerFormat = "JWT",
-            Description = $"An access token (JWT) with the scope `{Scopes.Send}` for orders or `{Scopes.Admin}` for the " +
-                "error queue. In development: `dotnet user-jwts create --project Envio.ApiService --scope envio.send`.",
+            Description = $"An access token (JWT) with the scope `{Scopes.Send}` to send every type of data object (or " +
+                $"`{Scopes.Send}.{{plural}}`, such as `{Scopes.Send}.orders`, for that type only), or `{Scopes.Admin}` for the " +
+                "error queues and the consumers. In development: `dotnet user-jwts create --project Envio.ApiService --scope envio.send`.",
         };
         return Task.CompletedTask;
     }
@@ -33,11 +34,15 @@ internal sealed class BearerSecurityScheme : IOpenApiDocumentTransformer, IOpenA
             .OfType<Microsoft.AspNetCore.Authorization.IAuthorizeData>().Select(a => a.Policy).LastOrDefault(p => p is not null);
         if (scope is not null)
         {
+            // One requirement per scope that grants it: any of them will do.
             operation.Security ??= [];
-            operation.Security.Add(new OpenApiSecurityRequirement
+            foreach (var granting in Scopes.GrantedBy(scope))
             {
-                [new OpenApiSecuritySchemeReference(Name, context.Document)] = [scope],
-            });
+                operation.Security.Add(new OpenApiSecurityRequirement
+                {
+                    [new OpenApiSecuritySchemeReference(Name, context.Document)] = [granting],
+                });
+            }
         }
         return Task.CompletedTask;
     }

@@ -1,20 +1,24 @@
+using Envio.Contracts;
+
 namespace Envio.AppHost.Hosting;
 
 /// <summary>
 /// Least privilege on the broker: Envio's user works in a virtual host of its own and may configure, write and read
-/// only Envio's exchanges and queues (<c>envio.orders</c> and the names derived from it in
-/// <c>Envio.Contracts/Messaging/Topology.cs</c>). No client uses server-named (<c>amq.gen-…</c>) queues or the
-/// default exchange, so neither is allowed. The user has no management tags, and no <c>guest</c> user exists.
+/// only the exchanges and queues of the registered data objects (<c>envio.orders</c>, <c>envio.payments</c> and the
+/// names derived from them in <c>Envio.Messaging/Topology.cs</c>). No client uses server-named (<c>amq.gen-…</c>)
+/// queues or the default exchange, so neither is allowed. The user has no management tags, and no <c>guest</c> user exists.
 /// </summary>
 public static class BrokerPermissions
 {
     public const string VirtualHost = "envio";
 
     /// <summary>
-    /// <c>envio.orders</c> and <c>envio.orders.*</c> for configure, write and read alike. Written with <c>[.]</c>
-    /// rather than <c>\.</c> so that it reads the same in rabbitmq.conf, JSON definitions and shell commands.
+    /// <c>envio.{plural}</c> and <c>envio.{plural}.*</c> of every registered type, for configure, write and read alike
+    /// (<c>^envio[.](orders|payments)([.].+)?$</c>). Written with <c>[.]</c> rather than <c>\.</c> so that it reads the
+    /// same in rabbitmq.conf, JSON definitions and shell commands.
     /// </summary>
-    public const string Resources = "^envio[.]orders([.].+)?$";
+    public static string Resources { get; } =
+        $"^envio[.]({string.Join("|", DataObjectTypes.Registered.Select(type => type.Plural))})([.].+)?$";
 
     /// <summary>rabbitmq.conf lines that make the first boot create exactly this user and virtual host.</summary>
     internal static string[] Configuration(string user, string password) =>

@@ -3,8 +3,9 @@ using Microsoft.Extensions.Hosting;
 namespace Envio.AppHost.Operations;
 
 /// <summary>
-/// Development only: pause and resume every running consumer from the dashboard, on the <c>consumer</c> resource.
-/// Each is one call to the API's admin endpoints (Envio.ApiService/Endpoints/ConsumerEndpoints.cs).
+/// Development only: pause and resume every running consumer from the dashboard, on the <c>consumer</c> resource, for
+/// one type or (left empty) all of them. Each is one call to the API's admin endpoints
+/// (Envio.ApiService/Endpoints/ConsumerEndpoints.cs).
 /// </summary>
 internal static class ConsumingCommands
 {
@@ -22,18 +23,29 @@ internal static class ConsumingCommands
         return consumer
             .WithCommand(Pause, "Pause consuming", async context =>
             {
-                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsync("/admin/consumers/pause", null, context.CancellationToken));
+                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsync(PathOf("pause", context), null, context.CancellationToken));
                 return CommandResults.Success("Every running consumer finishes its batch and stops taking messages; the work queue keeps them.");
             }, new CommandOptions
             {
                 Description = "Every running consumer stops taking messages (its /health says Degraded); the work queue keeps them until resumed.",
                 ConfirmationMessage = "Pause consuming? Orders wait in the work queue until you resume.",
                 IconName = "Pause",
+                Arguments = [ErrorQueueCommands.TypeInput("Type of data object (empty: all)")],
             })
             .WithCommand(Resume, "Resume consuming", async context =>
             {
-                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsync("/admin/consumers/resume", null, context.CancellationToken));
+                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsync(PathOf("resume", context), null, context.CancellationToken));
                 return CommandResults.Success("Every paused consumer takes messages again.");
-            }, new CommandOptions { Description = "Every paused consumer takes messages again.", IconName = "Play" });
+            }, new CommandOptions
+            {
+                Description = "Every paused consumer takes messages again.",
+                IconName = "Play",
+                Arguments = [ErrorQueueCommands.TypeInput("Type of data object (empty: all)")],
+            });
     }
+
+    private static string PathOf(string command, ExecuteCommandContext context) =>
+        context.Arguments.GetString(ErrorQueueCommands.TypeArgument)?.Trim() is { Length: > 0 } type
+            ? $"/admin/consumers/{command}?type={Uri.EscapeDataString(type)}"
+            : $"/admin/consumers/{command}";
 }

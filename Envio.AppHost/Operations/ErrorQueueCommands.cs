@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Envio.Contracts;
+using Envio.Messaging;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,6 +23,9 @@ internal static partial class ErrorQueueCommands
     public const string DiscardOne = "discard-error-message";
     public const string MessageIdArgument = "messageId";
 
+    /// <summary>Which type's error queue (a registered type's name); without it, the order's.</summary>
+    public const string TypeArgument = "type";
+
     private const int ReasonsShown = 10;
 
     public static IResourceBuilder<T> WithErrorQueueCommands<T>(this IResourceBuilder<T> messaging, IResourceBuilder<ProjectResource> api)
@@ -36,7 +41,7 @@ internal static partial class ErrorQueueCommands
         return messaging
             .WithCommand(Show, "Show error queue", async context =>
             {
-                using var page = await AdminApi.CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}", UriKind.Relative), context.CancellationToken));
+                using var page = await AdminApi.CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}&type={TypeOf(context)}", UriKind.Relative), context.CancellationToken));
                 using var listing = JsonDocument.Parse(await page.Content.ReadAsStringAsync(context.CancellationToken));
                 var waiting = listing.RootElement.GetProperty("waiting").GetUInt32();
                 LogWaiting(context.Logger, waiting);
@@ -45,10 +50,15 @@ internal static partial class ErrorQueueCommands
                     LogFailed(context.Logger, message.GetProperty("messageId").GetString(), message.GetProperty("reason").GetString());
                 }
                 return CommandResults.Success($"{waiting} message(s) wait in the error queue; the first reasons are in the resource's log.");
-            }, new CommandOptions { Description = "How many messages wait in the error queue, and why the first ones failed (in this resource's log).", IconName = "DocumentSearch" })
+            }, new CommandOptions
+            {
+                Description = "How many messages wait in a type's error queue, and why the first ones failed (in this resource's log).",
+                IconName = "DocumentSearch",
+                Arguments = [TypeInput()],
+            })
             .WithCommand(ReplayAll, "Replay all", async context =>
             {
-                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { all = true }, context.CancellationToken));
+                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync($"/admin/errors/replay?type={TypeOf(context)}", new { all = true }, context.CancellationToken));
                 var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
                 return CommandResults.Success($"{replayed} message(s) replayed into the work queue.");
             }, new CommandOptions
@@ -56,11 +66,12 @@ internal static partial class ErrorQueueCommands
                 Description = "Moves every message waiting in the error queue back to the work queue (fix the cause first).",
                 ConfirmationMessage = "Replay every message of the error queue into the work queue?",
                 IconName = "ArrowRepeatAll",
+                Arguments = [TypeInput()],
             })
             .WithCommand(ReplayOne, "Replay one", async context =>
             {
                 var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
-                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync("/admin/errors/replay", new { messageIds = new[] { id } }, context.CancellationToken));
+                using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync($"/admin/errors/replay?type={TypeOf(context)}", new { messageIds = new[] { id } }, context.CancellationToken));
                 var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
                 return replayed == 1
                     ? CommandResults.Success($"{id} replayed into the work queue.")
@@ -70,13 +81,13 @@ internal static partial class ErrorQueueCommands
                 Description = "Moves one message, by its message id, from the error queue back to the work queue.",
                 ConfirmationMessage = "Replay this message into the work queue?",
                 IconName = "ArrowRepeat1",
-                Arguments = [MessageIdInput()],
+                Arguments = [TypeInput(), MessageIdInput()],
             })
             .WithCommand(DiscardOne, "Discard one", async context =>
             {
                 var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
                 using var response = await AdminApi.CallAsync(endpoint, context,
-                    client => client.DeleteAsync(new Uri($"/admin/errors/{Uri.EscapeDataString(id)}", UriKind.Relative), context.CancellationToken),
+                    client => client.DeleteAsync(new Uri($"/admin/errors/{Uri.EscapeDataString(id)}?type={TypeOf(context)}", UriKind.Relative), context.CancellationToken),
                     HttpStatusCode.NotFound);
                 return response.StatusCode == HttpStatusCode.NotFound
                     ? CommandResults.Failure($"No message {id} in the error queue.")
@@ -86,9 +97,22 @@ internal static partial class ErrorQueueCommands
                 Description = "Removes one message, by its message id, from the error queue for good.",
                 ConfirmationMessage = "Discard this message for good? It will never be stored.",
                 IconName = "Delete",
-                Arguments = [MessageIdInput()],
+                Arguments = [TypeInput(), MessageIdInput()],
             });
     }
+
+    /// <summary>The type the command applies to, chosen among the registered ones (the order's when left empty).</summary>
+    internal static InteractionInput TypeInput(string label = "Type of data object") => new()
+    {
+        Name = TypeArgument,
+        Label = label,
+        InputType = InputType.Choice,
+        Required = false,
+        Options = [.. DataObjectTypes.Registered.Select(type => KeyValuePair.Create(type.Name, type.Plural))],
+    };
+
+    internal static string TypeOf(ExecuteCommandContext context, string fallback = TopologyOptions.OrderType) =>
+        Uri.EscapeDataString(context.Arguments.GetString(TypeArgument)?.Trim() is { Length: > 0 } type ? type : fallback);
 
     private static InteractionInput MessageIdInput() => new()
     {

@@ -1,4 +1,6 @@
 using Envio.AppHost.Hosting;
+using Envio.Contracts;
+using Envio.Messaging;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -8,14 +10,18 @@ using RabbitMQ.Client.Exceptions;
 namespace Envio.AppHost.Operations;
 
 /// <summary>
-/// The work queue's and the error queue's depths as properties of the <c>messaging</c> resource, so the dashboard
-/// shows whether orders pile up or fail without opening the broker's UI. Read every few seconds with a passive
+/// Every type's work queue's and error queue's depths as properties of the <c>messaging</c> resource (named after the
+/// queue: <c>envio.orders ready</c>, <c>envio.orders.error waiting</c>), so the dashboard shows whether data objects
+/// pile up or fail without opening the broker's UI. Read every few seconds with a passive
 /// declare (the broker's own count of ready messages), over the AppHost's own connection.
 /// </summary>
 internal static class QueueDepths
 {
-    public const string WorkQueueProperty = "envio.work-queue.ready";
-    public const string ErrorQueueProperty = "envio.error-queue.waiting";
+    /// <summary>The property that shows how many messages wait in a type's work queue.</summary>
+    public static string WorkQueueProperty(QueueNames names) => $"{names.Queue} ready";
+
+    /// <summary>The property that shows how many messages wait in a type's error queue.</summary>
+    public static string ErrorQueueProperty(QueueNames names) => $"{names.ErrorQueue} waiting";
 
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
@@ -27,13 +33,14 @@ internal static class QueueDepths
             return messaging;
         }
         // The same names the services declare (the AppHost hands them the Envio:Topology section).
-        var workQueue = builder.Configuration["Envio:Topology:Queue"] ?? "envio.orders";
-        var errorQueue = builder.Configuration["Envio:Topology:ErrorQueue"] ?? "envio.orders.error";
+        var topology = builder.Configuration.GetSection(TopologyOptions.SectionName).Get<TopologyOptions>() ?? new TopologyOptions();
+        (string Property, string Queue)[] queues = [.. DataObjectTypes.Registered.Select(topology.NamesOf)
+            .SelectMany(names => new[] { (WorkQueueProperty(names), names.Queue), (ErrorQueueProperty(names), names.ErrorQueue) })];
         var caCertificate = messaging.Resource is RabbitMQProcessResource ? DevelopmentCertificates.For(builder).CaCertificatePath : null;
 
         builder.Eventing.Subscribe<ResourceReadyEvent>(messaging.Resource, (@event, cancellationToken) =>
         {
-            _ = ShowAsync(messaging.Resource, [(WorkQueueProperty, workQueue), (ErrorQueueProperty, errorQueue)], caCertificate, @event.Services);
+            _ = ShowAsync(messaging.Resource, queues, caCertificate, @event.Services);
             return Task.CompletedTask;
         });
         return messaging;

@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using Envio.ConsumerService.Persistence;
+using Envio.ConsumerService.Persistence.Mapping;
+using Envio.Contracts.DataObjects;
+using Envio.Messaging;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
@@ -7,23 +10,23 @@ using Polly.Retry;
 namespace Envio.ConsumerService.Messaging;
 
 /// <summary>
-/// Writes a batch so that every message ends up somewhere definite: stored, waiting in a retry queue, or in the error
-/// queue. Transient failures get a few quick in-process retries first. When the database does not answer at all, the
-/// batch waits for it (<see cref="StoreOutage"/>) and is written again: an outage is nobody's message's fault. A
-/// transient failure while the database answers sends the batch through the retry queues. A permanent failure is
-/// isolated by splitting the batch: the good halves commit, and only the messages that fail alone go to the error queue.
+/// Writes a batch of one type so that every message ends up somewhere definite: stored, waiting in a retry queue, or
+/// in the error queue; it returns where each went, for the acknowledgement. Transient failures get a few quick
+/// in-process retries first. When the database does not answer at all, the batch waits for it
+/// (<see cref="StoreOutage"/>) and is written again: an outage is nobody's message's fault. A transient failure while
+/// the database answers sends the batch through the retry queues. A permanent failure is isolated by splitting the
+/// batch: the good halves commit, and only the messages that fail alone go to the error queue.
 /// </summary>
 public sealed partial class BatchWriter
 {
-    private readonly IOrderStore _store;
     private readonly FailurePublisher _failures;
     private readonly StoreOutage _outage;
     private readonly ILogger<BatchWriter> _logger;
     private readonly ResiliencePipeline _quickRetries;
 
-    public BatchWriter(IOrderStore store, FailurePublisher failures, StoreOutage outage, IOptions<ConsumerOptions> options, ILogger<BatchWriter> logger)
+    public BatchWriter(FailurePublisher failures, StoreOutage outage, IOptions<ConsumerOptions> options, ILogger<BatchWriter> logger)
     {
-        (_store, _failures, _outage, _logger) = (store, failures, outage, logger);
+        (_failures, _outage, _logger) = (failures, outage, logger);
         _quickRetries = options.Value.QuickRetries <= 0 ? ResiliencePipeline.Empty : new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<Exception>(FailureClassifier.IsTransient),
@@ -39,23 +42,27 @@ public sealed partial class BatchWriter
         }).Build();
     }
 
-    public async Task WriteAsync(IReadOnlyList<(Delivery Delivery, ReceivedOrder Order)> batch, CancellationToken cancellationToken)
+    /// <summary>Writes <paramref name="batch"/> into <paramref name="table"/>; the outcome of each message, in the batch's order.</summary>
+    public async Task<Outcome[]> WriteAsync<T>(
+        ITableWriter<T> table, QueueNames names, IReadOnlyList<(Delivery Delivery, Received<T> Received)> batch, CancellationToken cancellationToken)
+        where T : class
     {
         if (batch.Count == 0)
         {
-            return;
+            return [];
         }
-        var orders = batch.Select(b => b.Order).ToList();
+        var type = names.Type;
+        var received = batch.Select(b => b.Received).ToList();
         while (true)
         {
-            using var activity = ConsumerTelemetry.StartInsert(batch.Count);
+            using var activity = ConsumerTelemetry.StartInsert(type, batch.Count);
             try
             {
                 var inserted = await _quickRetries.ExecuteAsync(
-                    static async (state, ct) => await InsertAsync(state._store, state.orders, ct), (_store, orders), cancellationToken);
-                ConsumerTelemetry.Committed(activity, batch, inserted);
-                LogWritten(_logger, batch.Count, inserted);
-                return;
+                    static async (state, ct) => await InsertAsync(state.table, state.type, state.received, ct), (table, type, received), cancellationToken);
+                ConsumerTelemetry.Committed(activity, type, batch.Select(b => b.Delivery), batch.Count, inserted);
+                LogWritten(_logger, batch.Count, type.Plural, inserted);
+                return new Outcome[batch.Count]; // all Stored
             }
             catch (Exception e) when (e is not OperationCanceledException && FailureClassifier.IsTransient(e))
             {
@@ -65,68 +72,77 @@ public sealed partial class BatchWriter
                     continue; // the database answers again: the same batch, no retry budget spent
                 }
                 activity?.SetStatus(ActivityStatusCode.Error, "The batch failed while the database answered.");
-                await RetryLaterAsync(batch, e, cancellationToken);
-                return;
+                return await RetryLaterAsync(names, batch, e, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 activity?.SetStatus(ActivityStatusCode.Error, "The database refused the batch.");
                 if (batch.Count == 1)
                 {
-                    if (await _failures.DeadLetterAsync(batch[0].Delivery, $"The database refused the order: {e.Message}", e, cancellationToken) == Move.DeadLettered)
+                    var move = await _failures.DeadLetterAsync(names, batch[0].Delivery, $"The database refused the {type.Name}: {e.Message}", e, cancellationToken);
+                    if (move == Move.DeadLettered)
                     {
-                        ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Refused);
-                        LogRefused(_logger, batch[0].Delivery.Properties.MessageId, batch[0].Order.CorrelationId, e);
+                        ConsumerTelemetry.MessageDeadLettered(type, ConsumerTelemetry.DeadLetterReason.Refused);
+                        LogRefused(_logger, batch[0].Delivery.Properties.MessageId, batch[0].Received.CorrelationId, e);
                     }
-                    return;
+                    return [move.OutcomeOf()];
                 }
                 var half = batch.Count / 2;
-                await WriteAsync(batch.Take(half).ToList(), cancellationToken);
-                await WriteAsync(batch.Skip(half).ToList(), cancellationToken);
-                return;
+                return [
+                    .. await WriteAsync(table, names, batch.Take(half).ToList(), cancellationToken),
+                    .. await WriteAsync(table, names, batch.Skip(half).ToList(), cancellationToken),
+                ];
             }
         }
     }
 
     /// <summary>Each message to its next retry queue, or to the error queue once its retries are spent.</summary>
-    private async Task RetryLaterAsync(IReadOnlyList<(Delivery Delivery, ReceivedOrder Order)> batch, Exception failure, CancellationToken cancellationToken)
+    private async Task<Outcome[]> RetryLaterAsync<T>(
+        QueueNames names, IReadOnlyList<(Delivery Delivery, Received<T> Received)> batch, Exception failure, CancellationToken cancellationToken)
+        where T : class
     {
         LogPostponed(_logger, batch.Count, failure);
-        foreach (var (delivery, order) in batch)
+        var outcomes = new Outcome[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
         {
-            switch (await _failures.RetryLaterAsync(delivery, $"Writing failed transiently: {failure.Message}", failure, cancellationToken))
+            var (delivery, received) = batch[i];
+            var move = await _failures.RetryLaterAsync(names, delivery, $"Writing failed transiently: {failure.Message}", failure, cancellationToken);
+            switch (move)
             {
                 case Move.Retried:
-                    ConsumerTelemetry.MessageRetried();
-                    LogWaitsForRetry(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                    ConsumerTelemetry.MessageRetried(names.Type);
+                    LogWaitsForRetry(_logger, delivery.Properties.MessageId, received.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
                     break;
                 case Move.DeadLettered:
-                    ConsumerTelemetry.MessageDeadLettered(ConsumerTelemetry.DeadLetterReason.Exhausted);
-                    LogGaveUp(_logger, delivery.Properties.MessageId, order.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
+                    ConsumerTelemetry.MessageDeadLettered(names.Type, ConsumerTelemetry.DeadLetterReason.Exhausted);
+                    LogGaveUp(_logger, delivery.Properties.MessageId, received.CorrelationId, FailurePublisher.AttemptsOf(delivery.Properties) + 1);
                     break;
             }
+            outcomes[i] = move.OutcomeOf();
         }
+        return outcomes;
     }
 
     /// <summary>One attempt, timed: the insert latency is the database's, without the quick retries' waits.</summary>
-    private static async Task<int> InsertAsync(IOrderStore store, List<ReceivedOrder> orders, CancellationToken cancellationToken)
+    private static async Task<int> InsertAsync<T>(ITableWriter<T> table, DataObjectType type, List<Received<T>> batch, CancellationToken cancellationToken)
+        where T : class
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var inserted = await store.InsertAsync(orders, cancellationToken);
-            ConsumerTelemetry.InsertFinished(started, failure: null);
+            var inserted = await table.InsertAsync(batch, cancellationToken);
+            ConsumerTelemetry.InsertFinished(type, started, failure: null);
             return inserted;
         }
         catch (Exception e)
         {
-            ConsumerTelemetry.InsertFinished(started, e);
+            ConsumerTelemetry.InsertFinished(type, started, e);
             throw;
         }
     }
 
-    [LoggerMessage(LogLevel.Debug, "Wrote a batch of {Count} orders ({Inserted} new).")]
-    private static partial void LogWritten(ILogger logger, int count, int inserted);
+    [LoggerMessage(LogLevel.Debug, "Wrote a batch of {Count} {Plural} ({Inserted} new).")]
+    private static partial void LogWritten(ILogger logger, int count, string plural, int inserted);
 
     [LoggerMessage(LogLevel.Warning, "Writing a batch failed transiently (attempt {Attempt}); next try in {Delay}.")]
     private static partial void LogRetrying(ILogger logger, int attempt, TimeSpan delay, Exception exception);

@@ -45,6 +45,12 @@ public sealed class ConsumerOptions
     /// </summary>
     public TimeSpan MoveTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The types of data object this consumer takes (their names, <c>order</c>, <c>payment</c>); empty, every registered
+    /// type. A type that needs more consumers than the others can have replicas of its own this way.
+    /// </summary>
+    public List<string> Types { get; set; } = [];
+
     /// <summary>The pause before consuming again after the channel was lost for good.</summary>
     public TimeSpan ResubscribeDelay { get; set; } = TimeSpan.FromSeconds(2);
 }

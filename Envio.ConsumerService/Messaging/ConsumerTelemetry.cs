@@ -3,8 +3,8 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
-using Envio.ConsumerService.Persistence;
-using Envio.Contracts.Messaging;
+using Envio.Contracts.DataObjects;
+using Envio.Messaging;
 using RabbitMQ.Client;
 
 namespace Envio.ConsumerService.Messaging;
@@ -44,15 +44,20 @@ public static class ConsumerTelemetry
     private static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>(
         "envio.consumer.dead_lettered", "{message}", "Messages moved to the error queue; error.type says why.");
 
+    private static readonly Counter<long> Deferred = Meter.CreateCounter<long>(
+        "envio.consumer.deferred", "{message}",
+        "Messages of a newer schema version than this consumer reads, sent back through a retry queue for a consumer that knows it.");
+
+    // The order's names are kept for every type (envio.type tells them apart): dashboards depend on them.
     private static readonly Counter<long> AlreadyStored = Meter.CreateCounter<long>(
-        "envio.consumer.orders.already_stored", "{order}",
-        "Orders of committed batches that created no row: already stored (a redelivery, a client's retry) or twice in the batch.");
+        "envio.consumer.orders.already_stored", "{object}",
+        "Data objects of committed batches that created no row: already stored (a redelivery, a client's retry) or twice in the batch.");
 
     private static readonly Histogram<double> EndToEnd = Meter.CreateHistogram(
-        "envio.order.end_to_end.duration", "s", "From the envelope's created-at (the API accepted the order) to the commit that stored it.",
+        "envio.order.end_to_end.duration", "s", "From the envelope's created-at (the API accepted the data object) to the commit that stored it.",
         advice: Seconds);
 
-    private static readonly ConcurrentDictionary<string, long> Depths = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, (DataObjectType Type, long Depth)> Depths = new(StringComparer.Ordinal);
 
     static ConsumerTelemetry() =>
         Meter.CreateObservableGauge("envio.queue.depth", ObserveDepths, "{message}",
@@ -80,7 +85,7 @@ public static class ConsumerTelemetry
     }
 
     /// <summary>The span of one batch: parent the first message's context, a link to every message's.</summary>
-    public static Activity? StartProcess(string queue, IReadOnlyList<Delivery> batch)
+    public static Activity? StartProcess(string queue, DataObjectType type, IReadOnlyList<Delivery> batch)
     {
         if (!Source.HasListeners())
         {
@@ -108,28 +113,33 @@ public static class ConsumerTelemetry
             activity.SetTag(MessagingTelemetry.OperationName, "process");
             activity.SetTag(MessagingTelemetry.OperationType, "process");
             activity.SetTag(MessagingTelemetry.BatchMessageCount, batch.Count);
+            activity.SetTag(MessagingTelemetry.DataObjectType, type.Name);
         }
         return activity;
     }
 
-    /// <summary>The span of one write of (part of) a batch; a batch split to isolate a refused order nests its halves.</summary>
-    public static Activity? StartInsert(int count)
+    /// <summary>The span of one write of (part of) a batch; a batch split to isolate a refused object nests its halves.</summary>
+    public static Activity? StartInsert(DataObjectType type, int count)
     {
-        var activity = Source.StartActivity("insert orders", ActivityKind.Internal);
+        var activity = Source.StartActivity("insert " + type.Table, ActivityKind.Internal);
         activity?.SetTag(MessagingTelemetry.BatchMessageCount, count);
+        activity?.SetTag(MessagingTelemetry.DataObjectType, type.Name);
         return activity;
     }
 
-    public static void BatchReceived(string queue, int count)
+    /// <summary>The <c>envio.type</c> tag of a registered type.</summary>
+    public static TagList TypeTag(DataObjectType type) => new() { { MessagingTelemetry.DataObjectType, type.Name } };
+
+    public static void BatchReceived(string queue, DataObjectType type, int count)
     {
-        var tags = MessagingTelemetry.Tags(queue, "deliver");
+        var tags = MessagingTelemetry.Tags(queue, "deliver", type);
         Consumed.Add(count, tags);
         BatchSize.Record(count, tags);
     }
 
-    public static void BatchProcessed(Activity? activity, string queue, long started, Exception? failure)
+    public static void BatchProcessed(Activity? activity, string queue, DataObjectType type, long started, Exception? failure)
     {
-        var tags = MessagingTelemetry.Tags(queue, "process");
+        var tags = MessagingTelemetry.Tags(queue, "process", type);
         if (failure is not null)
         {
             tags.Add(MessagingTelemetry.ErrorType, MessagingTelemetry.ErrorTypeOf(failure));
@@ -138,9 +148,9 @@ public static class ConsumerTelemetry
         ProcessDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
     }
 
-    public static void InsertFinished(long started, Exception? failure)
+    public static void InsertFinished(DataObjectType type, long started, Exception? failure)
     {
-        var tags = new TagList();
+        var tags = TypeTag(type);
         if (failure is not null)
         {
             tags.Add(MessagingTelemetry.ErrorType, MessagingTelemetry.ErrorTypeOf(failure));
@@ -152,33 +162,37 @@ public static class ConsumerTelemetry
     /// The batch committed with <paramref name="inserted"/> new rows: the rest were already stored (the idempotent
     /// insert absorbed them), and the end-to-end latency of each of its messages.
     /// </summary>
-    public static void Committed(Activity? activity, IReadOnlyList<(Delivery Delivery, ReceivedOrder Order)> batch, int inserted)
+    public static void Committed(Activity? activity, DataObjectType type, IEnumerable<Delivery> deliveries, int count, int inserted)
     {
         activity?.SetTag("envio.orders.inserted", inserted);
-        if (batch.Count > inserted)
+        var tags = TypeTag(type);
+        if (count > inserted)
         {
-            AlreadyStored.Add(batch.Count - inserted);
+            AlreadyStored.Add(count - inserted, tags);
         }
         if (!EndToEnd.Enabled)
         {
             return;
         }
         var now = DateTimeOffset.UtcNow;
-        foreach (var (delivery, _) in batch)
+        foreach (var delivery in deliveries)
         {
             if (CreatedAt(delivery.Properties) is { } createdAt)
             {
-                EndToEnd.Record(Math.Max(0, (now - createdAt).TotalSeconds));
+                EndToEnd.Record(Math.Max(0, (now - createdAt).TotalSeconds), tags);
             }
         }
     }
 
-    public static void MessageRetried() => Retried.Add(1);
+    public static void MessageRetried(DataObjectType type) => Retried.Add(1, TypeTag(type));
 
-    public static void MessageDeadLettered(string reason) => DeadLettered.Add(1, new TagList { { MessagingTelemetry.ErrorType, reason } });
+    public static void MessageDeadLettered(DataObjectType type, string reason) =>
+        DeadLettered.Add(1, new TagList { { MessagingTelemetry.ErrorType, reason }, { MessagingTelemetry.DataObjectType, type.Name } });
+
+    public static void MessageDeferred(DataObjectType type) => Deferred.Add(1, TypeTag(type));
 
     /// <summary>Records the last sampled depth of a queue (see <see cref="QueueDepthMonitor"/>).</summary>
-    public static void QueueDepthSampled(string queue, long depth) => Depths[queue] = depth;
+    public static void QueueDepthSampled(string queue, DataObjectType type, long depth) => Depths[queue] = (type, depth);
 
     /// <summary>The <c>envio.consumer.paused</c> gauge: 1 while consuming waits for the database to answer again.</summary>
     public static void ObservePaused(Func<bool> paused) =>
@@ -187,11 +201,12 @@ public static class ConsumerTelemetry
 
     private static IEnumerable<Measurement<long>> ObserveDepths()
     {
-        foreach (var (queue, depth) in Depths)
+        foreach (var (queue, (type, depth)) in Depths)
         {
             yield return new Measurement<long>(depth,
                 new KeyValuePair<string, object?>(MessagingTelemetry.MessagingSystem, MessagingTelemetry.RabbitMq),
-                new KeyValuePair<string, object?>(MessagingTelemetry.DestinationName, queue));
+                new KeyValuePair<string, object?>(MessagingTelemetry.DestinationName, queue),
+                new KeyValuePair<string, object?>(MessagingTelemetry.DataObjectType, type.Name));
         }
     }
 

@@ -16,14 +16,22 @@ public sealed record Delivery(
 {
     /// <summary>The channel that delivered it was lost since: its tag names nothing any more.</summary>
     public bool IsStale => Channel is not null && Channel.Current != Generation;
+}
 
-    /// <summary>
-    /// Set when the message could not be moved (the broker did not confirm the move in time, as under a memory
-    /// alarm): it goes back to the work queue instead of being acknowledged, and is tried again later.
-    /// </summary>
-    public bool ReturnToQueue { get; private set; }
+/// <summary>What became of a delivery: the acknowledgement step reads it, and nothing else decides.</summary>
+public enum Outcome
+{
+    /// <summary>Stored (or found stored already): acknowledged.</summary>
+    Stored,
 
-    public void MarkReturnToQueue() => ReturnToQueue = true;
+    /// <summary>Moved to a retry queue or the error queue, confirmed: acknowledged.</summary>
+    Moved,
+
+    /// <summary>The broker did not take its move (a memory or disk alarm): handed back to the work queue, tried again later.</summary>
+    ReturnToQueue,
+
+    /// <summary>Its channel was lost: neither acknowledged nor handed back; the broker delivers it again.</summary>
+    Stale,
 }
 
 /// <summary>Counts the losses of one consuming channel (alone, or with its connection before the client recovers both).</summary>

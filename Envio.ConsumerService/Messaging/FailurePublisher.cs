@@ -1,5 +1,5 @@
 using System.Globalization;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
@@ -15,18 +15,16 @@ namespace Envio.ConsumerService.Messaging;
 /// Moves go over a connection of their own, opened on first use. During a memory or disk alarm the broker blocks
 /// every connection that publishes, and everything else on it waits too: on the consuming connection, the acks of
 /// stored batches would wait behind a move. A move that is not confirmed within <see cref="ConsumerOptions.MoveTimeout"/>
-/// (or is attempted while the broker blocks publishing) is not made: the message is marked to go back to the work
-/// queue, and is tried again later. If the broker confirms the late publish after all, the copy in the retry or error
+/// (or is attempted while the broker blocks publishing) is not made: the message goes back to the work queue
+/// (<see cref="Move.Returned"/>), and is tried again later. If the broker confirms the late publish after all, the copy in the retry or error
 /// queue is a duplicate the idempotent insert absorbs.
 /// </para>
 /// </summary>
 public sealed partial class FailurePublisher(
     IConnectionFactory connectionFactory,
-    IOptions<TopologyOptions> topology,
     IOptions<ConsumerOptions> consumerOptions,
     ILogger<FailurePublisher> logger) : IAsyncDisposable
 {
-    private readonly TopologyOptions _topology = topology.Value;
     private readonly TimeSpan _moveTimeout = consumerOptions.Value.MoveTimeout;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
@@ -41,22 +39,36 @@ public sealed partial class FailurePublisher(
     /// After a transient failure: back to the work queue after the next delay, or to the error queue once every
     /// delay was tried. Returns where the message went.
     /// </summary>
-    public async Task<Move> RetryLaterAsync(Delivery delivery, string reason, Exception exception, CancellationToken cancellationToken)
+    public async Task<Move> RetryLaterAsync(QueueNames names, Delivery delivery, string reason, Exception exception, CancellationToken cancellationToken)
     {
         var attempts = AttemptsOf(delivery.Properties) + 1;
-        var delays = _topology.EffectiveRetryDelays;
+        var delays = names.Options.EffectiveRetryDelays;
         if (attempts > delays.Count)
         {
-            return await DeadLetterAsync(delivery, $"Gave up after {attempts} attempts: {reason}", exception, cancellationToken);
+            return await DeadLetterAsync(names, delivery, $"Gave up after {attempts} attempts: {reason}", exception, cancellationToken);
         }
-        var queue = _topology.RetryQueue(delays[attempts - 1]);
-        return await PublishAsync(_topology.RetryExchange, queue, delivery, Headers(delivery, attempts, reason, exception), Move.Retried, cancellationToken);
+        var queue = names.RetryQueue(delays[attempts - 1]);
+        return await PublishAsync(names.RetryExchange, queue, delivery, Headers(names, delivery, attempts, reason, exception), Move.Retried, cancellationToken);
     }
 
     /// <summary>To the error queue, for an operator to read why, fix the cause and replay.</summary>
-    public Task<Move> DeadLetterAsync(Delivery delivery, string reason, Exception? exception, CancellationToken cancellationToken) =>
-        PublishAsync(_topology.ErrorExchange, routingKey: "", delivery,
-            Headers(delivery, AttemptsOf(delivery.Properties) + 1, reason, exception), Move.DeadLettered, cancellationToken);
+    public Task<Move> DeadLetterAsync(QueueNames names, Delivery delivery, string reason, Exception? exception, CancellationToken cancellationToken) =>
+        PublishAsync(names.ErrorExchange, routingKey: "", delivery,
+            Headers(names, delivery, AttemptsOf(delivery.Properties) + 1, reason, exception), Move.DeadLettered, cancellationToken);
+
+    /// <summary>
+    /// A message this consumer cannot read yet (a newer schema version, published during a rolling update): back to
+    /// the work queue after the first retry delay, its attempts unspent, until a consumer that knows it takes it.
+    /// </summary>
+    public Task<Move> DeferAsync(QueueNames names, Delivery delivery, string reason, CancellationToken cancellationToken)
+    {
+        var headers = Headers(names, delivery, AttemptsOf(delivery.Properties), reason, exception: null);
+        if (AttemptsOf(delivery.Properties) == 0)
+        {
+            headers.Remove(FailureHeaders.Attempts);
+        }
+        return PublishAsync(names.RetryExchange, names.RetryQueue(names.Options.EffectiveRetryDelays[0]), delivery, headers, Move.Deferred, cancellationToken);
+    }
 
     /// <summary>
     /// Waits until the broker takes moves again (it lifted its alarm), at most <see cref="ConsumerOptions.MoveTimeout"/>:
@@ -74,14 +86,14 @@ public sealed partial class FailurePublisher(
         }
     }
 
-    private Dictionary<string, object?> Headers(Delivery delivery, int attempts, string reason, Exception? exception) =>
+    private static Dictionary<string, object?> Headers(QueueNames names, Delivery delivery, int attempts, string reason, Exception? exception) =>
         new(delivery.Properties.Headers ?? new Dictionary<string, object?>())
         {
             [FailureHeaders.Attempts] = attempts,
             [FailureHeaders.Reason] = reason,
             [FailureHeaders.Exception] = exception is null ? null : $"{exception.GetType().FullName}: {exception.Message}",
             [FailureHeaders.FailedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
-            [FailureHeaders.OriginalQueue] = _topology.Queue,
+            [FailureHeaders.OriginalQueue] = names.Queue,
             [FailureHeaders.Consumer] = Environment.MachineName,
         };
 
@@ -95,7 +107,6 @@ public sealed partial class FailurePublisher(
         }
         if (!_unblocked.Task.IsCompleted)
         {
-            delivery.MarkReturnToQueue();
             return Move.Returned;
         }
 
@@ -116,7 +127,6 @@ public sealed partial class FailurePublisher(
                 // Whether the broker has it is unknown (a late confirm is ignored). The channel stays: closing it would
                 // wait for a broker that does not read from a blocked connection.
                 LogMoveTimedOut(logger, delivery.Properties.MessageId, _moveTimeout);
-                delivery.MarkReturnToQueue();
                 return Move.Returned;
             }
         }
@@ -202,9 +212,23 @@ public enum Move
     /// <summary>To the error queue.</summary>
     DeadLettered,
 
+    /// <summary>Back to the work queue after a delay, its attempts unspent: this consumer cannot read it yet.</summary>
+    Deferred,
+
     /// <summary>Nowhere yet: the broker did not take the move; the message goes back to the work queue.</summary>
     Returned,
 
     /// <summary>Nowhere: its channel was lost, and the broker delivers it again.</summary>
     Stale,
+}
+
+public static class Moves
+{
+    /// <summary>What the acknowledgement step does with a delivery that went this way.</summary>
+    public static Outcome OutcomeOf(this Move move) => move switch
+    {
+        Move.Returned => Outcome.ReturnToQueue,
+        Move.Stale => Outcome.Stale,
+        _ => Outcome.Moved,
+    };
 }

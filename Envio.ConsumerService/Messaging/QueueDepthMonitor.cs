@@ -1,4 +1,5 @@
-using Envio.Contracts.Messaging;
+using Envio.Contracts;
+using Envio.Messaging;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
@@ -6,7 +7,7 @@ using RabbitMQ.Client.Exceptions;
 namespace Envio.ConsumerService.Messaging;
 
 /// <summary>
-/// Samples how many messages wait in the work, retry and error queues (a passive declare each, on a channel of its
+/// Samples how many messages wait in every type's work, retry and error queues (a passive declare each, on a channel of its
 /// own) every <see cref="Interval"/>, for the <c>envio.queue.depth</c> gauge. The gauge reads the last sample: a
 /// metrics export never waits on the broker.
 /// </summary>
@@ -31,7 +32,8 @@ public sealed partial class QueueDepthMonitor(
     /// <summary>One sample of every queue. A queue that does not exist (yet) is skipped; a broker away is tried next time.</summary>
     public async Task SampleAsync(CancellationToken cancellationToken)
     {
-        foreach (var queue in _topology.EffectiveRetryDelays.Select(_topology.RetryQueue).Prepend(_topology.ErrorQueue).Prepend(_topology.Queue))
+        foreach (var names in DataObjectTypes.Registered.Select(_topology.NamesOf))
+        foreach (var queue in names.AllQueues)
         {
             try
             {
@@ -44,7 +46,7 @@ public sealed partial class QueueDepthMonitor(
                     _channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
                 }
                 var declared = await _channel.QueueDeclarePassiveAsync(queue, cancellationToken);
-                ConsumerTelemetry.QueueDepthSampled(queue, declared.MessageCount);
+                ConsumerTelemetry.QueueDepthSampled(queue, names.Type, declared.MessageCount);
             }
             catch (OperationInterruptedException)
             {

@@ -15,14 +15,14 @@ namespace Envio.ConsumerService.Messaging;
 /// </summary>
 public sealed partial class StoreOutage : IHealthCheck
 {
-    private readonly IOrderStore _store;
+    private readonly IStoreProbe _store;
     private readonly ConsumerOptions _options;
     private readonly CancellationToken _stopping;
     private readonly ILogger<StoreOutage> _logger;
     private readonly Lock _gate = new();
     private Task? _probe;
 
-    public StoreOutage(IOrderStore store, IOptions<ConsumerOptions> options, IHostApplicationLifetime lifetime, ILogger<StoreOutage> logger)
+    public StoreOutage(IStoreProbe store, IOptions<ConsumerOptions> options, IHostApplicationLifetime lifetime, ILogger<StoreOutage> logger)
     {
         (_store, _options, _stopping, _logger) = (store, options.Value, lifetime.ApplicationStopping, logger);
         ConsumerTelemetry.ObservePaused(() => IsPaused);

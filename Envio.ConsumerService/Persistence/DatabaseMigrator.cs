@@ -1,12 +1,26 @@
+using Envio.ConsumerService.Persistence.Mapping;
+
 namespace Envio.ConsumerService.Persistence;
 
 /// <summary>
-/// Applies the store's migrations before the consumer takes its first message: hosted services start in order, and
-/// this one is registered before the consumer.
+/// Before the consumer takes its first message (hosted services start in order, and this one is registered before
+/// the consumer): applies the migrations, then compares every registered type's tables with the database's catalog.
+/// A table that cannot hold what its type sends refuses the start, naming the table and the column, instead of
+/// failing on the first batch.
 /// </summary>
-public sealed class DatabaseMigrator(IOrderStore store) : IHostedService
+public sealed class DatabaseMigrator(IStoreMigrator migrator, TableMaps maps) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) => store.MigrateAsync(cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await migrator.MigrateAsync(cancellationToken);
+        var problems = await migrator.SchemaProblemsAsync(maps.Shapes, cancellationToken);
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException(
+                "The database does not fit the registered data objects (add what is missing in a migration; docs/development.md, " +
+                $"\"Adding a data object\"):\n - {string.Join("\n - ", problems)}");
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,9 +1,13 @@
 using System.Data.Common;
+using Envio.ConsumerService.Persistence.Mapping;
+using Envio.ConsumerService.Persistence.Postgres;
+using Envio.ConsumerService.Persistence.SqlServer;
+using Envio.Contracts;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Envio.ConsumerService.Persistence;
 
-/// <summary>The database engines Envio stores orders in.</summary>
+/// <summary>The database engines Envio stores data objects in.</summary>
 public enum StoreEngine { SqlServer, Postgres }
 
 /// <summary>The store's connection, as configured (with its credentials, which DbUp needs).</summary>
@@ -12,9 +16,10 @@ public sealed record StoreSettings(StoreEngine Engine, string ConnectionString);
 public static class StoreRegistration
 {
     /// <summary>
-    /// Wires the store for the connection named <paramref name="connectionName"/>, and its migrations. The engine is
-    /// read from the connection string itself (Npgsql's <c>Host=</c> or SQL Server's <c>Server=</c>/<c>Data Source=</c>),
-    /// so the same build talks to whichever database the AppHost or ops hand it.
+    /// Wires the store for the connection named <paramref name="connectionName"/>: its writers, its probe, its
+    /// migrations and the check of its tables against the registered types. The engine is read from the connection
+    /// string itself (Npgsql's <c>Host=</c> or SQL Server's <c>Server=</c>/<c>Data Source=</c>), so the same build talks
+    /// to whichever database the AppHost or ops hand it.
     /// </summary>
     public static StoreEngine AddEnvioStore(this IHostApplicationBuilder builder, string connectionName)
     {
@@ -23,6 +28,7 @@ public static class StoreRegistration
         builder.RequireVerifiedDatabaseLink(connectionName, engine, connectionString!);
         builder.Services.AddSingleton(new StoreSettings(engine, connectionString!));
         builder.Services.AddSingleton(ConsumerIdentity.Current);
+        builder.Services.AddSingleton(new TableMaps(DataObjectTypes.Registered)); // a type that cannot be mapped stops the start here
         // The database's own health check says Degraded, not Unhealthy, when it does not answer: restarting the
         // consumer cannot fix that, and meanwhile it waits without losing anything (see StoreOutage).
         var healthChecks = builder.Services.AddHealthChecks();
@@ -31,12 +37,16 @@ public static class StoreRegistration
             case StoreEngine.Postgres:
                 builder.AddNpgsqlDataSource(connectionName, settings => settings.DisableHealthChecks = true);
                 healthChecks.AddNpgSql(name: $"NpgSql_{connectionName}", failureStatus: HealthStatus.Degraded);
-                builder.Services.AddSingleton<IOrderStore, PostgresOrderStore>();
+                builder.Services.AddSingleton<IStoreWriters, PostgresWriters>();
+                builder.Services.AddSingleton<IStoreProbe, PostgresProbe>();
+                builder.Services.AddSingleton<IStoreMigrator, PostgresMigrator>();
                 break;
             default:
                 builder.AddSqlServerClient(connectionName, settings => settings.DisableHealthChecks = true);
                 healthChecks.AddSqlServer(connectionString!, name: $"SqlServer_{connectionName}", failureStatus: HealthStatus.Degraded);
-                builder.Services.AddSingleton<IOrderStore, SqlServerOrderStore>();
+                builder.Services.AddSingleton<IStoreWriters, SqlServerWriters>();
+                builder.Services.AddSingleton<IStoreProbe, SqlServerProbe>();
+                builder.Services.AddSingleton<IStoreMigrator, SqlServerMigrator>();
                 break;
         }
         builder.Services.AddHostedService<DatabaseMigrator>();

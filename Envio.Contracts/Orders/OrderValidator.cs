@@ -1,5 +1,4 @@
-using System.Buffers;
-using System.Net.Mail;
+using Envio.Contracts.DataObjects;
 
 namespace Envio.Contracts.Orders;
 
@@ -18,10 +17,6 @@ public static class OrderValidator
     public const int MaxDecimalPlaces = 4;
     /// <summary>Fits the stores' <c>decimal(19,4)</c> columns.</summary>
     public const decimal MaxAmount = 999_999_999_999_999m;
-
-    /// <summary>What <see cref="char.IsControl(char)"/> says is one: U+0000–U+001F and U+007F–U+009F.</summary>
-    private static readonly SearchValues<char> ControlCharacters = SearchValues.Create(
-        [.. Enumerable.Range(0, 0x20).Concat(Enumerable.Range(0x7F, 0x21)).Select(c => (char)c)]);
 
     /// <summary>Field errors keyed by JSON path (<c>customer.email</c>, <c>items[2].quantity</c>); empty when valid.</summary>
     public static Dictionary<string, string[]> Validate(Order? order, string path = "")
@@ -71,7 +66,7 @@ public static class OrderValidator
             {
                 Fail("customer.email", emailProblem);
             }
-            else if (!IsEmail(order.Customer.Email))
+            else if (!TextChecks.IsEmail(order.Customer.Email))
             {
                 Fail("customer.email", "The email address is not valid.");
             }
@@ -151,7 +146,7 @@ public static class OrderValidator
     private static string? TextProblem(string? value, int maxLength) =>
         string.IsNullOrWhiteSpace(value) ? "The value is required."
         : value.Length > maxLength ? $"The value must be at most {maxLength} characters long."
-        : value.AsSpan().ContainsAny(ControlCharacters) ? "The value must not contain control characters."
+        : TextChecks.HasControlCharacters(value) ? "The value must not contain control characters."
         : null;
 
     /// <summary>What is wrong with an amount, or null when nothing is.</summary>
@@ -161,6 +156,4 @@ public static class OrderValidator
         : amount.Scale > MaxDecimalPlaces && decimal.Round(amount, MaxDecimalPlaces) != amount ? $"The {name} has at most {MaxDecimalPlaces} decimal places."
         : null;
 
-    private static bool IsEmail(string value) =>
-        MailAddress.TryCreate(value, out var address) && address.Address == value && value.Contains('.', StringComparison.Ordinal);
 }

@@ -1,6 +1,6 @@
 using System.Text;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Security;
 using Envio.Tests.Security;
 using Envio.Tests.Support;
@@ -21,7 +21,7 @@ public sealed class EnvelopeClientTests
     {
         var (delivery, _) = Message(61_101, "client-a");
 
-        var received = new OrderDecoder(_keys).Decode(delivery, out var problem, out _);
+        var received = Orders.Decode(_keys, delivery, out var problem, out _);
 
         Assert.Null(problem);
         Assert.Equal("client-a", received!.ClientId);
@@ -32,7 +32,7 @@ public sealed class EnvelopeClientTests
     {
         var (delivery, properties) = Message(61_102, clientId: null);
 
-        var received = new OrderDecoder(_keys).Decode(delivery, out var problem, out _);
+        var received = Orders.Decode(_keys, delivery, out var problem, out _);
 
         Assert.Null(problem);
         Assert.Null(received!.ClientId);
@@ -54,7 +54,7 @@ public sealed class EnvelopeClientTests
             properties.Headers![Envelope.ClientIdHeader] = Encoding.UTF8.GetBytes(forged); // as AMQP delivers it
         }
 
-        Assert.Null(new OrderDecoder(_keys).Decode(delivery with { Properties = properties }, out var problem, out _));
+        Assert.Null(Orders.Decode(_keys, delivery with { Properties = properties }, out var problem, out _));
         Assert.Contains("failed authentication", problem, StringComparison.Ordinal);
     }
 
@@ -63,15 +63,15 @@ public sealed class EnvelopeClientTests
     {
         var (delivery, _) = Message(61_104, new string('c', Envelope.MaxClientIdLength + 1));
 
-        Assert.Null(new OrderDecoder(_keys).Decode(delivery, out var problem, out _));
+        Assert.Null(Orders.Decode(_keys, delivery, out var problem, out _));
         Assert.Contains(Envelope.ClientIdHeader, problem, StringComparison.Ordinal);
     }
 
     private (Delivery Delivery, BasicProperties Properties) Message(int seed, string? clientId)
     {
         var order = SampleOrders.Create(seed);
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null, clientId);
+        var envelope = new Envelope(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, null, clientId);
         var properties = EncryptedBody.Properties(envelope);
-        return (new Delivery(1, 0, properties, EncryptedBody.Seal(_keys, envelope, WireFormat.Serialize(order)), false), properties);
+        return (new Delivery(1, 0, properties, EncryptedBody.Seal(_keys, envelope, Orders.Type.Serialize(order)), false), properties);
     }
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Messaging;
 using Envio.Tests.Observability;
@@ -31,7 +31,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         {
             Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m,
         }).ToList();
-        await pipeline.Publisher.PublishAsync([.. good.Concat(refused).Select(o => InProcessPipeline.Message(o))], ct);
+        await pipeline.PublishAsync([.. good.Concat(refused).Select(o => InProcessPipeline.Message(o))], ct);
 
         await using var consuming = await stack.BrokerFactory.CreateConnectionAsync("envio-test alarm consumer", ct);
         var started = DateTimeOffset.UtcNow;
@@ -90,7 +90,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                 Channels = 1, Prefetch = 8, BatchSize = 4, BatchWindow = TimeSpan.FromMilliseconds(200), QuickRetries = 0,
                 OutageProbeDelay = TimeSpan.FromMilliseconds(200), ResubscribeDelay = TimeSpan.FromMilliseconds(500),
             }, store: StoreFailures.Store(waitsLong, stack.Keys, "recovery-test"), connection: consuming);
-            await pipeline.Publisher.PublishAsync([.. first.Select(o => InProcessPipeline.Message(o))], ct);
+            await pipeline.PublishAsync([.. first.Select(o => InProcessPipeline.Message(o))], ct);
             await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock, the second for its turn
 
             // The connection is lost: after the recovery the broker hands the whole prefetch over again while the
@@ -113,7 +113,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             await locked.DisposeAsync();
         }
 
-        await pipeline.Publisher.PublishAsync([.. later.Select(o => InProcessPipeline.Message(o))], ct);
+        await pipeline.PublishAsync([.. later.Select(o => InProcessPipeline.Message(o))], ct);
         var all = first.Concat(later).Select(o => o.OrderId).ToList();
         Assert.Equal(all.Count, await StoredOrders.WaitForAsync(stack.Database, all, TimeSpan.FromSeconds(60)));
         await WaitUntilEmptyAsync(pipeline.Topology.Queue, TimeSpan.FromSeconds(30));
@@ -140,7 +140,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                     Channels = 1, Prefetch = 8, BatchSize = 4, BatchWindow = TimeSpan.FromMilliseconds(200), QuickRetries = 0,
                     OutageProbeDelay = TimeSpan.FromMilliseconds(200),
                 }, store: StoreFailures.Store(waitsLong, stack.Keys, "stale-test"), connection: consuming);
-                await pipeline.Publisher.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
+                await pipeline.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
                 await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock
 
                 // The connection is lost while that batch waits; the broker redelivers all eight on the recovered channel.

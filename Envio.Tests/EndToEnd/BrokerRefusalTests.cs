@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;

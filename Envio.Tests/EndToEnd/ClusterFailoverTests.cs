@@ -2,7 +2,7 @@ using System.Globalization;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Envio.AppHost.Hosting;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Tests.Support;
 using Npgsql;
 

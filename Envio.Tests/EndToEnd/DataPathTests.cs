@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Envio.ApiService.Endpoints;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Support;
 
@@ -69,12 +69,12 @@ public abstract class DataPathTests(EnvioStack stack)
     {
         stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
-        var orders = Enumerable.Range(0, OrderEndpoints.MaxBatchSize).Select(i => SampleOrders.Create(40_000 + i, items: 1)).ToList();
+        var orders = Enumerable.Range(0, DataObjectEndpoints.MaxBatchSize).Select(i => SampleOrders.Create(40_000 + i, items: 1)).ToList();
 
         var accepted = await PostAcceptedAsync("/api/orders/batch", orders, ct);
 
-        Assert.Equal(OrderEndpoints.MaxBatchSize, accepted.Length);
-        Assert.Equal(OrderEndpoints.MaxBatchSize, await StoredOrders.WaitForAsync(stack.Orders, accepted, ArrivalTimeout));
+        Assert.Equal(DataObjectEndpoints.MaxBatchSize, accepted.Length);
+        Assert.Equal(DataObjectEndpoints.MaxBatchSize, await StoredOrders.WaitForAsync(stack.Orders, accepted, ArrivalTimeout));
     }
 
     [Fact]
@@ -205,23 +205,23 @@ public abstract class DataPathTests(EnvioStack stack)
         stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var now = DateTimeOffset.UtcNow;
-        Envelope EnvelopeFor(Guid id, int version = WireFormat.OrderSchemaVersion) =>
-            new(id, WireFormat.OrderType, version, now, "poison-test");
+        Envelope EnvelopeFor(Guid id, int version = 1) =>
+            new(id, Orders.Type.WireType, version, now, "poison-test");
 
         var garbage = Guid.CreateVersion7();
-        var futureSchema = SampleOrders.Create(7_001);
+        var oldSchema = SampleOrders.Create(7_001);
         var invalid = SampleOrders.Create(7_002) with { Total = 1m };
         await stack.PublishEncryptedAsync(EnvelopeFor(garbage), "{not json"u8.ToArray());
-        await stack.PublishRawAsync(EnvelopeFor(futureSchema.OrderId, version: 99).ToProperties(WireFormat.ContentType), WireFormat.Serialize(futureSchema));
-        await stack.PublishEncryptedAsync(EnvelopeFor(invalid.OrderId), WireFormat.Serialize(invalid));
+        await stack.PublishEncryptedAsync(EnvelopeFor(oldSchema.OrderId, version: 0), Orders.Type.Serialize(oldSchema));
+        await stack.PublishEncryptedAsync(EnvelopeFor(invalid.OrderId), Orders.Type.Serialize(invalid));
         var good = SampleOrders.Create(7_003);
         await PostAcceptedAsync("/api/orders", good, ct);
 
         Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [good.OrderId], ArrivalTimeout));
         await AssertDeadLetteredAsync(garbage, "not a valid order");
-        await AssertDeadLetteredAsync(futureSchema.OrderId, "Unknown schema version 99");
+        await AssertDeadLetteredAsync(oldSchema.OrderId, "Unknown schema version 0");
         await AssertDeadLetteredAsync(invalid.OrderId, "total");
-        Assert.Equal(0, await StoredOrders.CountAsync(stack.Orders, "orders", [futureSchema.OrderId, invalid.OrderId]));
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Orders, "orders", [oldSchema.OrderId, invalid.OrderId]));
     }
 
     private async Task AssertDeadLetteredAsync(Guid messageId, string reasonContains)

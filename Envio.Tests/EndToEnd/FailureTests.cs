@@ -2,7 +2,7 @@ using System.Data.Common;
 using System.Text;
 using Aspire.Hosting;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Security;
 using Envio.Tests.Support;
@@ -126,11 +126,11 @@ public sealed class FailureTests
                 var order = SampleOrders.Create(490_000 + i);
                 var (version, body) = (i % 3) switch
                 {
-                    0 => (WireFormat.OrderSchemaVersion, "{\"orderId\": \"broken"u8.ToArray()),
-                    1 => (99, WireFormat.Serialize(order)),
-                    _ => (WireFormat.OrderSchemaVersion, WireFormat.Serialize(order with { Total = order.Total + 1 })),
+                    0 => (Orders.Type.SchemaVersion, "{\"orderId\": \"broken"u8.ToArray()),
+                    1 => (99, Orders.Type.Serialize(order)),
+                    _ => (Orders.Type.SchemaVersion, Orders.Type.Serialize(order with { Total = order.Total + 1 })),
                 };
-                var envelope = new Envelope(order.OrderId, WireFormat.OrderType, version, DateTimeOffset.UtcNow, "poison");
+                var envelope = new Envelope(order.OrderId, Orders.Type.WireType, version, DateTimeOffset.UtcNow, "poison");
                 await channel.BasicPublishAsync(topology.Exchange, topology.RoutingKey, true, envelope.ToProperties(WireFormat.ContentType), body, ct);
                 poison.Add(order.OrderId);
                 await Task.Delay(150, ct);

@@ -1,6 +1,6 @@
 using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -32,7 +32,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         _source = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString);
         await Store(_source).MigrateAsync(default);
         _channel = await stack.Broker.CreateChannelAsync();
-        await Topology.DeclareAsync(stack.Broker, _topology, default);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(_topology), default);
     }
 
     public async ValueTask DisposeAsync()
@@ -52,7 +52,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         var refused = SampleOrders.Create(20_100) with { Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m };
         List<Order> batch = [.. good[..4], refused, .. good[4..]];
 
-        await Writer(Store(_source)).WriteAsync(batch.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), TestContext.Current.CancellationToken);
+        await WriteAsync(Writer(), Store(_source), batch.Select(o => (Deliver(o), Orders.Received(o))).ToList(), TestContext.Current.CancellationToken);
 
         Assert.Equal(9, await StoredOrders.CountAsync(_source, "orders", good.Select(o => o.OrderId).ToList()));
         var dead = await GetAsync(_topology.ErrorQueue);
@@ -68,7 +68,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         await using var waitsBriefly = StoreFailures.WaitingBriefly(DatabaseConnectionString);
         await using var locked = await StoreFailures.LockOrdersAsync(DatabaseConnectionString);
 
-        await Writer(Store(waitsBriefly)).WriteAsync(orders.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), TestContext.Current.CancellationToken);
+        await WriteAsync(Writer(Store(waitsBriefly)), Store(waitsBriefly), orders.Select(o => (Deliver(o), Orders.Received(o))).ToList(), TestContext.Current.CancellationToken);
 
         var retryQueue = _topology.RetryQueue(_topology.EffectiveRetryDelays[0]);
         foreach (var order in orders)
@@ -88,7 +88,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         await using var locked = await StoreFailures.LockOrdersAsync(DatabaseConnectionString);
         var exhausted = Deliver(order, attempts: _topology.EffectiveRetryDelays.Count);
 
-        await Writer(Store(waitsBriefly)).WriteAsync([(exhausted, new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+        await WriteAsync(Writer(Store(waitsBriefly)), Store(waitsBriefly), [(exhausted, Orders.Received(order))], TestContext.Current.CancellationToken);
 
         var dead = await GetAsync(_topology.ErrorQueue);
         Assert.Equal(order.OrderId.ToString(), dead!.BasicProperties.MessageId);
@@ -99,17 +99,17 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
     public async Task A_retried_message_comes_back_to_the_work_queue_when_its_delay_is_over()
     {
         var fast = Topologies.Private(TimeSpan.FromMilliseconds(300));
-        await Topology.DeclareAsync(stack.Broker, fast, TestContext.Current.CancellationToken);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(fast), TestContext.Current.CancellationToken);
         try
         {
             var order = SampleOrders.Create(23_000);
             await using var waitsBriefly = StoreFailures.WaitingBriefly(DatabaseConnectionString);
             await using var failures = stack.FailurePublisher(fast);
-            var writer = new BatchWriter(Store(waitsBriefly), failures, Outage(Store(waitsBriefly)),
+            var writer = new BatchWriter(failures, Outage(Store(waitsBriefly)),
                 Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
             await using (await StoreFailures.LockOrdersAsync(DatabaseConnectionString))
             {
-                await writer.WriteAsync([(Deliver(order), new ReceivedOrder(order, null))], TestContext.Current.CancellationToken);
+                await writer.WriteAsync(Store(waitsBriefly).WriterOf(Orders.Type), Orders.Names(fast), [(Deliver(order), Orders.Received(order))], TestContext.Current.CancellationToken);
             }
 
             BasicGetResult? back = null;
@@ -136,7 +136,7 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         var outage = Outage(Store(unreachable));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
 
-        var writing = Writer(Store(unreachable), outage).WriteAsync(orders.Select(o => (Deliver(o), new ReceivedOrder(o, null))).ToList(), stop.Token);
+        var writing = WriteAsync(Writer(Store(unreachable), outage), Store(unreachable), orders.Select(o => (Deliver(o), Orders.Received(o))).ToList(), stop.Token);
         await Task.Delay(TimeSpan.FromSeconds(8), ct); // quick retries, then probes: well past any retry step's start
 
         Assert.False(writing.IsCompleted, $"the write ended while the database was away: {writing.Exception?.InnerException?.Message}");
@@ -150,30 +150,32 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writing);
     }
 
-    private PostgresOrderStore Store(NpgsqlDataSource source) => new(
-        source, new StoreSettings(StoreEngine.Postgres, new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString),
-        new ConsumerIdentity("writer-tests"), stack.Keys, NullLogger<PostgresOrderStore>.Instance);
+    private TestStore Store(NpgsqlDataSource source) => TestStore.Postgres(
+        source, new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString,
+        stack.Keys, new ConsumerIdentity("writer-tests"));
 
     private static readonly ConsumerOptions Quick = new() { QuickRetries = 1, QuickRetryDelay = TimeSpan.FromMilliseconds(50) };
 
-    private BatchWriter Writer(IOrderStore store, StoreOutage? outage = null) => new(
-        store, stack.FailurePublisher(_topology), outage ?? Outage(store),
+    private BatchWriter Writer(TestStore? probed = null, StoreOutage? outage = null) => new(
+        stack.FailurePublisher(_topology), outage ?? Outage(probed ?? Store(_source)),
         Options.Create(Quick), NullLogger<BatchWriter>.Instance);
 
-    private static StoreOutage Outage(IOrderStore store) => StoreFailures.Outage(store, Quick);
+    private Task<Outcome[]> WriteAsync(BatchWriter writer, TestStore store, IReadOnlyList<(Delivery, Envio.ConsumerService.Persistence.Mapping.Received<Order>)> batch, CancellationToken ct) =>
+        writer.WriteAsync(store.WriterOf(Orders.Type), Orders.Names(_topology), batch, ct);
+
+    private static StoreOutage Outage(TestStore store) => StoreFailures.Outage(store, Quick);
 
     private string DatabaseConnectionString =>
         new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = _database }.ConnectionString;
 
     private static Delivery Deliver(Order order, int attempts = 0)
     {
-        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null)
-            .ToProperties(WireFormat.ContentType);
+        var properties = Orders.Envelope(order).ToProperties(WireFormat.ContentType);
         if (attempts > 0)
         {
             properties.Headers![FailureHeaders.Attempts] = attempts;
         }
-        return new Delivery(1, 0, properties, WireFormat.Serialize(order), Redelivered: false);
+        return new Delivery(1, 0, properties, Orders.Type.Serialize(order), Redelivered: false);
     }
 
     private Task<BasicGetResult?> GetAsync(string queue) => _channel.BasicGetAsync(queue, autoAck: true);

@@ -1,7 +1,7 @@
 using System.Text;
 using Envio.ApiService.Messaging;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -20,8 +20,8 @@ public sealed class TopologyTests(EnvioStack stack)
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
         try
         {
-            await Topology.DeclareAsync(stack.Broker, topology, TestContext.Current.CancellationToken);
-            await Topology.DeclareAsync(stack.Broker, topology, TestContext.Current.CancellationToken);
+            await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), TestContext.Current.CancellationToken);
+            await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), TestContext.Current.CancellationToken);
             Assert.True(channel.IsOpen);
         }
         finally
@@ -37,7 +37,7 @@ public sealed class TopologyTests(EnvioStack stack)
         var topology = Topologies.Private();
         topology.DeliveryLimit = 2;
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
-        await Topology.DeclareAsync(stack.Broker, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
         try
         {
             var id = Guid.CreateVersion7().ToString();
@@ -71,13 +71,13 @@ public sealed class TopologyTests(EnvioStack stack)
     public void The_error_queue_turns_the_delivery_limit_off_only_on_brokers_that_have_one_by_default(string version, bool turnedOff)
     {
         var broker = BrokerVersion.Parse(version);
-        var quorum = Topology.ErrorQueueArguments(new TopologyOptions(), "quorum", broker);
+        var quorum = Topology.ErrorQueueArguments(new TopologyOptions(), broker);
         Assert.Equal(turnedOff, quorum.TryGetValue("x-delivery-limit", out var limit));
         if (turnedOff)
         {
             Assert.Equal(-1, limit);
         }
-        Assert.False(Topology.ErrorQueueArguments(new TopologyOptions(), "classic", broker).ContainsKey("x-delivery-limit"));
+        Assert.False(Topology.ErrorQueueArguments(new TopologyOptions { QueueType = "classic" }, broker).ContainsKey("x-delivery-limit"));
         Assert.DoesNotContain(quorum.Keys, key => key is "x-message-ttl" or "x-max-length" or "x-max-length-bytes" or "x-expires");
     }
 
@@ -118,7 +118,7 @@ public sealed class TopologyTests(EnvioStack stack)
     {
         var ct = TestContext.Current.CancellationToken;
         var topology = Topologies.Private();
-        await Topology.DeclareAsync(stack.Broker, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
         try
         {
             await using var failures = stack.FailurePublisher(topology);
@@ -127,17 +127,18 @@ public sealed class TopologyTests(EnvioStack stack)
             foreach (var id in kept.Concat(replayed))
             {
                 var delivery = new Delivery(1, 0, new BasicProperties { MessageId = id, Persistent = true }, Encoding.UTF8.GetBytes("{}"), false);
-                Assert.Equal(Move.DeadLettered, await failures.DeadLetterAsync(delivery, $"failed: {id}", null, ct));
+                Assert.Equal(Move.DeadLettered, await failures.DeadLetterAsync(Orders.Names(topology), delivery, $"failed: {id}", null, ct));
             }
 
-            var admin = new FailedMessages(stack.Broker, Options.Create(topology), NullLogger<FailedMessages>.Instance);
+            var admin = new FailedMessages(stack.Broker, NullLogger<FailedMessages>.Instance);
+            var names = Orders.Names(topology);
             foreach (var id in replayed)
             {
-                Assert.Equal(kept.Count + replayed.Count - replayed.IndexOf(id), (await admin.ListAsync(0, 100, ct)).Messages.Count);
-                Assert.Equal([id], (await admin.ReplayAsync(new HashSet<string> { id }, "topology-tests", ct)).Replayed);
+                Assert.Equal(kept.Count + replayed.Count - replayed.IndexOf(id), (await admin.ListAsync(names, 0, 100, ct)).Messages.Count);
+                Assert.Equal([id], (await admin.ReplayAsync(names, new HashSet<string> { id }, "topology-tests", ct)).Replayed);
             }
 
-            var left = await admin.ListAsync(0, 100, ct);
+            var left = await admin.ListAsync(names, 0, 100, ct);
             Assert.Equal(kept.ToHashSet(), left.Messages.Select(m => m.MessageId!).ToHashSet());
             Assert.All(left.Messages, m => Assert.Equal($"failed: {m.MessageId}", m.Reason));
             Assert.All(left.Messages, m => Assert.Equal(1, m.Attempts));

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Envio.ApiService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -14,7 +14,7 @@ namespace Envio.Tests.Observability;
 /// The type argument only names the API's assembly, whose entry point is run: <c>Program</c> would be ambiguous here
 /// (the AppHost's is visible to the tests as well).
 /// </summary>
-public sealed class InProcessApi(IReadOnlyList<KeyValuePair<string, string?>> settings) : WebApplicationFactory<OrderPublisher>
+public sealed class InProcessApi(IReadOnlyList<KeyValuePair<string, string?>> settings) : WebApplicationFactory<MessagePublisher>
 {
     /// <summary>The settings sections the api resource is given that say how the API serves, publishes and trusts.</summary>
     private static readonly string[] ServiceSections = ["ConnectionStrings:", "Envio:", "Authentication:"];

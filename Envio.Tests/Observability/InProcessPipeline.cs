@@ -1,10 +1,11 @@
 using Envio.ApiService.Messaging;
 using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Messaging;
 using Envio.Tests.Support;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -12,37 +13,43 @@ using RabbitMQ.Client;
 namespace Envio.Tests.Observability;
 
 /// <summary>
-/// The real publisher and the real consumer (batches, writer, failure moves, PostgreSQL store) running inside the test
-/// process, where their spans, measurements and logs can be captured, against the shared stack's broker and database.
-/// The topology is private, so the stack's own consumers never take these messages.
+/// The real publisher and the real consumer (sessions, batches, writer, failure moves, PostgreSQL store) running inside
+/// the test process, where their spans, measurements and logs can be captured, against the shared stack's broker and
+/// database. The topology is private and the consumer takes orders only, so the stack's own consumers never take
+/// these messages and this one never takes theirs.
 /// </summary>
 public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topology = null) : IAsyncDisposable
 {
-    private OrderConsumer? _consumer;
+    private Consumer? _consumer;
     private FailurePublisher? _failures;
 
     public TopologyOptions Topology { get; } = topology ?? Topologies.Private();
 
-    public FakeLogger<OrderPublisher> PublisherLog { get; } = new();
+    public QueueNames Names => Orders.Names(Topology);
 
-    public FakeLogger<OrderConsumer> ConsumerLog { get; } = new();
+    public FakeLogger<MessagePublisher> PublisherLog { get; } = new();
+
+    public FakeLogger<Consumer> ConsumerLog { get; } = new();
 
     public FakeLogger<BatchWriter> WriterLog { get; } = new();
 
     public FakeLogger<FailurePublisher> MovesLog { get; } = new();
 
-    public OrderPublisher Publisher { get; private set; } = null!;
+    /// <summary>Everything the handlers of the consumer logged (moves to the error queue, deferrals).</summary>
+    public FakeLogCollector HandlerLogs { get; } = new();
+
+    public MessagePublisher Publisher { get; private set; } = null!;
 
     public async Task StartPublisherAsync(TimeSpan? confirmTimeout = null)
     {
-        await using (var channel = await stack.Broker.CreateChannelAsync())
-        {
-            await Envio.Contracts.Messaging.Topology.DeclareAsync(stack.Broker, Topology, default);
-        }
-        Publisher = new OrderPublisher(stack.Broker,
-            Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }),
-            Options.Create(Topology), stack.Keys, PublisherLog);
+        await Envio.Messaging.Topology.DeclareAsync(stack.Broker, Names, default);
+        Publisher = new MessagePublisher(stack.Broker,
+            Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }), stack.Keys, PublisherLog);
     }
+
+    /// <summary>Publishes orders (as the API would: serialized, sealed, confirmed) to the private topology.</summary>
+    public Task PublishAsync(IEnumerable<(Envelope Envelope, Order Order)> messages, CancellationToken cancellationToken = default) =>
+        Publisher.PublishAsync(Names, [.. messages.Select(m => (m.Envelope, Orders.Type.Serialize(m.Order)))], cancellationToken);
 
     /// <summary>
     /// Starts the consumer: by default on the tests' shared connection, with the stack's PostgreSQL store, one channel
@@ -50,30 +57,31 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     /// replace those (a connection of its own, for faults that must hit the consumer's connection only).
     /// </summary>
     public async Task StartConsumerAsync(
-        TimeSpan? batchWindow = null, ConsumerOptions? options = null, IOrderStore? store = null, IConnection? connection = null)
+        TimeSpan? batchWindow = null, ConsumerOptions? options = null, TestStore? store = null, IConnection? connection = null)
     {
         if (store is null)
         {
             var connectionString = await stack.App.GetConnectionStringAsync("enviodb");
-            store = new PostgresOrderStore(stack.Database, new StoreSettings(StoreEngine.Postgres, connectionString!),
-                new ConsumerIdentity("observability-tests"), stack.Keys, new FakeLogger<PostgresOrderStore>());
+            store = TestStore.Postgres(stack.Database, connectionString!, stack.Keys, new ConsumerIdentity("observability-tests"));
         }
-        var consumerOptions = Options.Create(options ?? new ConsumerOptions
+        var consumerOptions = options ?? new ConsumerOptions
         {
             Channels = 1,
             BatchWindow = batchWindow ?? TimeSpan.FromMilliseconds(20),
             QuickRetries = 0,
-        });
-        _failures = stack.FailurePublisher(Topology, consumerOptions.Value, MovesLog);
-        var writer = new BatchWriter(store, _failures, StoreFailures.Outage(store, consumerOptions.Value), consumerOptions, WriterLog);
+        };
+        consumerOptions.Types = [Orders.Type.Name];
+        _failures = stack.FailurePublisher(Topology, consumerOptions, MovesLog);
+        var writer = new BatchWriter(_failures, StoreFailures.Outage(store, consumerOptions), Options.Create(consumerOptions), WriterLog);
+        var handlers = new BatchHandlers(TestStore.Maps, store.Writers, new MessageDecoder(stack.Keys), writer, _failures,
+            Options.Create(Topology), Options.Create(consumerOptions), LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(HandlerLogs))));
         var consuming = connection ?? stack.Broker;
-        _consumer = new OrderConsumer(consuming, new OrderDecoder(stack.Keys), writer, _failures,
-            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), consumerOptions, Options.Create(Topology), ConsumerLog);
+        _consumer = new Consumer(consuming, handlers, _failures,
+            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), Options.Create(consumerOptions), ConsumerLog);
         await _consumer.StartAsync(default);
     }
 
-    public static (Envelope, Order) Message(Order order, string? correlationId = null) =>
-        (new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, correlationId), order);
+    public static (Envelope, Order) Message(Order order, string? correlationId = null) => (Orders.Envelope(order, correlationId), order);
 
     public async ValueTask DisposeAsync()
     {

@@ -1,6 +1,6 @@
 using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
 using Envio.Tests.Messaging;
@@ -27,11 +27,11 @@ public sealed class LogTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var order = SampleOrders.Create(72_000) with { Total = 0.01m }; // the total does not add up: invalid
         // Encrypted as the API would, so the consumer opens it and refuses it for what it says, with its data in hand.
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "corr-72000");
+        var envelope = new Envelope(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, "corr-72000");
         await using (var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct))
         {
             await channel.BasicPublishAsync(pipeline.Topology.Exchange, pipeline.Topology.RoutingKey, mandatory: true,
-                EncryptedBody.Properties(envelope), EncryptedBody.Seal(stack.Keys, envelope, WireFormat.Serialize(order)), ct);
+                EncryptedBody.Properties(envelope), EncryptedBody.Seal(stack.Keys, envelope, Orders.Type.Serialize(order)), ct);
         }
 
         await pipeline.StartConsumerAsync();
@@ -71,7 +71,7 @@ public sealed class LogTests(EnvioStack stack)
         var order = SampleOrders.Create(72_100);
 
         await Assert.ThrowsAsync<ApiService.Messaging.PublishFailedException>(() =>
-            pipeline.Publisher.PublishAsync([InProcessPipeline.Message(order, "corr-72100")], ct));
+            pipeline.PublishAsync([InProcessPipeline.Message(order, "corr-72100")], ct));
 
         var record = Assert.Single(pipeline.PublisherLog.Collector.GetSnapshot());
         Assert.Equal(order.OrderId.ToString(), record.GetStructuredStateValue("MessageId"));
@@ -85,7 +85,7 @@ public sealed class LogTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         var topology = Topologies.Private();
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        await Topology.DeclareAsync(stack.Broker, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
         try
         {
             var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
@@ -93,12 +93,12 @@ public sealed class LogTests(EnvioStack stack)
             await using var failures = stack.FailurePublisher(topology);
             var log = new FakeLogger<BatchWriter>();
             var store = StoreFailures.Store(waitsBriefly, stack.Keys, "log-tests");
-            var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), log);
+            var writer = new BatchWriter(failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), log);
             var order = SampleOrders.Create(72_200);
 
             await using (await StoreFailures.LockOrdersAsync(database))
             {
-                await writer.WriteAsync([(Deliver(order, "corr-72200", attempts: topology.EffectiveRetryDelays.Count), new ReceivedOrder(order, "corr-72200"))], ct);
+                await writer.WriteOrdersAsync(store, topology, [(Deliver(order, "corr-72200", attempts: topology.EffectiveRetryDelays.Count), Orders.Received(order, "corr-72200"))], ct);
             }
 
             var record = Assert.Single(log.Collector.GetSnapshot(), r => r.GetStructuredStateValue("MessageId") == order.OrderId.ToString());
@@ -115,13 +115,12 @@ public sealed class LogTests(EnvioStack stack)
     /// <summary>A delivery as the consumer makes it, carrying an order with its correlation id.</summary>
     public static Delivery Deliver(Order order, string correlationId, int attempts = 0)
     {
-        var properties = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, correlationId)
-            .ToProperties(WireFormat.ContentType);
+        var properties = Orders.Envelope(order, correlationId).ToProperties(WireFormat.ContentType);
         if (attempts > 0)
         {
             properties.Headers![FailureHeaders.Attempts] = attempts;
         }
-        return new Delivery(1, 0, properties, WireFormat.Serialize(order), Redelivered: false);
+        return new Delivery(1, 0, properties, Orders.Type.Serialize(order), Redelivered: false);
     }
 
     private static void AssertNoPersonalData(FakeLogCollector collector, Order order)

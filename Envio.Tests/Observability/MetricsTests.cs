@@ -1,6 +1,6 @@
 using Envio.ApiService.Messaging;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Messaging;
 using Envio.Tests.Support;
@@ -35,7 +35,7 @@ public sealed class MetricsTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var orders = Enumerable.Range(0, 3).Select(i => SampleOrders.Create(71_000 + i)).ToList();
 
-        await pipeline.Publisher.PublishAsync(orders.Select(o => InProcessPipeline.Message(o)).ToList(), ct);
+        await pipeline.PublishAsync(orders.Select(o => InProcessPipeline.Message(o)).ToList(), ct);
         await PublishPoisonAsync(pipeline.Topology);
         await pipeline.StartConsumerAsync();
         Assert.Equal(3, await StoredOrders.WaitForAsync(stack.Database, orders.Select(o => o.OrderId).ToList(), TimeSpan.FromSeconds(60)));
@@ -71,7 +71,7 @@ public sealed class MetricsTests(EnvioStack stack)
         {
             published++;
             refusal = await Record.ExceptionAsync(() =>
-                pipeline.Publisher.PublishAsync([InProcessPipeline.Message(SampleOrders.Create(71_100 + i))], ct)) as PublishFailedException;
+                pipeline.PublishAsync([InProcessPipeline.Message(SampleOrders.Create(71_100 + i))], ct)) as PublishFailedException;
         }
 
         Assert.NotNull(refusal);
@@ -87,19 +87,19 @@ public sealed class MetricsTests(EnvioStack stack)
         using var retried = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.consumer.retried");
         var topology = Topologies.Private();
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        await Topology.DeclareAsync(stack.Broker, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
         try
         {
             var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
             await using var waitsBriefly = StoreFailures.WaitingBriefly(database);
             await using var failures = stack.FailurePublisher(topology);
             var store = StoreFailures.Store(waitsBriefly, stack.Keys, "metrics-tests");
-            var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
+            var writer = new BatchWriter(failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions { QuickRetries = 0 }), NullLogger<BatchWriter>.Instance);
             var orders = new[] { SampleOrders.Create(71_200), SampleOrders.Create(71_201) };
 
             await using (await StoreFailures.LockOrdersAsync(database))
             {
-                await writer.WriteAsync(orders.Select(o => (LogTests.Deliver(o, "metrics"), new ConsumerService.Persistence.ReceivedOrder(o, "metrics"))).ToList(), ct);
+                await writer.WriteOrdersAsync(store, topology, orders.Select(o => (LogTests.Deliver(o, "metrics"), Orders.Received(o, "metrics"))).ToList(), ct);
             }
 
             Assert.Equal(2, retried.GetMeasurementSnapshot().Sum(m => m.Value));
@@ -118,20 +118,20 @@ public sealed class MetricsTests(EnvioStack stack)
         using var alreadyStored = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.consumer.orders.already_stored");
         var topology = Topologies.Private();
         await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        await Topology.DeclareAsync(stack.Broker, topology, ct);
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
         try
         {
             await using var failures = stack.FailurePublisher(topology);
             var store = StoreFailures.Store(stack.Database, stack.Keys, "metrics-tests");
-            var writer = new BatchWriter(store, failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions()), NullLogger<BatchWriter>.Instance);
+            var writer = new BatchWriter(failures, StoreFailures.Outage(store), Options.Create(new ConsumerOptions()), NullLogger<BatchWriter>.Instance);
             var orders = new[] { SampleOrders.Create(71_400), SampleOrders.Create(71_401) };
-            List<(Delivery, ConsumerService.Persistence.ReceivedOrder)> Batch(params Order[] of) =>
-                [.. of.Select(o => (LogTests.Deliver(o, "metrics"), new ConsumerService.Persistence.ReceivedOrder(o, "metrics")))];
+            List<(Delivery, ConsumerService.Persistence.Mapping.Received<Order>)> Batch(params Order[] of) =>
+                [.. of.Select(o => (LogTests.Deliver(o, "metrics"), Orders.Received(o, "metrics")))];
 
-            await writer.WriteAsync(Batch(orders), ct);
+            await writer.WriteOrdersAsync(store, topology, Batch(orders), ct);
             Assert.Empty(alreadyStored.GetMeasurementSnapshot());
 
-            await writer.WriteAsync(Batch([.. orders, SampleOrders.Create(71_402)]), ct); // a redelivery of two, and one new
+            await writer.WriteOrdersAsync(store, topology, Batch([.. orders, SampleOrders.Create(71_402)]), ct); // a redelivery of two, and one new
 
             Assert.Equal(2, alreadyStored.GetMeasurementSnapshot().Sum(m => m.Value));
         }
@@ -148,7 +148,7 @@ public sealed class MetricsTests(EnvioStack stack)
         using var depth = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.queue.depth");
         await using var pipeline = new InProcessPipeline(stack);
         await pipeline.StartPublisherAsync();
-        await pipeline.Publisher.PublishAsync(
+        await pipeline.PublishAsync(
             Enumerable.Range(0, 5).Select(i => InProcessPipeline.Message(SampleOrders.Create(71_300 + i))).ToList(), ct);
         using var monitor = new QueueDepthMonitor(stack.Broker, Options.Create(pipeline.Topology), NullLogger<QueueDepthMonitor>.Instance);
 

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Envio.ApiService.Messaging;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Tests.Support;
 using OpenTelemetry;
 using OpenTelemetry.Trace;

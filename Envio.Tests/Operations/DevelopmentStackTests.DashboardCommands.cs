@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Envio.AppHost.Operations;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
@@ -67,8 +67,8 @@ public sealed partial class DevelopmentStackTests
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
         await stack.App.ResourceNotifications.WaitForResourceAsync("messaging",
-            e => e.Snapshot.Properties.Any(p => p.Name == QueueDepths.ErrorQueueProperty && Equals(p.Value, waiting))
-                && e.Snapshot.Properties.Any(p => p.Name == QueueDepths.WorkQueueProperty && p.Value is uint), timeout.Token);
+            e => e.Snapshot.Properties.Any(p => p.Name == QueueDepths.ErrorQueueProperty(Orders.Names(_topology)) && Equals(p.Value, waiting))
+                && e.Snapshot.Properties.Any(p => p.Name == QueueDepths.WorkQueueProperty(Orders.Names(_topology)) && p.Value is uint), timeout.Token);
         await ExecuteAsync("messaging", ErrorQueueCommands.ReplayAll, [], ct); // leave the queue as the other tests expect
     }
 

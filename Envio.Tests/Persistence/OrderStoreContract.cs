@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
+using Envio.ConsumerService.Persistence.Mapping;
 using Envio.Contracts.Security;
 using Envio.Tests.Security;
 using Envio.Tests.Support;
@@ -23,7 +24,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
     /// <summary>Creates an empty database and returns its connection string; null when the engine is not available.</summary>
     protected abstract Task<string?> CreateDatabaseAsync();
 
-    protected abstract IOrderStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null);
+    protected abstract TestStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null);
 
     protected abstract DbConnection Connect(string connectionString);
 
@@ -40,7 +41,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
 
     private string? _connectionString;
 
-    protected IOrderStore Store { get; private set; } = null!;
+    protected TestStore Store { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
     {
@@ -119,14 +120,14 @@ public abstract class OrderStoreContract : IAsyncLifetime
         Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
         var ct = TestContext.Current.CancellationToken;
         var order = SampleOrders.Create(16);
-        Assert.Equal(1, await Store.InsertAsync([new ReceivedOrder(order, "store-test", "client-a")], ct));
+        Assert.Equal(1, await Store.InsertAsync([TestStore.Received(order, "store-test", "client-a")], ct));
         using var conflicts = new MetricCollector<long>(null, ConsumerTelemetry.Name, "envio.consumer.client_conflicts");
 
         // Another client under the taken id, next to the first client's own retry (not a conflict) and a new order.
         var taken = order with { Customer = order.Customer with { Name = "Mallory" }, Total = order.Total + 1 };
         var fresh = SampleOrders.Create(17);
         var inserted = await CreateStore(ConnectionString, Keys, new ConsumerIdentity("store-tests/2")).InsertAsync(
-            [new ReceivedOrder(taken, "store-test", "client-b"), new ReceivedOrder(order, "store-test", "client-a"), new ReceivedOrder(fresh, "store-test", "client-b")],
+            [TestStore.Received(taken, "store-test", "client-b"), TestStore.Received(order, "store-test", "client-a"), TestStore.Received(fresh, "store-test", "client-b")],
             ct);
 
         Assert.Equal(1, inserted);
@@ -149,7 +150,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
         var taken = order with { Customer = order.Customer with { Name = "Mallory" } };
 
         var inserted = await Store.InsertAsync(
-            [new ReceivedOrder(order, "store-test", "client-a"), new ReceivedOrder(taken, "store-test", "client-b")], TestContext.Current.CancellationToken);
+            [TestStore.Received(order, "store-test", "client-a"), TestStore.Received(taken, "store-test", "client-b")], TestContext.Current.CancellationToken);
 
         Assert.Equal(1, inserted);
         Assert.Equal("client-a", await StoredClientAsync(order.OrderId));
@@ -282,7 +283,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
     }
 
     /// <summary>How many migrations this engine has.</summary>
-    private int MigrationScripts => typeof(IOrderStore).Assembly.GetManifestResourceNames()
+    private int MigrationScripts => typeof(ITableWriter<>).Assembly.GetManifestResourceNames()
         .Count(n => n.Contains($".Migrations.{MigrationsFolder}.", StringComparison.Ordinal));
 
     private async Task<Dictionary<Guid, (byte[] Email, byte[] Document)>> SensitiveColumnsAsync()
@@ -300,8 +301,8 @@ public abstract class OrderStoreContract : IAsyncLifetime
         return rows;
     }
 
-    protected static List<ReceivedOrder> Received(params Envio.Contracts.Orders.Order[] orders) =>
-        orders.Select(o => new ReceivedOrder(o, "store-test")).ToList();
+    protected static List<Received<Envio.Contracts.Orders.Order>> Received(params Envio.Contracts.Orders.Order[] orders) =>
+        orders.Select(o => TestStore.Received(o)).ToList();
 
     private async Task<string?> StoredClientAsync(Guid orderId)
     {
@@ -328,5 +329,5 @@ public abstract class OrderStoreContract : IAsyncLifetime
     /// <summary>What the stores of this test logged.</summary>
     protected FakeLogCollector Logs { get; } = new();
 
-    protected ILogger<T> Log<T>() => new FakeLogger<T>(Logs);
+    protected ILoggerFactory Loggers => LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(Logs)));
 }

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Envio.ConsumerService.Persistence;
+using Envio.ConsumerService.Persistence.Postgres;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using Npgsql;
@@ -21,11 +22,11 @@ public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContra
         return new NpgsqlConnectionStringBuilder(stack.ServerConnectionString) { Database = name }.ConnectionString;
     }
 
-    protected override IOrderStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null)
+    protected override TestStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null)
     {
         var source = NpgsqlDataSource.Create(connectionString);
         _sources.Add(source);
-        return new PostgresOrderStore(source, new StoreSettings(StoreEngine.Postgres, connectionString), identity ?? Identity, keys, Log<PostgresOrderStore>());
+        return TestStore.Postgres(source, connectionString, keys, identity ?? Identity, Loggers);
     }
 
     protected override DbConnection Connect(string connectionString) => new NpgsqlConnection(connectionString);
@@ -35,7 +36,7 @@ public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContra
         // Unpooled: closing ends the session, and with it the lock.
         var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await connection.OpenAsync();
-        await using var take = new NpgsqlCommand($"SELECT pg_advisory_lock({PostgresOrderStore.MigrationLockKey})", connection);
+        await using var take = new NpgsqlCommand($"SELECT pg_advisory_lock({PostgresMigrator.MigrationLockKey})", connection);
         await take.ExecuteNonQueryAsync();
         return connection;
     }

@@ -30,7 +30,7 @@ public sealed class SqlServerLoginTests
 
             var consumer = new SqlConnectionStringBuilder(administrator) { UserID = login, Password = password, InitialCatalog = database, Pooling = false };
             // What the consumer does first at start (through master), then its migrations.
-            await Microsoft.Extensions.Hosting.SqlServerDatabases.EnsureExistsAsync(consumer.ConnectionString, ct);
+            await Envio.ConsumerService.Persistence.SqlServer.SqlServerDatabases.EnsureExistsAsync(consumer.ConnectionString, ct);
             await using var connection = new SqlConnection(consumer.ConnectionString);
             await connection.OpenAsync(ct);
             await using (var create = new SqlCommand("CREATE TABLE dbo.migrated (id int PRIMARY KEY); INSERT INTO dbo.migrated VALUES (1);", connection))

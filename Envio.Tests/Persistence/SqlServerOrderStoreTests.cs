@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Envio.ConsumerService.Persistence;
+using Envio.ConsumerService.Persistence.SqlServer;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using Microsoft.Data.SqlClient;
@@ -13,8 +14,8 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
         ? await TestSqlServer.CreateDatabaseAsync(server, "envio_store_tests")
         : null;
 
-    protected override IOrderStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null) =>
-        new SqlServerOrderStore(new StoreSettings(StoreEngine.SqlServer, connectionString), identity ?? Identity, keys, Log<SqlServerOrderStore>());
+    protected override TestStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null) =>
+        TestStore.SqlServer(connectionString, keys, identity ?? Identity, Loggers);
 
     protected override string? Unavailable => TestSqlServer.Unavailable;
 
@@ -29,7 +30,7 @@ public sealed class SqlServerOrderStoreTests : OrderStoreContract
         // Unpooled: closing ends the session, and with it the lock.
         var connection = new SqlConnection(new SqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
         await connection.OpenAsync();
-        await using var take = SqlServerOrderStore.TakeMigrationLockCommand(connection);
+        await using var take = SqlServerMigrator.TakeMigrationLockCommand(connection);
         await take.ExecuteNonQueryAsync();
         return connection;
     }

@@ -1,6 +1,8 @@
 using System.Reflection;
 using Envio.AppHost.Hosting;
-using Envio.ConsumerService.Persistence;
+using Envio.ConsumerService.Persistence.SqlServer;
+using Envio.Contracts;
+using Envio.Tests.Support;
 using Microsoft.SqlServer.TransactSql.ScriptDom;
 
 namespace Envio.Tests.Persistence;
@@ -8,14 +10,15 @@ namespace Envio.Tests.Persistence;
 /// <summary>SQL Server cannot run here: every T-SQL statement Envio sends is at least parsed by SQL Server's own parser.</summary>
 public sealed class TransactSqlTests
 {
-    private static readonly Assembly Consumer = typeof(SqlServerOrderStore).Assembly;
+    private static readonly Assembly Consumer = typeof(SqlServerMigrator).Assembly;
 
     public static TheoryData<string> Statements() =>
     [
         "AppHost and consumer: create database",
         "AppHost: the consumer's login, owner of its database",
         "Deployment: deploy/compose/sqlserver/bootstrap.sql",
-        "Store: insert new orders",
+        .. DataObjectTypes.Registered.Select(type => $"Store: insert new {type.Plural}"),
+        .. DataObjectTypes.Registered.SelectMany(type => SqlOf(type).RowTypes.Select(rowType => $"Store: create table type {rowType.Name}")),
         "Store: take migration lock",
         "Store: release migration lock",
         .. Migrations(),
@@ -26,16 +29,27 @@ public sealed class TransactSqlTests
 
     private static string Sql(string name) => name switch
     {
-        "AppHost and consumer: create database" => Microsoft.Extensions.Hosting.SqlServerDatabases.CreateIfMissing,
+        "AppHost and consumer: create database" => SqlServerDatabases.CreateIfMissing,
         "AppHost: the consumer's login, owner of its database" =>
             "DECLARE @database sysname = N'enviodb', @login sysname = N'envio', @password nvarchar(128) = N'x';\n" + SqlServerLogins.CreateLoginOwningDatabase,
         "Deployment: deploy/compose/sqlserver/bootstrap.sql" =>
             File.ReadAllText(Path.Combine(Envio.Tests.Support.Repository.Root, "deploy", "compose", "sqlserver", "bootstrap.sql")),
-        "Store: insert new orders" => SqlServerOrderStore.InsertNew,
-        "Store: take migration lock" => SqlServerOrderStore.TakeMigrationLock,
-        "Store: release migration lock" => SqlServerOrderStore.ReleaseMigrationLock,
+        "Store: take migration lock" => SqlServerMigrator.TakeMigrationLock,
+        "Store: release migration lock" => SqlServerMigrator.ReleaseMigrationLock,
+        _ when name.StartsWith("Store: insert new ", StringComparison.Ordinal) =>
+            SqlOf(DataObjectTypes.Registered.Single(t => name.EndsWith(" " + t.Plural, StringComparison.Ordinal))).InsertNew,
+        _ when name.StartsWith("Store: create table type ", StringComparison.Ordinal) => DataObjectTypes.Registered.SelectMany(t => SqlOf(t).RowTypes)
+            .Where(t => name.EndsWith(" " + t.Name, StringComparison.Ordinal)).Select(t => SqlServerSql.CreateTypeStatement(t.Name, t.Columns)).First(),
         _ => new StreamReader(Consumer.GetManifestResourceStream(name)!).ReadToEnd(),
     };
+
+    /// <summary>The T-SQL the consumer generates for a type, from its table map.</summary>
+    internal static SqlServerSql SqlOf(DataObjectType type) => type.Accept(new SqlOfType());
+
+    private sealed class SqlOfType : IDataObjectTypeVisitor<SqlServerSql>
+    {
+        public SqlServerSql Visit<T>(DataObjectType<T> type) where T : class => SqlServerSql.Of(TestStore.Maps.For(type));
+    }
 
     [Theory]
     [MemberData(nameof(Statements))]

@@ -5,7 +5,7 @@ using System.Text;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -135,7 +135,7 @@ public sealed class ApiHardeningTests(ApiHardeningTests.DeployedApi deployed) : 
     {
         var ct = TestContext.Current.CancellationToken;
         var order = SampleOrders.Create(950_100);
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "hardening-test");
+        var envelope = new Envelope(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, "hardening-test");
         var properties = EncryptedBody.Properties(envelope);
         properties.Headers![FailureHeaders.Reason] = "The order is not valid: total: …";
         using var keys = await EncryptionKeysOf.AppAsync(deployed.App);
@@ -143,7 +143,7 @@ public sealed class ApiHardeningTests(ApiHardeningTests.DeployedApi deployed) : 
         await using (var channel = await broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct))
         {
             await channel.BasicPublishAsync(new TopologyOptions().ErrorExchange, "", mandatory: true, properties,
-                EncryptedBody.Seal(keys, envelope, WireFormat.Serialize(order)), ct);
+                EncryptedBody.Seal(keys, envelope, Orders.Type.Serialize(order)), ct);
         }
 
         using var admin = deployed.App.ApiClient();

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Tests.Support;
 using Microsoft.IdentityModel.Tokens;

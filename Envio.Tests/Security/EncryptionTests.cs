@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
@@ -27,7 +27,7 @@ public sealed class EncryptionTests(EnvioStack stack)
 
         var published = new Dictionary<Guid, byte[]>
         {
-            [plaintext.OrderId] = WireFormat.Serialize(plaintext),
+            [plaintext.OrderId] = Orders.Type.Serialize(plaintext),
             [unknownKey.OrderId] = Sealed(EncryptionKeysOf.Fresh("retired-2019"), unknownKey),
             [wrongKey.OrderId] = Sealed(EncryptionKeysOf.Fresh(stack.Keys.CurrentKeyId), wrongKey), // same id, another key
             [flipped.OrderId] = Flip(Sealed(stack.Keys, flipped)),
@@ -55,10 +55,10 @@ public sealed class EncryptionTests(EnvioStack stack)
     }
 
     private static Envelope EnvelopeOf(Order order) =>
-        new(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, "encryption-test");
+        new(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, "encryption-test");
 
     private static byte[] Sealed(KeyRing keys, Order order, Envelope? envelope = null) =>
-        EncryptedBody.Seal(keys, envelope ?? EnvelopeOf(order), WireFormat.Serialize(order));
+        EncryptedBody.Seal(keys, envelope ?? EnvelopeOf(order), Orders.Type.Serialize(order));
 
     private static byte[] Flip(byte[] body)
     {

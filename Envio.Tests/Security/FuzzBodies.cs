@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Tests.Support;
 
 namespace Envio.Tests.Security;

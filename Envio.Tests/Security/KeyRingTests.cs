@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
 using Microsoft.Extensions.Configuration;
@@ -147,17 +147,15 @@ public sealed class KeyRingTests
         var oldKey = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
         var newKey = RandomNumberGenerator.GetBytes(KeyRing.KeySize);
         var order = SampleOrders.Create(61_001);
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null);
+        var envelope = new Envelope(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, null);
         var delivery = new Delivery(1, 0, EncryptedBody.Properties(envelope),
-            EncryptedBody.Seal(new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = oldKey }), envelope, WireFormat.Serialize(order)), false);
+            EncryptedBody.Seal(new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = oldKey }), envelope, Orders.Type.Serialize(order)), false);
 
-        var rotated = new OrderDecoder(new KeyRing("k2", new Dictionary<string, byte[]> { ["k1"] = oldKey, ["k2"] = newKey }))
-            .Decode(delivery, out var problem, out _);
-        var retired = new OrderDecoder(new KeyRing("k2", new Dictionary<string, byte[]> { ["k2"] = newKey }))
-            .Decode(delivery, out var retiredProblem, out var exception);
+        var rotated = Orders.Decode(new KeyRing("k2", new Dictionary<string, byte[]> { ["k1"] = oldKey, ["k2"] = newKey }), delivery, out var problem, out _);
+        var retired = Orders.Decode(new KeyRing("k2", new Dictionary<string, byte[]> { ["k2"] = newKey }), delivery, out var retiredProblem, out var exception);
 
         Assert.Null(problem);
-        Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(rotated!.Order));
+        Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(rotated!.Value));
         Assert.Null(retired);
         Assert.Contains("'k1', which is not in the key ring", retiredProblem, StringComparison.Ordinal);
         Assert.IsType<UndecryptableException>(exception);
@@ -167,10 +165,10 @@ public sealed class KeyRingTests
     public void The_consumer_refuses_a_plaintext_body_even_when_it_is_a_valid_order()
     {
         var order = SampleOrders.Create(61_002);
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, null);
-        var delivery = new Delivery(1, 0, envelope.ToProperties(WireFormat.ContentType), WireFormat.Serialize(order), false);
+        var envelope = new Envelope(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, null);
+        var delivery = new Delivery(1, 0, envelope.ToProperties(WireFormat.ContentType), Orders.Type.Serialize(order), false);
 
-        Assert.Null(new OrderDecoder(EncryptionKeysOf.Fresh("k1")).Decode(delivery, out var problem, out _));
+        Assert.Null(Orders.Decode(EncryptionKeysOf.Fresh("k1"), delivery, out var problem, out _));
         Assert.Contains("not encrypted", problem, StringComparison.Ordinal);
     }
 
@@ -217,7 +215,7 @@ public sealed class KeyRingTests
     [Fact]
     public void An_encrypted_message_says_so_in_its_properties()
     {
-        var properties = EncryptedBody.Properties(new Envelope(Guid.CreateVersion7(), WireFormat.OrderType, 1, DateTimeOffset.UtcNow, null));
+        var properties = EncryptedBody.Properties(new Envelope(Guid.CreateVersion7(), Orders.Type.WireType, 1, DateTimeOffset.UtcNow, null));
 
         Assert.Equal(EncryptedBody.Scheme, EncryptedBody.SchemeOf(properties));
         Assert.Equal(EncryptedBody.ContentType, properties.ContentType);

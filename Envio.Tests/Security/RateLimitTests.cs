@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Tests.Support;
 using Npgsql;
 
@@ -65,7 +65,7 @@ public sealed class RateLimitTests
             }
 
             // The configured body limit, not the default one: 413 for a body the default 1 MiB would let through.
-            var padded = WireFormat.Serialize(SampleOrders.Create(902_000)).AsEnumerable().Prepend((byte)' ');
+            var padded = Orders.Type.Serialize(SampleOrders.Create(902_000)).AsEnumerable().Prepend((byte)' ');
             using var large = new ByteArrayContent([.. Enumerable.Repeat((byte)' ', MaxOrderBodyBytes), .. padded]);
             large.Headers.ContentType = new("application/json");
             using var third = app.ApiClient(TestTokens.Create(client: "third", scopes: [TestTokens.SendScope])); // the neighbour's bucket is spent

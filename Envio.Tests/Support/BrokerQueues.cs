@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Aspire.Hosting;
 using Envio.AppHost.Hosting;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 
 namespace Envio.Tests.Support;
 

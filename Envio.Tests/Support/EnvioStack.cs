@@ -1,7 +1,7 @@
 using System.Data.Common;
 using Aspire.Hosting;
 using Envio.ConsumerService.Messaging;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Security;
 using Envio.Tests.Security;
 using Microsoft.Extensions.Logging;
@@ -45,7 +45,7 @@ public class EnvioStack : IAsyncLifetime
 
     /// <summary>The consumer's mover of failed messages, on a connection of its own, for in-process tests.</summary>
     public FailurePublisher FailurePublisher(TopologyOptions topology, ConsumerOptions? options = null, ILogger<FailurePublisher>? logger = null) =>
-        new(BrokerFactory, Options.Create(topology), Options.Create(options ?? new ConsumerOptions()), logger ?? NullLogger<FailurePublisher>.Instance);
+        new(BrokerFactory, Options.Create(options ?? new ConsumerOptions()), logger ?? NullLogger<FailurePublisher>.Instance);
 
     public DistributedApplication App => _app ?? throw new InvalidOperationException("The stack is not started.");
 

@@ -1,4 +1,4 @@
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
 using RabbitMQ.Client;
@@ -11,11 +11,11 @@ public static class ErrorQueueMessages
     /// <summary>The API's encrypted message for <paramref name="order"/>, with the failure headers the consumer adds, published to the error exchange.</summary>
     public static async Task DeadLetterAsync(IConnection broker, KeyRing keys, string errorExchange, Order order, string reason, string correlationId)
     {
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, DateTimeOffset.UtcNow, correlationId);
+        var envelope = new Envelope(order.OrderId, Orders.Type.WireType, Orders.Type.SchemaVersion, DateTimeOffset.UtcNow, correlationId);
         var properties = EncryptedBody.Properties(envelope);
         properties.Headers![FailureHeaders.Reason] = reason;
         properties.Headers[FailureHeaders.Attempts] = 4;
         await using var channel = await broker.CreateChannelAsync(new CreateChannelOptions(true, true));
-        await channel.BasicPublishAsync(errorExchange, "", mandatory: true, properties, EncryptedBody.Seal(keys, envelope, WireFormat.Serialize(order)));
+        await channel.BasicPublishAsync(errorExchange, "", mandatory: true, properties, EncryptedBody.Seal(keys, envelope, Orders.Type.Serialize(order)));
     }
 }

@@ -35,12 +35,11 @@ public static class StoreFailures
     /// A PostgreSQL store that writes with <paramref name="source"/>'s sessions. For writing only: the data source's
     /// connection string carries no password, which migrations (DbUp) would need.
     /// </summary>
-    public static PostgresOrderStore Store(NpgsqlDataSource source, Envio.Contracts.Security.KeyRing keys, string writer) =>
-        new(source, new StoreSettings(StoreEngine.Postgres, source.ConnectionString), new ConsumerIdentity(writer), keys,
-            NullLogger<PostgresOrderStore>.Instance);
+    public static TestStore Store(NpgsqlDataSource source, Envio.Contracts.Security.KeyRing keys, string writer) =>
+        TestStore.Postgres(source, source.ConnectionString, keys, new ConsumerIdentity(writer));
 
     /// <summary>The consumer's outage watch over <paramref name="store"/>, as the service wires it.</summary>
-    public static StoreOutage Outage(IOrderStore store, ConsumerOptions? options = null) =>
-        new(store, Options.Create(options ?? new ConsumerOptions()), new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance),
+    public static StoreOutage Outage(TestStore store, ConsumerOptions? options = null) =>
+        new(store.Probe, Options.Create(options ?? new ConsumerOptions()), new ApplicationLifetime(NullLogger<ApplicationLifetime>.Instance),
             NullLogger<StoreOutage>.Instance);
 }

@@ -1,5 +1,7 @@
 using Aspire.Hosting;
-using Envio.Contracts.Messaging;
+using Envio.Messaging;
+using Envio.Contracts;
+using Envio.Contracts.DataObjects;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
 using Envio.Tests.Support;
@@ -11,6 +13,8 @@ namespace Envio.Benchmark;
 /// <summary>Orders of about 600 bytes on the wire: one order row and three item rows each.</summary>
 internal static class BenchOrders
 {
+    public static DataObjectType<Order> Type { get; } = (DataObjectType<Order>)DataObjectTypes.Registered.ByName("order")!;
+
     public static Order Create(int i, DateTimeOffset createdAt)
     {
         List<OrderItem> items =
@@ -33,8 +37,8 @@ internal static class BenchOrders
     /// <summary>The message the API would publish for the order: encrypted, since the consumer refuses plaintext.</summary>
     public static (BasicProperties Properties, byte[] Body) Message(Order order, KeyRing keys)
     {
-        var envelope = new Envelope(order.OrderId, WireFormat.OrderType, WireFormat.OrderSchemaVersion, order.CreatedAt, null);
-        return (EncryptedBody.Properties(envelope), EncryptedBody.Seal(keys, envelope, WireFormat.Serialize(order)));
+        var envelope = new Envelope(order.OrderId, Type.WireType, Type.SchemaVersion, order.CreatedAt, null);
+        return (EncryptedBody.Properties(envelope), EncryptedBody.Seal(keys, envelope, Type.Serialize(order)));
     }
 
     /// <summary>The key ring the AppHost hands the services, read from the api's environment as the service reads it.</summary>

@@ -1,0 +1,25 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Envio.Contracts.DataObjects;
+using Envio.Contracts.Orders;
+
+namespace Envio.Contracts;
+
+/// <summary>
+/// Every type of data object Envio carries. Adding one is its record (with its rules), a migration per engine, and
+/// one line here with its <c>[JsonSerializable]</c> below; routes, queues, storage, the admin API and telemetry
+/// follow from it (docs/development.md, "Adding a data object").
+/// </summary>
+public static class DataObjectTypes
+{
+    public static DataObjectRegistry Registered { get; } = new(
+        DataObjectType.Of<Order>());
+}
+
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    AllowDuplicateProperties = false,
+    UseStringEnumConverter = true)]
+[JsonSerializable(typeof(Order))]
+internal sealed partial class WireFormatContext : JsonSerializerContext;

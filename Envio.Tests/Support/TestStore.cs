@@ -1,0 +1,62 @@
+using Envio.ConsumerService.Persistence;
+using Envio.ConsumerService.Persistence.Mapping;
+using Envio.ConsumerService.Persistence.Postgres;
+using Envio.ConsumerService.Persistence.SqlServer;
+using Envio.Contracts;
+using Envio.Contracts.DataObjects;
+using Envio.Contracts.Orders;
+using Envio.Contracts.Security;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Envio.Tests.Support;
+
+/// <summary>
+/// A store as the consumer wires it, for a database of a test's own: its writers (one per registered type), its
+/// migrator and its probe. Orders' writer is at hand, as most store tests write orders.
+/// </summary>
+public sealed class TestStore(IStoreWriters writers, IStoreMigrator migrator, IStoreProbe probe)
+{
+    /// <summary>Every registered type's table map, as the consumer builds them.</summary>
+    public static TableMaps Maps { get; } = new(DataObjectTypes.Registered);
+
+    private readonly ITableWriter<Order> _orders = writers.WriterOf(Maps.For(Orders.Type));
+
+    public static TestStore Postgres(NpgsqlDataSource dataSource, string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null)
+    {
+        var factory = loggers ?? NullLoggerFactory.Instance;
+        return new TestStore(new PostgresWriters(dataSource, keys, identity, factory),
+            new PostgresMigrator(dataSource, new StoreSettings(StoreEngine.Postgres, connectionString), factory.CreateLogger<PostgresMigrator>()),
+            new PostgresProbe(dataSource));
+    }
+
+    public static TestStore SqlServer(string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null)
+    {
+        var factory = loggers ?? NullLoggerFactory.Instance;
+        var settings = new StoreSettings(StoreEngine.SqlServer, connectionString);
+        return new TestStore(new SqlServerWriters(settings, keys, identity, factory),
+            new SqlServerMigrator(settings, factory.CreateLogger<SqlServerMigrator>()), new SqlServerProbe(settings));
+    }
+
+    public IStoreWriters Writers => writers;
+
+    public IStoreMigrator Migrator => migrator;
+
+    public IStoreProbe Probe => probe;
+
+    public Task MigrateAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+
+    /// <summary>What the database lacks for the registered types (the consumer refuses to start on any).</summary>
+    public Task<IReadOnlyList<string>> SchemaProblemsAsync(CancellationToken cancellationToken) => migrator.SchemaProblemsAsync(Maps.Shapes, cancellationToken);
+
+    public ITableWriter<T> WriterOf<T>(DataObjectType<T> type) where T : class => writers.WriterOf(Maps.For(type));
+
+    public Task<int> InsertAsync(IReadOnlyList<Received<Order>> orders, CancellationToken cancellationToken) => _orders.InsertAsync(orders, cancellationToken);
+
+    public Task<bool> AnswersAsync(CancellationToken cancellationToken) => probe.AnswersAsync(cancellationToken);
+
+    /// <summary>An order as a message brought it.</summary>
+    public static Received<Order> Received(Order order, string? correlationId = "store-test", string? clientId = null) =>
+        new(order, order.OrderId, correlationId, clientId);
+}
