@@ -15,29 +15,33 @@ namespace Envio.Tests.Persistence;
 /// What every store must do, run against a real server for each engine: each test class gets a database of its own,
 /// migrated by the store itself.
 /// </summary>
-public abstract class OrderStoreContract : IAsyncLifetime
+/// <summary>PostgreSQL: the shared stack's server.</summary>
+[Collection(AppHostTests.Name)]
+public sealed class PostgresOrderStoreTests(EnvioStack stack) : OrderStoreContract(new PostgresEngine(stack));
+
+/// <summary>SQL Server: the server the tests are given (<see cref="TestSqlServer"/>).</summary>
+public sealed class SqlServerOrderStoreTests() : OrderStoreContract(new SqlServerEngine());
+
+public abstract class OrderStoreContract(IStoreEngine engine) : IAsyncLifetime
 {
     protected static readonly ConsumerIdentity Identity = new("store-tests/1");
 
     protected static readonly KeyRing Keys = EncryptionKeysOf.Fresh("store-1");
 
-    /// <summary>Creates an empty database and returns its connection string; null when the engine is not available.</summary>
-    protected abstract Task<string?> CreateDatabaseAsync();
+    private string? Unavailable => engine.Unavailable;
 
-    protected abstract TestStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null);
+    private string MigrationsFolder => engine.MigrationsFolder;
 
-    protected abstract DbConnection Connect(string connectionString);
+    private Task<string?> CreateDatabaseAsync() => engine.CreateDatabaseAsync();
 
-    /// <summary>The folder of this engine's migrations (<c>Persistence/Migrations/&lt;folder&gt;</c>).</summary>
-    protected abstract string MigrationsFolder { get; }
+    private TestStore CreateStore(string connectionString, KeyRing keys, ConsumerIdentity? identity = null) =>
+        engine.CreateStore(connectionString, keys, identity ?? Identity, Loggers);
 
-    protected abstract Task DropDatabaseAsync(string connectionString);
+    private DbConnection Connect(string connectionString) => engine.Connect(connectionString);
 
-    /// <summary>Takes the store's migration lock on a connection of its own, as a replica migrating would; disposing releases it.</summary>
-    protected abstract Task<IAsyncDisposable> HoldMigrationLockAsync(string connectionString);
+    private Task DropDatabaseAsync(string connectionString) => engine.DropDatabaseAsync(connectionString);
 
-    /// <summary>Why this engine cannot be tested here, or null when it can.</summary>
-    protected virtual string? Unavailable => null;
+    private Task<IAsyncDisposable> HoldMigrationLockAsync(string connectionString) => engine.HoldMigrationLockAsync(connectionString);
 
     private string? _connectionString;
 
@@ -55,6 +59,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        await engine.DisposeAsync();
         if (_connectionString is not null)
         {
             await DropDatabaseAsync(_connectionString);
@@ -327,7 +332,7 @@ public abstract class OrderStoreContract : IAsyncLifetime
     }
 
     /// <summary>What the stores of this test logged.</summary>
-    protected FakeLogCollector Logs { get; } = new();
+    private FakeLogCollector Logs { get; } = new();
 
-    protected ILoggerFactory Loggers => LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(Logs)));
+    private ILoggerFactory Loggers => LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(Logs)));
 }

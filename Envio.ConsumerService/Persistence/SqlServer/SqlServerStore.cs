@@ -198,7 +198,8 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
         "nvarchar" or "varbinary" or "varchar" when column.MaxLength is -1 => $"{column.DataType.ToLowerInvariant()}(max)",
         "nvarchar" or "varbinary" or "varchar" or "char" or "nchar" => $"{column.DataType.ToLowerInvariant()}({column.MaxLength})",
         "decimal" or "numeric" => $"decimal({column.Precision},{column.Scale})",
-        "datetimeoffset" => $"datetimeoffset({column.Scale})",
+        // Babelfish keeps microseconds and reports a datetimeoffset(7) column with scale 6.
+        "datetimeoffset" => column.Scale >= 6 ? "datetimeoffset(7)" : $"datetimeoffset({column.Scale})",
         var name => name,
     };
 

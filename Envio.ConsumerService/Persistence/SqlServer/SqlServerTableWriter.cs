@@ -67,14 +67,24 @@ internal sealed class SqlServerTableWriter<T> : ITableWriter<T> where T : class
     {
         await using var connection = new SqlConnection(_settings.ConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);
-        await CopyAsync(connection, transaction, _map.Table, new RowReader<StoredRow<T>>([.. _map.Columns], rows), cancellationToken);
-        foreach (var child in children)
+        try
         {
-            await CopyAsync(connection, transaction, child.Table, child.Reader(), cancellationToken);
+            await using var transaction = (SqlTransaction)await connection.BeginTransactionAsync(cancellationToken);
+            await CopyAsync(connection, transaction, _map.Table, new RowReader<StoredRow<T>>([.. _map.Columns], rows), cancellationToken);
+            foreach (var child in children)
+            {
+                await CopyAsync(connection, transaction, child.Table, child.Reader(), cancellationToken);
+            }
+            await transaction.CommitAsync(cancellationToken);
+            return rows.Count;
         }
-        await transaction.CommitAsync(cancellationToken);
-        return rows.Count;
+        catch
+        {
+            // A refused bulk load can leave its error unread on the session (Babelfish reports it at the session's next
+            // request): the session must not go back to the pool, or the careful path would meet that stale error.
+            SqlConnection.ClearPool(connection);
+            throw;
+        }
     }
 
     private async Task<(int Inserted, Dictionary<Guid, string?> StoredClients)> InsertIfAbsentAsync(
