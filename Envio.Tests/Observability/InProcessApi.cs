@@ -19,12 +19,17 @@ public sealed class InProcessApi(IReadOnlyList<KeyValuePair<string, string?>> se
     /// <summary>The settings sections the api resource is given that say how the API serves, publishes and trusts.</summary>
     private static readonly string[] ServiceSections = ["ConnectionStrings:", "Envio:", "Authentication:"];
 
-    public static async Task<InProcessApi> ForAsync(EnvioStack stack, TopologyOptions topology, CancellationToken cancellationToken)
+    /// <summary>
+    /// The API as the stack's api is given, on <paramref name="topology"/>; <paramref name="overrides"/> come last and
+    /// win (a limit of a test's own, another broker address, a topology argument such as <c>Envio:Topology:MaxLength</c>).
+    /// </summary>
+    public static async Task<InProcessApi> ForAsync(
+        EnvioStack stack, TopologyOptions topology, CancellationToken cancellationToken, IEnumerable<KeyValuePair<string, string?>>? overrides = null)
     {
         var given = (await ResourceSettings.OfAsync(stack.App, "api", cancellationToken))
             .Where(s => ServiceSections.Any(section => s.Key.StartsWith(section, StringComparison.Ordinal))
                 && !s.Key.StartsWith(TopologyOptions.SectionName + ":", StringComparison.Ordinal));
-        return new InProcessApi([.. given, .. Settings(topology)]);
+        return new InProcessApi([.. given, .. Settings(topology), .. overrides ?? []]);
     }
 
     /// <summary>A client of the API as the tests' default client (both scopes).</summary>
