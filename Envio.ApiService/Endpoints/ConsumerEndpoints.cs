@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Envio.ApiService.Messaging;
 using Envio.ApiService.Security;
 using Envio.Contracts;
@@ -11,6 +12,8 @@ namespace Envio.ApiService.Endpoints;
 /// </summary>
 public static class ConsumerEndpoints
 {
+    private const string TypeParameter = "The type of data object (order, payment, …) to pause or resume; every type when left out.";
+
     public static IEndpointRouteBuilder MapConsumerEndpoints(this IEndpointRouteBuilder app)
     {
         var consumers = app.MapGroup("/admin/consumers").WithTags("Consumers")
@@ -21,16 +24,15 @@ public static class ConsumerEndpoints
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        consumers.MapPost("/pause", (ConsumerCommands commands, HttpContext context, string? type) => SendAsync(commands, context, ConsumerControl.Pause, type))
+        consumers.MapPost("/pause", (ConsumerCommands commands, HttpContext context, [Description(TypeParameter)] string? type) => SendAsync(commands, context, ConsumerControl.Pause, type))
             .WithName("PauseConsumers")
             .WithSummary("Pause every running consumer")
             .WithDescription("Each consumer finishes the batch in hand and hands the rest back to the work queue, which keeps " +
-                "everything that arrives meanwhile; its /health says Degraded. Lasts until resumed or the consumer restarts. " +
-                "With ?type=<name> only that type pauses; the others go on.")
+                "everything that arrives meanwhile; its /health says Degraded. Lasts until resumed or the consumer restarts.")
             .Produces(StatusCodes.Status204NoContent)
             .ProducesValidationProblem();
 
-        consumers.MapPost("/resume", (ConsumerCommands commands, HttpContext context, string? type) => SendAsync(commands, context, ConsumerControl.Resume, type))
+        consumers.MapPost("/resume", (ConsumerCommands commands, HttpContext context, [Description(TypeParameter)] string? type) => SendAsync(commands, context, ConsumerControl.Resume, type))
             .WithName("ResumeConsumers")
             .WithSummary("Resume every paused consumer")
             .Produces(StatusCodes.Status204NoContent)

@@ -23,7 +23,31 @@ public static class DataObjectExamples
             ? JsonSerializer.SerializeToNode(declared.GetValue(null), type.JsonTypeInfo)!.AsObject()
             : Made(type.Members);
         example[type.Id.JsonName] = second ? SecondId : FirstId;
+        Readable(example, type.Members);
         return example;
+    }
+
+    /// <summary>Instants in UTC as people write them (<c>2026-11-27T10:15:00Z</c>), not as the serializer does (<c>+00:00</c>).</summary>
+    private static void Readable(JsonObject example, IReadOnlyList<DataObjectMember> members)
+    {
+        foreach (var member in members)
+        {
+            switch (example[member.JsonName])
+            {
+                case JsonObject nested when member.Kind == MemberKind.Nested:
+                    Readable(nested, member.Members);
+                    break;
+                case JsonArray elements when member.Kind == MemberKind.Collection:
+                    foreach (var element in elements.OfType<JsonObject>())
+                    {
+                        Readable(element, member.Members);
+                    }
+                    break;
+                case JsonValue value when member.ValueType == typeof(DateTimeOffset) && value.TryGetValue<DateTimeOffset>(out var instant) && instant.Offset == TimeSpan.Zero:
+                    example[member.JsonName] = instant.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.FFFFFFFK", CultureInfo.InvariantCulture);
+                    break;
+            }
+        }
     }
 
     private static JsonObject Made(IReadOnlyList<DataObjectMember> members)

@@ -53,9 +53,10 @@ internal sealed class DataObjectSchemas : IOpenApiDocumentTransformer, IOpenApiO
         {
             return Task.CompletedTask;
         }
-        if (operation.Responses?.TryGetValue("202", out var accepted) == true && accepted.Content?.TryGetValue("application/json", out var answer) == true)
+        if (operation.Responses?.TryGetValue("202", out var accepted) == true && accepted is OpenApiResponse response)
         {
-            answer.Schema = new OpenApiSchemaReference(AcceptedSchemaId(type), context.Document);
+            response.Content ??= new Dictionary<string, OpenApiMediaType>();
+            response.Content["application/json"] = new OpenApiMediaType { Schema = new OpenApiSchemaReference(AcceptedSchemaId(type), context.Document) };
         }
         if (operation.RequestBody?.Content?.TryGetValue("application/json", out var media) == true)
         {

@@ -1,4 +1,5 @@
 using Envio.ApiService.Messaging;
+using System.ComponentModel;
 using Envio.ApiService.Security;
 using Envio.Contracts;
 using Envio.Contracts.DataObjects;
@@ -18,6 +19,10 @@ public static class ErrorQueueEndpoints
 {
     public const int MaxPageSize = 500;
 
+    /// <summary>What the <c>type</c> parameter of every admin endpoint means.</summary>
+    internal const string TypeParameter =
+        "The type of data object (order, payment, …): its error queue, and the work queue a replay goes back to. Without it, the order's.";
+
     public static IEndpointRouteBuilder MapErrorQueueEndpoints(this IEndpointRouteBuilder app)
     {
         var errors = app.MapGroup("/admin/errors").WithTags("Error queue")
@@ -30,7 +35,7 @@ public static class ErrorQueueEndpoints
         errors.MapGet("/", ListAsync)
             .WithName("ListFailedMessages")
             .WithSummary("List the error queue, with the reason each message failed")
-            .WithDescription("Pages through a type's error queue without removing anything.")
+            .WithDescription("Pages through the error queue without removing anything.")
             .Produces<FailedMessagePage>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -38,9 +43,8 @@ public static class ErrorQueueEndpoints
         errors.MapPost("/replay", ReplayAsync)
             .WithName("ReplayFailedMessages")
             .WithSummary("Send failed messages back to the work queue")
-            .WithDescription("Replays the given message ids (or all, with \"all\": true) of a type's error queue to its own work " +
-                "queue, with their original ids, so objects already stored are not stored twice. Each is confirmed by the broker " +
-                "before it leaves the error queue.")
+            .WithDescription("Replays the given message ids (or all, with \"all\": true) with their original ids, so " +
+                "orders already stored are not stored twice. Each is confirmed by the broker before it leaves the error queue.")
             .Produces<ReplayOutcome>()
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
@@ -56,7 +60,8 @@ public static class ErrorQueueEndpoints
         return app;
     }
 
-    private static Task<IResult> ListAsync(FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, int offset = 0, int limit = 50, string? type = null)
+    private static Task<IResult> ListAsync(
+        FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, int offset = 0, int limit = 50, [Description(TypeParameter)] string? type = null)
     {
         if (TypeOf(type) is not { } chosen)
         {
@@ -72,7 +77,8 @@ public static class ErrorQueueEndpoints
         return BrokerCallAsync(async () => Results.Ok(await queue.ListAsync(topology.Value.NamesOf(chosen), offset, limit, context.RequestAborted)));
     }
 
-    private static Task<IResult> ReplayAsync(FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, ReplayRequest request, string? type = null)
+    private static Task<IResult> ReplayAsync(
+        FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, ReplayRequest request, [Description(TypeParameter)] string? type = null)
     {
         if (TypeOf(type) is not { } chosen)
         {
@@ -89,7 +95,8 @@ public static class ErrorQueueEndpoints
         return BrokerCallAsync(async () => Results.Ok(await queue.ReplayAsync(topology.Value.NamesOf(chosen), ids, OperatorOf(context), context.RequestAborted)));
     }
 
-    private static Task<IResult> DiscardAsync(FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, string messageId, string? type = null)
+    private static Task<IResult> DiscardAsync(
+        FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, string messageId, [Description(TypeParameter)] string? type = null)
     {
         if (TypeOf(type) is not { } chosen)
         {

@@ -21,9 +21,10 @@ internal sealed class BearerSecurityScheme : IOpenApiDocumentTransformer, IOpenA
             Type = SecuritySchemeType.Http,
             Scheme = "bearer",
             BearerFormat = "JWT",
-            Description = $"An access token (JWT) with the scope `{Scopes.Send}` to send every type of data object (or " +
-                $"`{Scopes.Send}.{{plural}}`, such as `{Scopes.Send}.orders`, for that type only), or `{Scopes.Admin}` for the " +
-                "error queues and the consumers. In development: `dotnet user-jwts create --project Envio.ApiService --scope envio.send`.",
+            // Unchanged since orders were the only type (clients' generated code carries it); each operation lists the
+            // scopes that grant it, and the document's description says what envio.send.{plural} is.
+            Description = $"An access token (JWT) with the scope `{Scopes.Send}` for orders or `{Scopes.Admin}` for the " +
+                "error queue. In development: `dotnet user-jwts create --project Envio.ApiService --scope envio.send`.",
         };
         return Task.CompletedTask;
     }
