@@ -1,6 +1,7 @@
 using Envio.ApiService.Endpoints;
 using Envio.ApiService.Messaging;
 using Envio.ApiService.Security;
+using Envio.Contracts;
 using Envio.Messaging;
 using Envio.Contracts.Security;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -25,6 +26,10 @@ builder.AddApiAuthentication();
 builder.AddClientRateLimiting();
 builder.AddTrustedProxies();
 var api = builder.Configuration.GetSection(ApiOptions.SectionName).Get<ApiOptions>() ?? new ApiOptions();
+foreach (var type in DataObjectTypes.Registered)
+{
+    api.SchemaVersionOf(type); // a version this build cannot write stops the start
+}
 // A stalled body ends with 408 after a grace period; RequestBody bounds the whole read (Envio:Api:BodyReadTimeout).
 builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(api.MinBodyBytesPerSecond, TimeSpan.FromSeconds(5)));

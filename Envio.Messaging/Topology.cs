@@ -210,7 +210,7 @@ public static class Topology
                 // life, and the queue holds what operators have not acted on yet, so it is used as it is, and said.
                 warning = $"The error queue '{names.ErrorQueue}' was created without 'x-delivery-limit: -1', so RabbitMQ {broker} "
                     + "may drop a message in it after 20 returns. Turn the limit off with a policy: rabbitmqctl set_policy "
-                    + $"--vhost <vhost> --apply-to quorum_queues envio-error-queue '^{Regex.Escape(names.ErrorQueue)}$' '{{\"delivery-limit\":-1}}'.";
+                    + $"--vhost <vhost> --apply-to quorum_queues {names.ErrorQueue} '^{Regex.Escape(names.ErrorQueue)}$' '{{\"delivery-limit\":-1}}'.";
             }
         }
         if (warning is not null)

@@ -98,7 +98,7 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         {
             return problem;
         }
-        return await AcceptAsync(context, [value], path: null, publisher, options.Value, topology.Value.NamesOf(type), clock);
+        return await AcceptAsync(context, [value], path: null, publisher, options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
     }
 
     public async Task<IResult> AcceptBatchAsync(
@@ -107,8 +107,9 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
     {
         var limits = api.Value.LimitsOf(type);
         var batchSizeError = $"A batch holds between 1 and {DataObjectEndpoints.MaxBatchSize} {_plural}.";
+        // The batch's own array holds at most MaxBatchSize; an object's collections what the type allows.
         var (values, problem) = await RequestBody.ReadJsonAsync(context, type.List, limits.Batch, limits.BatchSetting,
-            DataObjectEndpoints.MaxBatchSize, batchSizeError, api.Value.BodyReadTimeout);
+            Math.Max(DataObjectEndpoints.MaxBatchSize, _maxArrayLength), batchSizeError, api.Value.BodyReadTimeout);
         if (problem is not null)
         {
             return problem;
@@ -117,12 +118,12 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["$"] = [batchSizeError] }, title: "The batch is not valid.");
         }
-        return await AcceptAsync(context, values, path: i => $"[{i}]", publisher, options.Value, topology.Value.NamesOf(type), clock);
+        return await AcceptAsync(context, values, path: i => $"[{i}]", publisher, options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
     }
 
     private async Task<IResult> AcceptAsync(
         HttpContext context, IReadOnlyList<T?> received, Func<int, string>? path, MessagePublisher publisher, PublisherOptions options, QueueNames names,
-        TimeProvider clock)
+        int version, TimeProvider clock)
     {
         // Microseconds: what every store keeps, so a stored creation time equals the one the API assigned.
         var now = clock.GetUtcNow();
@@ -159,7 +160,7 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         var messages = new List<(Envelope Envelope, byte[] Json)>(received.Count);
         foreach (var value in received)
         {
-            messages.Add((new Envelope(type.IdOf(value!), type.WireType, type.SchemaVersion, now, correlationId, clientId), type.Serialize(value!)));
+            messages.Add((new Envelope(type.IdOf(value!), type.WireType, version, now, correlationId, clientId), type.Serialize(value!, version)));
         }
         try
         {

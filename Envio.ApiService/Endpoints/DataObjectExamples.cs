@@ -11,7 +11,7 @@ namespace Envio.ApiService.Endpoints;
 /// A ready-to-send example of a type for the interactive reference: the record's own <c>static T Example</c> when it
 /// declares one, else one made from its members and their rules (a test sends every type's example and expects 202).
 /// </summary>
-public static class DataObjectExamples
+internal static class DataObjectExamples
 {
     private const string FirstId = "0193a6a0-7b1c-7cc2-9d51-3f1e2a4b5c6d";
     private const string SecondId = "0193a6a0-7b1c-7cc2-9d51-3f1e2a4b5c6e";

@@ -16,7 +16,7 @@ namespace Envio.ApiService.Endpoints;
 /// </summary>
 internal sealed class DataObjectSchemas : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
 {
-    private static readonly Dictionary<Type, string> SchemaIds = Assign();
+    private static readonly Dictionary<Type, string> SchemaIds = Assign(DataObjectTypes.Registered);
 
     /// <summary>For <see cref="OpenApiOptions.CreateSchemaReferenceId"/>: a data object's own types by their assigned id.</summary>
     public static string? SchemaIdOf(JsonTypeInfo typeInfo) =>
@@ -68,11 +68,12 @@ internal sealed class DataObjectSchemas : IOpenApiDocumentTransformer, IOpenApiO
         return Task.CompletedTask;
     }
 
-    private static Dictionary<Type, string> Assign()
+    /// <summary>The schema id of each type a data object is made of; the first type registered keeps a bare name.</summary>
+    public static Dictionary<Type, string> Assign(IEnumerable<DataObjectType> types)
     {
         var ids = new Dictionary<Type, string>();
         var taken = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var type in DataObjectTypes.Registered)
+        foreach (var type in types)
         {
             foreach (var clrType in TypesOf(type.ClrType, type.Members).Distinct())
             {

@@ -56,6 +56,11 @@ public sealed partial class MessagePublisher(
         {
             throw Failed(activity, messages, $"The broker did not confirm within {_options.ConfirmTimeout.TotalSeconds:0.#} s.", e);
         }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.AccessRefused)
+        {
+            // A broker whose user was given permissions before this type existed (deploy/README.md, adding a type).
+            throw Failed(activity, messages, $"The broker refuses this type's exchanges and queues ({names.Exchange}): the user's permissions do not cover them.", e);
+        }
         catch (PublishException e)
         {
             throw Failed(activity, messages, e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);

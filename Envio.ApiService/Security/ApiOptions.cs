@@ -23,25 +23,47 @@ public sealed class ApiOptions
     /// </summary>
     public Dictionary<string, TypeLimits> Types { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>The limits of one type, each with the setting that changes it (a 413 names it).</summary>
+    /// <summary>
+    /// The limits of one type, each with the setting that gives it (a 413 names it): the type's own when set, else
+    /// for orders <see cref="MaxOrderBodyBytes"/> and <see cref="MaxBatchBodyBytes"/>, for any other type the defaults.
+    /// </summary>
     public (long Body, string BodySetting, long Batch, string BatchSetting) LimitsOf(DataObjectType type)
     {
-        if (type.Name == TopologyOptions.OrderType && !Types.ContainsKey(type.Name))
-        {
-            return (MaxOrderBodyBytes, $"{SectionName}:{nameof(MaxOrderBodyBytes)}", MaxBatchBodyBytes, $"{SectionName}:{nameof(MaxBatchBodyBytes)}");
-        }
-        var limits = Types.GetValueOrDefault(type.Name) ?? new TypeLimits();
+        var limits = Types.GetValueOrDefault(type.Name);
         var section = $"{SectionName}:{nameof(Types)}:{type.Name}";
-        return (limits.MaxBodyBytes, $"{section}:{nameof(TypeLimits.MaxBodyBytes)}", limits.MaxBatchBodyBytes, $"{section}:{nameof(TypeLimits.MaxBatchBodyBytes)}");
+        var isOrder = type.Name == TopologyOptions.OrderType;
+        return (
+            limits?.MaxBodyBytes ?? (isOrder ? MaxOrderBodyBytes : DefaultMaxBodyBytes),
+            limits?.MaxBodyBytes is not null || !isOrder ? $"{section}:{nameof(TypeLimits.MaxBodyBytes)}" : $"{SectionName}:{nameof(MaxOrderBodyBytes)}",
+            limits?.MaxBatchBodyBytes ?? (isOrder ? MaxBatchBodyBytes : DefaultMaxBatchBodyBytes),
+            limits?.MaxBatchBodyBytes is not null || !isOrder ? $"{section}:{nameof(TypeLimits.MaxBatchBodyBytes)}" : $"{SectionName}:{nameof(MaxBatchBodyBytes)}");
+    }
+
+    /// <summary>
+    /// The schema version the API publishes a type in: <c>Envio:Api:Types:{name}:SchemaVersion</c>, by default the one
+    /// this build knows. During a rolling update to a new version, upgrade the consumers first, keeping the API on the
+    /// previous version (the record's Downcast writes it), then switch.
+    /// </summary>
+    public int SchemaVersionOf(DataObjectType type)
+    {
+        var version = Types.GetValueOrDefault(type.Name)?.SchemaVersion ?? type.SchemaVersion;
+        return type.CanWrite(version)
+            ? version
+            : throw new InvalidOperationException(
+                $"{SectionName}:{nameof(Types)}:{type.Name}:{nameof(TypeLimits.SchemaVersion)} is {version}, but this build writes {type.Name} " +
+                $"in version {type.SchemaVersion}{(type.SchemaVersion > 1 ? " (and older ones only when its record has a Downcast)" : "")}.");
     }
 
     public sealed class TypeLimits
     {
+        /// <summary>The schema version published (see <see cref="SchemaVersionOf"/>); unset, this build's.</summary>
+        public int? SchemaVersion { get; set; }
+
         /// <summary>The largest body <c>POST /api/{plural}</c> reads; beyond it, 413.</summary>
-        public long MaxBodyBytes { get; set; } = DefaultMaxBodyBytes;
+        public long? MaxBodyBytes { get; set; }
 
         /// <summary>The largest body <c>POST /api/{plural}/batch</c> reads; beyond it, 413.</summary>
-        public long MaxBatchBodyBytes { get; set; } = DefaultMaxBatchBodyBytes;
+        public long? MaxBatchBodyBytes { get; set; }
     }
 
     /// <summary>

@@ -20,16 +20,23 @@ public static class BrokerPermissions
     public static string Resources { get; } =
         $"^envio[.]({string.Join("|", DataObjectTypes.Registered.Select(type => type.Plural))})([.].+)?$";
 
+    /// <summary>
+    /// What a deployed broker allows (deploy/compose/rabbitmq/rabbitmq.conf): every name a type of data object can have
+    /// (<c>envio.{plural}</c> and below). A deployed broker keeps the permissions of its first boot, so a list of
+    /// today's types would refuse the next type a build adds; the virtual host is Envio's alone either way.
+    /// </summary>
+    public const string DeployedResources = "^envio[.][a-z0-9-]+([.].+)?$";
+
     /// <summary>rabbitmq.conf lines that make the first boot create exactly this user and virtual host.</summary>
-    internal static string[] Configuration(string user, string password) =>
+    internal static string[] Configuration(string user, string password, string resources) =>
     [
         $"default_vhost = {VirtualHost}",
         $"default_user = {user}",
         $"default_pass = {password}",
         "default_user_tags.administrator = false", // the default user would otherwise be an administrator
-        $"default_permissions.configure = {Resources}",
-        $"default_permissions.write = {Resources}",
-        $"default_permissions.read = {Resources}",
+        $"default_permissions.configure = {resources}",
+        $"default_permissions.write = {resources}",
+        $"default_permissions.read = {resources}",
         "loopback_users = none", // the list only ever named guest, which is never created
     ];
 }

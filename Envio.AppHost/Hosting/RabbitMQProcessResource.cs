@@ -124,7 +124,7 @@ internal static class RabbitMQProcessBuilderExtensions
                 await LocalProcessWorkspace.WriteSecretFileAsync(Path.Combine(directory, "rabbitmq.conf"), string.Join('\n',
                 [
                     .. Configuration(amqpPort, certificates),
-                    .. BrokerPermissions.Configuration(user!, secret!),
+                    .. BrokerPermissions.Configuration(user!, secret!, BrokerPermissions.Resources),
                     .. clusterConfiguration,
                     "log.console = true",
                     "log.console.level = info",

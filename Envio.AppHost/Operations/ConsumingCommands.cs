@@ -28,7 +28,7 @@ internal static class ConsumingCommands
             }, new CommandOptions
             {
                 Description = "Every running consumer stops taking messages (its /health says Degraded); the work queue keeps them until resumed.",
-                ConfirmationMessage = "Pause consuming? Orders wait in the work queue until you resume.",
+                ConfirmationMessage = "Pause consuming? Data objects wait in their work queue until you resume.",
                 IconName = "Pause",
                 Arguments = [ErrorQueueCommands.TypeInput("Type of data object (empty: all)")],
             })

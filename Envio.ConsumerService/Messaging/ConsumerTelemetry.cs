@@ -164,7 +164,7 @@ public static class ConsumerTelemetry
     /// </summary>
     public static void Committed(Activity? activity, DataObjectType type, IEnumerable<Delivery> deliveries, int count, int inserted)
     {
-        activity?.SetTag("envio.orders.inserted", inserted);
+        activity?.SetTag("envio.inserted", inserted);
         var tags = TypeTag(type);
         if (count > inserted)
         {

@@ -58,7 +58,7 @@ public sealed class MessageDecoder(KeyRing keys)
         T? value;
         try
         {
-            value = type.Deserialize(json);
+            value = type.Deserialize(json, envelope.SchemaVersion); // an older version upcast by its record
         }
         catch (JsonException e)
         {

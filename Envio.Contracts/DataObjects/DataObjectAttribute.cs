@@ -17,7 +17,12 @@ public sealed class DataObjectAttribute(string name) : Attribute
     /// <summary>The plural the routes, queues and table use; <see cref="Name"/> + "s" when not given.</summary>
     public string? Plural { get; init; }
 
-    /// <summary>The schema version this build writes, and the newest it reads (older ones are upcast).</summary>
+    /// <summary>
+    /// The schema version this build writes, and the newest it reads. From 2, the record reads older bodies with a
+    /// <c>public static JsonObject Upcast(int fromVersion, JsonObject body)</c> (version n to n + 1), and may write
+    /// older ones with <c>public static JsonObject Downcast(int toVersion, JsonObject body)</c> (n + 1 to n), so the API
+    /// can keep publishing the previous version until every consumer reads the new one (docs/development.md, "Versions").
+    /// </summary>
     public int SchemaVersion { get; init; } = 1;
 
     /// <summary>

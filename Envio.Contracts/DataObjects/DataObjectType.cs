@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
 
@@ -92,10 +93,19 @@ public abstract partial class DataObjectType
 
     public abstract JsonTypeInfo JsonTypeInfo { get; }
 
+    /// <summary>
+    /// Whether this build can write <paramref name="version"/>: its own, or an older one its record's <c>Downcast</c>
+    /// makes (the API publishes the version its configuration names, during a rolling update).
+    /// </summary>
+    public abstract bool CanWrite(int version);
+
     public abstract TResult Accept<TResult>(IDataObjectTypeVisitor<TResult> visitor);
 
     /// <summary>The type of <typeparamref name="T"/>, with its JSON metadata from the wire format's source-generated context.</summary>
-    public static DataObjectType<T> Of<T>() where T : class => new(typeof(T));
+    public static DataObjectType<T> Of<T>() where T : class => new(typeof(T), (JsonTypeInfo<T>)WireFormat.TypeInfo(typeof(T)));
+
+    /// <summary>A type with JSON metadata of its own (a test's type, outside the registry).</summary>
+    public static DataObjectType<T> Of<T>(JsonTypeInfo<T> json) where T : class => new(typeof(T), json);
 
     public override string ToString() => Name;
 
@@ -112,10 +122,21 @@ public sealed class DataObjectType<T> : DataObjectType where T : class
     private readonly AttributeRules.Check<T> _rules;
     private readonly string _missing;
 
-    internal DataObjectType(Type type) : base(type)
+    private readonly Func<int, JsonObject, JsonObject>? _upcast;
+    private readonly Func<int, JsonObject, JsonObject>? _downcast;
+
+    internal DataObjectType(Type type, JsonTypeInfo<T> json) : base(type)
     {
-        Json = (JsonTypeInfo<T>)WireFormat.TypeInfo(type);
-        List = (JsonTypeInfo<List<T>>)WireFormat.TypeInfo(typeof(List<T>));
+        Json = json;
+        List = (JsonTypeInfo<List<T>>)json.Options.GetTypeInfo(typeof(List<T>));
+        _upcast = Converter(type, "Upcast");
+        _downcast = Converter(type, "Downcast");
+        if (SchemaVersion > 1 && _upcast is null)
+        {
+            throw new InvalidOperationException(
+                $"{type.Name} is at schema version {SchemaVersion}: it reads the versions before it with a public static " +
+                "JsonObject Upcast(int fromVersion, JsonObject body) that turns a body of fromVersion into one of fromVersion + 1.");
+        }
         _id = Accessors.Getter<T, Guid>(Id.Property);
         _setId = Accessors.Setter<T, Guid>(Id.Property);
         if (CreatedAt is not null)
@@ -161,6 +182,47 @@ public sealed class DataObjectType<T> : DataObjectType where T : class
     public void Validate(T? value, string path, Dictionary<string, List<string>> errors) => _rules(value!, path, errors);
 
     public T? Deserialize(ReadOnlySpan<byte> json) => JsonSerializer.Deserialize(json, Json);
+
+    /// <summary>
+    /// A body of schema version <paramref name="version"/> (at most <see cref="DataObjectType.SchemaVersion"/>): an older
+    /// one is upcast by the record's <c>Upcast</c>, one version at a time, before it is read.
+    /// </summary>
+    public T? Deserialize(ReadOnlySpan<byte> json, int version)
+    {
+        if (version >= SchemaVersion)
+        {
+            return Deserialize(json);
+        }
+        var body = JsonNode.Parse(json)?.AsObject() ?? throw new JsonException("The body is null.");
+        for (; version < SchemaVersion; version++)
+        {
+            body = _upcast!(version, body);
+        }
+        return body.Deserialize(Json);
+    }
+
+    public override bool CanWrite(int version) => version == SchemaVersion || (version is >= 1 && version < SchemaVersion && _downcast is not null);
+
+    /// <summary>The body of <paramref name="value"/> in schema version <paramref name="version"/> (see <see cref="CanWrite"/>).</summary>
+    public byte[] Serialize(T value, int version)
+    {
+        if (version == SchemaVersion)
+        {
+            return Serialize(value);
+        }
+        var body = JsonSerializer.SerializeToNode(value, Json)!.AsObject();
+        for (var at = SchemaVersion; at > version; at--)
+        {
+            body = _downcast!(at - 1, body);
+        }
+        return System.Text.Encoding.UTF8.GetBytes(body.ToJsonString());
+    }
+
+    /// <summary>The record's <c>public static JsonObject {name}(int version, JsonObject body)</c>, when it has one.</summary>
+    private static Func<int, JsonObject, JsonObject>? Converter(Type type, string name) =>
+        type.GetMethod(name, BindingFlags.Public | BindingFlags.Static, [typeof(int), typeof(JsonObject)]) is { } method && method.ReturnType == typeof(JsonObject)
+            ? method.CreateDelegate<Func<int, JsonObject, JsonObject>>()
+            : null;
 
     public byte[] Serialize(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Json);
 

@@ -105,7 +105,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             }
 
             // Consuming fails (the move's exchange is gone) and starts over: it must not wedge on the full buffer.
-            await WaitForAsync(() => pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.StartsWith("Consuming failed", StringComparison.Ordinal)),
+            await WaitForAsync(() => pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains(" failed; starting over", StringComparison.Ordinal)),
                 TimeSpan.FromSeconds(60), "the consumer to give up on its channel after the failing move");
         }
         finally

@@ -2,6 +2,8 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Envio.AppHost.Hosting;
 using Envio.ConsumerService.Persistence;
+using Envio.Contracts;
+using Envio.Messaging;
 using Envio.Tests.Support;
 using YamlDotNet.RepresentationModel;
 
@@ -251,10 +253,10 @@ public sealed partial class ComposeTests
     }
 
     [Fact]
-    public void The_brokers_configuration_gives_the_same_permissions_as_the_apphosts_broker()
+    public void The_brokers_configuration_gives_the_permissions_of_every_type_and_nothing_outside_envio()
     {
         var configuration = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf"));
-        var expected = BrokerPermissions.Configuration("user-from-env", "password-from-env")
+        var expected = BrokerPermissions.Configuration("user-from-env", "password-from-env", BrokerPermissions.DeployedResources)
             .Where(line => !line.StartsWith("default_user =", StringComparison.Ordinal) && !line.StartsWith("default_pass =", StringComparison.Ordinal))
             .Select(line => line.Split('#')[0].Trim());
         foreach (var line in expected)
@@ -262,6 +264,18 @@ public sealed partial class ComposeTests
             Assert.Contains(line, configuration);
         }
         Assert.Contains("listeners.tcp = none", configuration);
+        var allowed = new Regex(BrokerPermissions.DeployedResources);
+        foreach (var names in DataObjectTypes.Registered.Select(new TopologyOptions().NamesOf))
+        {
+            foreach (var name in names.AllQueues.Concat([names.Exchange, names.ErrorExchange, names.RetryExchange]))
+            {
+                Assert.Matches(allowed, name);
+            }
+        }
+        foreach (var foreign in new[] { "amq.gen-x", "amq.default", "", "orders", "envio", "envio.", "other.orders", "envio.Orders" })
+        {
+            Assert.DoesNotMatch(allowed, foreign);
+        }
     }
 
     [Fact]

@@ -83,13 +83,20 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
 
     public static (Envelope, Order) Message(Order order, string? correlationId = null) => (Orders.Envelope(order, correlationId), order);
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops the consumer (what it holds unacknowledged goes back to its queue).</summary>
+    public async Task DisposeConsumerAsync()
     {
         if (_consumer is not null)
         {
             await _consumer.StopAsync(default);
             _consumer.Dispose();
+            _consumer = null;
         }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DisposeConsumerAsync();
         if (_failures is not null)
         {
             await _failures.DisposeAsync();

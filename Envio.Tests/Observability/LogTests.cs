@@ -35,10 +35,11 @@ public sealed class LogTests(EnvioStack stack)
         }
 
         await pipeline.StartConsumerAsync();
-        var record = await WaitForAsync(pipeline.ConsumerLog, r => r.GetStructuredStateValue("MessageId") == order.OrderId.ToString());
+        var record = await WaitForAsync(pipeline.HandlerLogs, r => r.GetStructuredStateValue("MessageId") == order.OrderId.ToString());
 
         Assert.Equal(LogLevel.Warning, record.Level);
         Assert.Equal("corr-72000", record.GetStructuredStateValue("CorrelationId"));
+        AssertNoPersonalData(pipeline.HandlerLogs, order);
         AssertNoPersonalData(pipeline.ConsumerLog.Collector, order);
 
         // And it is in the error queue, as the log says (the pipeline's own: nobody else takes from it).
@@ -134,12 +135,14 @@ public sealed class LogTests(EnvioStack stack)
         }
     }
 
-    private static async Task<FakeLogRecord> WaitForAsync<T>(FakeLogger<T> logger, Func<FakeLogRecord, bool> match)
+    private static Task<FakeLogRecord> WaitForAsync<T>(FakeLogger<T> logger, Func<FakeLogRecord, bool> match) => WaitForAsync(logger.Collector, match);
+
+    private static async Task<FakeLogRecord> WaitForAsync(FakeLogCollector logs, Func<FakeLogRecord, bool> match)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
-            if (logger.Collector.GetSnapshot().FirstOrDefault(match) is { } record)
+            if (logs.GetSnapshot().FirstOrDefault(match) is { } record)
             {
                 return record;
             }

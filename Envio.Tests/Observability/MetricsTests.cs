@@ -52,6 +52,17 @@ public sealed class MetricsTests(EnvioStack stack)
         Assert.Equal(3, endToEnd.GetMeasurementSnapshot().Count); // untagged, but only this collection's tests write, one at a time
         Assert.All(endToEnd.GetMeasurementSnapshot(), m => Assert.InRange(m.Value, 0, 600));
         Assert.Contains(deadLettered.GetMeasurementSnapshot(), m => Equals(m.Tags["error.type"], "invalid"));
+
+        // Every measurement names its type, and only ever a registered one: the poison's foreign type ("envio.unknown",
+        // a word a producer wrote) makes no series of its own; it counts where it was found, under the order.
+        foreach (var tags in Of(sent, pipeline.Topology.Exchange).Select(m => m.Tags)
+            .Concat(Of(consumed, pipeline.Topology.Queue).Select(m => m.Tags))
+            .Concat(Of(processDuration, pipeline.Topology.Queue).Select(m => m.Tags))
+            .Concat(endToEnd.GetMeasurementSnapshot().Select(m => m.Tags))
+            .Concat(deadLettered.GetMeasurementSnapshot().Select(m => m.Tags)))
+        {
+            Assert.Equal("order", tags.GetValueOrDefault(MessagingTelemetry.DataObjectType));
+        }
     }
 
     [Fact]

@@ -11,7 +11,7 @@ public sealed class ServiceErrorLineTests
     [Theory]
     [InlineData("49: 2026-11-29T20:26:21.9150000Z \u001b[41m\u001b[30mfail\u001b[39m\u001b[22m\u001b[49m: Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService[103]")]
     [InlineData("7: 2026-11-29T20:26:21.9150000Z \u001b[41m\u001b[1m\u001b[37mcrit\u001b[39m\u001b[22m\u001b[49m: Microsoft.Extensions.Hosting.Internal.Host[10]")]
-    [InlineData("12: 2026-11-29T20:26:21.9150000Z fail: Envio.ConsumerService.Messaging.OrderConsumer[3]")]
+    [InlineData("12: 2026-11-29T20:26:21.9150000Z fail: Envio.ConsumerService.Messaging.Consumer[3]")]
     [InlineData("fail: Envio.ApiService[1]")]
     public void A_fail_or_crit_entry_is_an_error_line(string line) => Assert.True(EnvioAppHost.IsErrorLine(line));
 

@@ -66,6 +66,47 @@ public abstract class DataObjectStoreContract(IStoreEngine engine) : IAsyncLifet
         Assert.Empty(await Store().SchemaProblemsAsync(TestContext.Current.CancellationToken));
     }
 
+    [Fact]
+    public async Task A_database_that_cannot_hold_a_type_is_refused_naming_the_table_and_the_column()
+    {
+        Assert.SkipWhen(engine.Unavailable is not null, engine.Unavailable ?? "");
+        var ct = TestContext.Current.CancellationToken;
+        var altered = (await engine.CreateDatabaseAsync())!;
+        try
+        {
+            await engine.CreateStore(altered, Keys, new ConsumerIdentity("store-tests/1"), LoggerFactory.Create(_ => { })).MigrateAsync(ct);
+            // A column narrower than its property, a column gone, and (SQL Server) the items' table type gone.
+            string[] changes = engine.MigrationsFolder == "Postgres"
+                ? ["ALTER TABLE order_items ALTER COLUMN sku TYPE varchar(10)", "ALTER TABLE orders DROP COLUMN client_id"]
+                : ["ALTER TABLE dbo.order_items ALTER COLUMN sku nvarchar(10)", "ALTER TABLE dbo.orders DROP COLUMN client_id", "DROP TYPE dbo.order_item_row"];
+            await using (var connection = engine.Connect(altered))
+            {
+                await connection.OpenAsync(ct);
+                foreach (var change in changes)
+                {
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = change;
+                    await command.ExecuteNonQueryAsync(ct);
+                }
+            }
+
+            var problems = await engine.CreateStore(altered, Keys, new ConsumerIdentity("store-tests/1"), LoggerFactory.Create(_ => { }))
+                .SchemaProblemsAsync(ct);
+
+            Assert.Contains("order_items.sku: holds at most 10 characters, but its property allows 64.", problems);
+            Assert.Contains(problems, p => p.StartsWith("orders.client_id: the column does not exist", StringComparison.Ordinal));
+            if (engine.MigrationsFolder != "Postgres")
+            {
+                Assert.Contains(problems, p => p.StartsWith("the table type dbo.order_item_row", StringComparison.Ordinal)
+                    && p.Contains("CREATE TYPE dbo.order_item_row AS TABLE (", StringComparison.Ordinal));
+            }
+        }
+        finally
+        {
+            await engine.DropDatabaseAsync(altered);
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Samples.TypeNames), MemberType = typeof(Samples))]
     public Task What_is_stored_equals_what_was_sent_and_an_object_stored_already_is_ignored(string type) => RunAsync(type, s => s.StoredOnceAsync());

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Aspire.Hosting;
 using Envio.AppHost.Hosting;
+using Envio.Contracts;
 using Envio.Messaging;
 
 namespace Envio.Tests.Support;
@@ -34,7 +35,7 @@ public static class BrokerQueues
             q => new QueueCount(Number(q, "messages_ready"), Number(q, "messages_unacknowledged")));
     }
 
-    /// <summary>The work queue, every retry queue and the error queue of <paramref name="topology"/>, by name.</summary>
+    /// <summary>Every registered type's work queue, retry queues and error queue under <paramref name="topology"/>, by name.</summary>
     public static async Task<Dictionary<string, QueueCount>> CountAsync(DistributedApplication app, TopologyOptions topology, CancellationToken ct)
     {
         var all = await CountAsync(app, ct);
@@ -42,7 +43,7 @@ public static class BrokerQueues
     }
 
     /// <summary>
-    /// Waits until the work queue and every retry queue hold nothing, ready or unacknowledged: everything published
+    /// Waits until every type's work queue and retry queues hold nothing, ready or unacknowledged: everything published
     /// was consumed and acknowledged (or moved to the error queue). Returns the counts that showed it (each call of
     /// the CLI starts an Erlang VM: a second or more).
     /// </summary>
@@ -52,7 +53,8 @@ public static class BrokerQueues
         while (true)
         {
             var counts = await CountAsync(app, topology, ct);
-            var busy = counts.Where(q => q.Key != topology.ErrorQueue && q.Value.Total > 0).ToList();
+            var errorQueues = DataObjectTypes.Registered.Select(type => topology.NamesOf(type).ErrorQueue).ToHashSet();
+            var busy = counts.Where(q => !errorQueues.Contains(q.Key) && q.Value.Total > 0).ToList();
             if (busy.Count == 0)
             {
                 return counts;
@@ -63,9 +65,9 @@ public static class BrokerQueues
         }
     }
 
-    /// <summary>The work queue, the retry queues (one per delay) and the error queue.</summary>
+    /// <summary>Each type's work queue, retry queues (one per delay) and error queue.</summary>
     public static IEnumerable<string> QueuesOf(TopologyOptions topology) =>
-        [topology.Queue, .. topology.EffectiveRetryDelays.Select(topology.RetryQueue), topology.ErrorQueue];
+        DataObjectTypes.Registered.SelectMany(type => topology.NamesOf(type).AllQueues);
 
     private static long Number(JsonElement queue, string property) =>
         queue.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.Number
