@@ -199,13 +199,29 @@ public static partial class DatabaseCatalog
 
     private static async Task ForEachRowAsync(DbDataSource database, string query, Action<object?[]> read)
     {
-        await using var command = database.CreateCommand(query);
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
+        // Babelfish can fail a catalog query while another session changes a schema ("unrecognized node type"; the
+        // store tests migrate databases of their own in parallel): read it whole again.
+        for (var attempt = 1; ; attempt++)
         {
-            var row = new object?[reader.FieldCount];
-            reader.GetValues(row!);
-            read([.. row.Select(v => v is DBNull ? null : v)]);
+            var rows = new List<object?[]>();
+            try
+            {
+                await using var command = database.CreateCommand(query);
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    var row = new object?[reader.FieldCount];
+                    reader.GetValues(row!);
+                    rows.Add([.. row.Select(v => v is DBNull ? null : v)]);
+                }
+            }
+            catch (DbException e) when (attempt < 5 && e.Message.Contains("unrecognized node type", StringComparison.Ordinal))
+            {
+                await Task.Delay(500);
+                continue;
+            }
+            rows.ForEach(read);
+            return;
         }
     }
 

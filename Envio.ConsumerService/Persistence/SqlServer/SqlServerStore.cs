@@ -97,10 +97,23 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
     {
         var tables = new Dictionary<string, List<CatalogColumn>>(StringComparer.OrdinalIgnoreCase);
         var types = new Dictionary<string, List<CatalogColumn>>(StringComparer.OrdinalIgnoreCase);
-        await using var connection = new SqlConnection(settings.ConnectionString);
-        await connection.OpenAsync(cancellationToken);
-        await ReadAsync(connection, SelectColumns, tables, maxLengthInCharacters: true, cancellationToken);
-        await ReadAsync(connection, SelectTableTypeColumns, types, maxLengthInCharacters: false, cancellationToken);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = new SqlConnection(settings.ConnectionString);
+                await connection.OpenAsync(cancellationToken);
+                await ReadAsync(connection, SelectColumns, tables, maxLengthInCharacters: true, cancellationToken);
+                await ReadAsync(connection, SelectTableTypeColumns, types, maxLengthInCharacters: false, cancellationToken);
+                break;
+            }
+            catch (SqlException) when (attempt < 3)
+            {
+                // Babelfish can fail a catalog query while another session changes a schema (its own error): read again.
+                (tables, types) = (new(StringComparer.OrdinalIgnoreCase), new(StringComparer.OrdinalIgnoreCase));
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
 
         var problems = new List<string>();
         foreach (var table in expected)
