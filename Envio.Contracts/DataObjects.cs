@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Envio.Contracts.DataObjects;
 using Envio.Contracts.Orders;
+using Envio.Contracts.Payments;
 
 namespace Envio.Contracts;
 
@@ -13,7 +14,8 @@ namespace Envio.Contracts;
 public static class DataObjectTypes
 {
     public static DataObjectRegistry Registered { get; } = new(
-        DataObjectType.Of<Order>());
+        DataObjectType.Of<Order>(),
+        DataObjectType.Of<Payment>());
 }
 
 [JsonSourceGenerationOptions(
@@ -22,4 +24,5 @@ public static class DataObjectTypes
     AllowDuplicateProperties = false,
     UseStringEnumConverter = true)]
 [JsonSerializable(typeof(Order))]
+[JsonSerializable(typeof(Payment))]
 internal sealed partial class WireFormatContext : JsonSerializerContext;
