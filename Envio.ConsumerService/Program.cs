@@ -22,7 +22,9 @@ builder.Services.AddSingleton<BatchHandlers>(); // one per registered type of da
 builder.Services.AddSingleton<ConsumingSwitch>(); // an operator's pause and resume, per type
 builder.Services.AddHostedService(services => services.GetRequiredService<ConsumingSwitch>());
 builder.Services.AddHealthChecks().AddCheck<ConsumingSwitch>("consuming-switch"); // Degraded while a type is paused
-builder.Services.AddHostedService<Consumer>();
+builder.Services.AddSingleton<Consumer>();
+builder.Services.AddHostedService(services => services.GetRequiredService<Consumer>());
+builder.Services.AddHealthChecks().AddCheck<Consumer>("consuming"); // Degraded while a type's sessions keep failing
 builder.Services.AddHostedService<QueueDepthMonitor>(); // the envio.queue.depth gauge
 
 var app = builder.Build();

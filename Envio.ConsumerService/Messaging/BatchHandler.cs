@@ -27,7 +27,7 @@ public sealed class BatchHandlers(
 {
     /// <summary>The handlers of the types this consumer takes (<see cref="ConsumerOptions.Types"/>; all when none are named).</summary>
     public IReadOnlyList<IBatchHandler> All { get; } = [.. TypesOf(options.Value).Select(type => type.Accept(new Build(
-        maps, writers, decoder, writer, failures, topology.Value, loggers.CreateLogger(typeof(BatchHandler<>).FullName!.Split('`')[0]))))];
+        maps, writers, decoder, writer, failures, topology.Value, loggers.CreateLogger<BatchHandlers>())))];
 
     private static IEnumerable<DataObjectType> TypesOf(ConsumerOptions options) => options.Types.Count == 0
         ? DataObjectTypes.Registered

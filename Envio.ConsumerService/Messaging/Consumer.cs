@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 
@@ -7,7 +9,8 @@ namespace Envio.ConsumerService.Messaging;
 /// Consumes every registered type's work queue: <see cref="ConsumerOptions.Channels"/> sessions per type (each its own
 /// channel with its own prefetch and delivery tags, so one batch fills while another commits), each started again
 /// after an operator's resume or after the broker closed its channel. Types are independent: one type's backlog,
-/// poison or pause never holds up another's.
+/// poison, pause or refused queue never holds up another's. A type whose sessions keep failing (its queue refused,
+/// declared with other arguments, gone) makes <c>/health</c> say Degraded, naming the queue and why, until one starts.
 /// </summary>
 public sealed partial class Consumer(
     IConnection connection,
@@ -15,17 +18,28 @@ public sealed partial class Consumer(
     FailurePublisher failures,
     ConsumingSwitch consumingSwitch,
     IOptions<ConsumerOptions> consumerOptions,
-    ILogger<Consumer> logger) : BackgroundService
+    ILogger<Consumer> logger) : BackgroundService, IHealthCheck
 {
+    /// <summary>The longest pause between attempts at a session that keeps failing.</summary>
+    private static readonly TimeSpan MaxResubscribeDelay = TimeSpan.FromSeconds(30);
+
     private readonly ConsumerOptions _options = consumerOptions.Value;
+    private readonly ConcurrentDictionary<string, string> _failing = new(StringComparer.Ordinal);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(handlers.All.SelectMany(handler =>
             Enumerable.Range(0, Math.Max(1, _options.Channels)).Select(_ => ConsumeUntilStoppedAsync(handler, stoppingToken))));
 
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_failing.IsEmpty
+            ? HealthCheckResult.Healthy()
+            : HealthCheckResult.Degraded($"Consuming {string.Join(", ", _failing.Keys.Order(StringComparer.Ordinal))} fails: " +
+                string.Join("; ", _failing.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => f.Value)) + " (trying again; the other types go on)."));
+
     private async Task ConsumeUntilStoppedAsync(IBatchHandler handler, CancellationToken stoppingToken)
     {
-        var type = handler.Names.Type;
+        var (type, queue) = (handler.Names.Type, handler.Names.Queue);
+        var delay = _options.ResubscribeDelay;
         // The client recovers the connection and this consumer by itself after a network or broker failure; a
         // channel the broker closed on its own is not recovered, so consuming starts over on a new one.
         while (!stoppingToken.IsCancellationRequested)
@@ -33,7 +47,11 @@ public sealed partial class Consumer(
             try
             {
                 await consumingSwitch.WaitUntilResumedAsync(type, stoppingToken);
-                await new ConsumingSession(connection, handler, _options, failures, logger).RunAsync(consumingSwitch.PausedToken(type), stoppingToken);
+                await new ConsumingSession(connection, handler, _options, failures, logger).RunAsync(() =>
+                {
+                    _failing.TryRemove(queue, out _);
+                    delay = _options.ResubscribeDelay;
+                }, consumingSwitch.PausedToken(type), stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -41,15 +59,18 @@ public sealed partial class Consumer(
             }
             catch (Exception e)
             {
-                LogConsumeFailed(logger, handler.Names.Queue, _options.ResubscribeDelay, e);
+                _failing[queue] = e.Message;
+                LogConsumeFailed(logger, queue, delay, e);
                 try
                 {
-                    await Task.Delay(_options.ResubscribeDelay, stoppingToken);
+                    await Task.Delay(delay, stoppingToken);
                 }
                 catch (OperationCanceledException)
                 {
                     // Shutting down.
                 }
+                // A session that keeps failing (a queue the broker refuses) is tried less often, up to a limit.
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, Math.Max(MaxResubscribeDelay.Ticks, _options.ResubscribeDelay.Ticks)));
             }
         }
     }

@@ -27,9 +27,10 @@ internal sealed partial class ConsumingSession(
 
     /// <summary>
     /// Consumes until <paramref name="paused"/> or <paramref name="stopping"/> (then it returns), or until the broker
-    /// closes the channel (then it throws, and the caller starts a new session).
+    /// closes the channel (then it throws, and the caller starts a new session). <paramref name="consuming"/> is called
+    /// once the broker has registered the consumer.
     /// </summary>
-    public async Task RunAsync(CancellationToken paused, CancellationToken stopping)
+    public async Task RunAsync(Action consuming, CancellationToken paused, CancellationToken stopping)
     {
         if ((await Topology.DeclareAsync(connection, _names, stopping)).ErrorQueueLimitWarning is { } warning)
         {
@@ -62,6 +63,7 @@ internal sealed partial class ConsumingSession(
             return _buffer.Writer.TryWrite(received) ? Task.CompletedTask : WaitForRoomAsync(received, delivery.CancellationToken, ended.Token);
         };
         var consumerTag = await channel.BasicConsumeAsync(_names.Queue, autoAck: false, consumer, stopping);
+        consuming();
         LogConsuming(logger, _names.Queue, options.Prefetch, options.BatchSize);
 
         try

@@ -199,8 +199,8 @@ public static partial class DatabaseCatalog
 
     private static async Task ForEachRowAsync(DbDataSource database, string query, Action<object?[]> read)
     {
-        // Babelfish can fail a catalog query while another session changes a schema ("unrecognized node type"; the
-        // store tests migrate databases of their own in parallel): read it whole again.
+        // Babelfish can fail a catalog query now and then ("unrecognized node type", in its deparser), and keeps failing
+        // it on that session: read it whole again, on a new session.
         for (var attempt = 1; ; attempt++)
         {
             var rows = new List<object?[]>();
@@ -217,8 +217,14 @@ public static partial class DatabaseCatalog
             }
             catch (DbException e) when (attempt < 5 && e.Message.Contains("unrecognized node type", StringComparison.Ordinal))
             {
+                // The error stays with the session (the same backend fails it again and again): read on a new one.
+                Microsoft.Data.SqlClient.SqlConnection.ClearAllPools();
                 await Task.Delay(500);
                 continue;
+            }
+            catch (DbException e)
+            {
+                throw new InvalidOperationException($"{e.Message} (in: {query})", e);
             }
             rows.ForEach(read);
             return;

@@ -40,6 +40,9 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
 
     public MessagePublisher Publisher { get; private set; } = null!;
 
+    /// <summary>The running consumer (its health check among others).</summary>
+    public Consumer Consumer => _consumer ?? throw new InvalidOperationException("The consumer is not started.");
+
     public async Task StartPublisherAsync(TimeSpan? confirmTimeout = null)
     {
         await Envio.Messaging.Topology.DeclareAsync(stack.Broker, Names, default);

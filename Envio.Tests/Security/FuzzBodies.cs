@@ -10,13 +10,16 @@ namespace Envio.Tests.Security;
 internal sealed record FuzzBody(string Path, string ContentType, byte[] Body, string Mutations);
 
 /// <summary>
-/// Bodies made from valid orders (<see cref="SampleOrders"/>) by a seeded random walk of mutations: in the tree
+/// Bodies made from valid objects (orders from <see cref="SampleOrders"/> by default, or any type's samples) by a seeded random walk of mutations: in the tree
 /// (change a value's type, huge or out-of-range values, deep nesting, removed, unknown and multiplied members, control
 /// characters), then in the bytes (truncate, flip, delete, insert, duplicate a span), and now and then past the size
 /// limit. Some stay valid.
 /// </summary>
-internal sealed class FuzzBodies(int seed)
+internal sealed class FuzzBodies(
+    int seed, string plural = "orders", string idName = "orderId", string caseVariant = "Total", Func<int, JsonNode>? objectNode = null)
 {
+    private readonly Func<int, JsonNode> _objectNode = objectNode ?? OrderNode;
+
     private readonly Random _random = new(seed);
 
     private static readonly string[] Junk = ["{", "}", "[", "]", ":", ",", "\"", "\\", "null", "-", "e", "\\u0000", "\\ud800", "\u00ff", "\t", "0"];
@@ -25,8 +28,8 @@ internal sealed class FuzzBodies(int seed)
     {
         var batch = _random.Next(6) == 0;
         JsonNode root = batch
-            ? new JsonArray([.. Enumerable.Range(0, _random.Next(1, 4)).Select(k => OrderNode(index * 4 + k))])
-            : OrderNode(index * 4);
+            ? new JsonArray([.. Enumerable.Range(0, _random.Next(1, 4)).Select(k => _objectNode(index * 4 + k))])
+            : _objectNode(index * 4);
         var applied = new List<string>();
         var treeMutations = _random.Next(10) == 0 ? 0 : _random.Next(0, 3);
         for (var i = 0; i < treeMutations; i++)
@@ -54,7 +57,7 @@ internal sealed class FuzzBodies(int seed)
             3 => "application/problem+json",
             _ => "application/json",
         };
-        return new FuzzBody(batch ? "/api/orders/batch" : "/api/orders", contentType, bytes, string.Join(", ", applied));
+        return new FuzzBody(batch ? $"/api/{plural}/batch" : $"/api/{plural}", contentType, bytes, string.Join(", ", applied));
     }
 
     private static JsonNode OrderNode(int seed) =>
@@ -74,7 +77,7 @@ internal sealed class FuzzBodies(int seed)
                 parent.Remove(target.GetPropertyName());
                 return "remove";
             case 2 when target is JsonObject obj:
-                obj[_random.Next(2) == 0 ? "unknown" + _random.Next(100) : "Total"] = RandomValue();
+                obj[_random.Next(2) == 0 ? "unknown" + _random.Next(100) : caseVariant] = RandomValue();
                 return "add member";
             case 3 when target is JsonArray array && array.Count > 0:
                 var copies = _random.Next(3) == 0 ? 1_001 : _random.Next(2, 20);
@@ -166,8 +169,8 @@ internal sealed class FuzzBodies(int seed)
                 {
                     return (bytes, "none");
                 }
-                var member = Encoding.UTF8.GetBytes($"\"orderId\":\"{Guid.NewGuid()}\",");
-                return ([.. bytes[..(first + 1)], .. member, .. bytes[(first + 1)..]], "duplicate orderId");
+                var member = Encoding.UTF8.GetBytes($"\"{idName}\":\"{Guid.NewGuid()}\",");
+                return ([.. bytes[..(first + 1)], .. member, .. bytes[(first + 1)..]], $"duplicate {idName}");
         }
     }
 

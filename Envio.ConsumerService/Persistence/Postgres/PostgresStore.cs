@@ -9,7 +9,7 @@ namespace Envio.ConsumerService.Persistence.Postgres;
 internal sealed class PostgresWriters(NpgsqlDataSource dataSource, KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
 {
     public ITableWriter<T> WriterOf<T>(TableMap<T> map) where T : class =>
-        new PostgresTableWriter<T>(dataSource, map, keys, identity, loggers.CreateLogger(typeof(PostgresTableWriter<>).FullName!.Split('`')[0]));
+        new PostgresTableWriter<T>(dataSource, map, keys, identity, loggers.CreateLogger<PostgresWriters>());
 }
 
 /// <summary>Whether PostgreSQL answers: <c>SELECT 1</c> on a fresh session.</summary>

@@ -10,7 +10,7 @@ namespace Envio.ConsumerService.Persistence.SqlServer;
 internal sealed class SqlServerWriters(StoreSettings settings, KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
 {
     public ITableWriter<T> WriterOf<T>(TableMap<T> map) where T : class =>
-        new SqlServerTableWriter<T>(settings, map, keys, identity, loggers.CreateLogger(typeof(SqlServerTableWriter<>).FullName!.Split('`')[0]));
+        new SqlServerTableWriter<T>(settings, map, keys, identity, loggers.CreateLogger<SqlServerWriters>());
 }
 
 /// <summary>Whether SQL Server answers: <c>SELECT 1</c> on a fresh connection.</summary>
@@ -99,9 +99,9 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
         var types = new Dictionary<string, List<CatalogColumn>>(StringComparer.OrdinalIgnoreCase);
         for (var attempt = 1; ; attempt++)
         {
+            await using var connection = new SqlConnection(settings.ConnectionString);
             try
             {
-                await using var connection = new SqlConnection(settings.ConnectionString);
                 await connection.OpenAsync(cancellationToken);
                 await ReadAsync(connection, SelectColumns, tables, maxLengthInCharacters: true, cancellationToken);
                 await ReadAsync(connection, SelectTableTypeColumns, types, maxLengthInCharacters: false, cancellationToken);
@@ -109,7 +109,9 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
             }
             catch (SqlException) when (attempt < 3)
             {
-                // Babelfish can fail a catalog query while another session changes a schema (its own error): read again.
+                // Babelfish fails a catalog query now and then (an internal error of its deparser) and keeps failing it
+                // on that session: read again, on a new one.
+                SqlConnection.ClearPool(connection);
                 (tables, types) = (new(StringComparer.OrdinalIgnoreCase), new(StringComparer.OrdinalIgnoreCase));
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
             }
