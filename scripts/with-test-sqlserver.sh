@@ -14,6 +14,7 @@ dir=$(mktemp -u -d "${TMPDIR:-/tmp}/envio-tds.XXXXXXXX")
 trap 'bash "$tds/stop" --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 ENVIO_TEST_SQLSERVER=$(bash "$tds/start" --port 0 --pg-port 0 --dir "$dir")
 ENVIO_TEST_TDS=$(cd "$tds" && pwd)
-export ENVIO_TEST_SQLSERVER ENVIO_TEST_TDS
+ENVIO_TEST_SQLSERVER_CERTIFICATE="$dir/data/server.crt" # the throwaway certificate start made for it
+export ENVIO_TEST_SQLSERVER ENVIO_TEST_TDS ENVIO_TEST_SQLSERVER_CERTIFICATE
 echo "SQL Server for the tests: Babelfish ($ENVIO_TEST_TDS), ${ENVIO_TEST_SQLSERVER%%;*}" >&2
 "$@"

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Envio.Messaging;
 using Envio.Contracts.DataObjects;
 using Envio.Contracts.Security;
@@ -19,13 +21,15 @@ public sealed class PublishFailedException(string message, Exception? inner = nu
 /// long-lived channels; no lock is held while waiting for a confirm. Unconfirmed publishes are bounded per channel by a
 /// semaphore of our own: the client's rate limiter fails a publish beyond its limit instead of making it wait, which
 /// would turn a large batch into an error. A type's topology is declared before its first publish (and again after a
-/// channel was replaced), so a type the broker refuses fails alone.
+/// channel was replaced, or after a publish came back unroutable: its queue was deleted), so a type the broker refuses
+/// fails alone, and a deleted queue is declared again by the next request. While a type's last publish came back
+/// unroutable, <c>/health</c> says Degraded.
 /// </summary>
 public sealed partial class MessagePublisher(
     IConnection connection,
     IOptions<PublisherOptions> publisherOptions,
     KeyRing keys,
-    ILogger<MessagePublisher> logger) : IAsyncDisposable
+    ILogger<MessagePublisher> logger) : IAsyncDisposable, IHealthCheck
 {
     private readonly PublisherOptions _options = publisherOptions.Value;
     private readonly IChannel?[] _channels = new IChannel?[Math.Max(1, publisherOptions.Value.Channels)];
@@ -33,6 +37,7 @@ public sealed partial class MessagePublisher(
         .Select(_ => new SemaphoreSlim(Math.Max(1, publisherOptions.Value.MaxOutstandingConfirms))).ToArray();
     private readonly SemaphoreSlim _channelGate = new(1, 1);
     private volatile HashSet<DataObjectType> _declared = [];
+    private readonly ConcurrentDictionary<DataObjectType, string> _unroutable = new();
     private int _next;
 
     /// <summary>Publishes each message (its envelope, and its body as plaintext JSON, sealed here) to the type's exchange.</summary>
@@ -51,6 +56,7 @@ public sealed partial class MessagePublisher(
                 confirms[i] = PublishOneAsync(channel, inFlight, names, messages[i], timeout.Token);
             }
             await Task.WhenAll(confirms);
+            _unroutable.TryRemove(names.Type, out _);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -63,6 +69,12 @@ public sealed partial class MessagePublisher(
         }
         catch (PublishException e)
         {
+            if (e.IsReturn)
+            {
+                // Nothing is bound to the exchange: its queue was deleted. The next request declares it again.
+                Forget(names.Type);
+                _unroutable[names.Type] = $"the last publish to {names.Exchange} came back unroutable (its queue {names.Queue} was missing); it is declared again at the next request";
+            }
             throw Failed(activity, messages, e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);
         }
         catch (Exception e) when (BrokerFailures.IsUnreachable(e))
@@ -149,6 +161,23 @@ public sealed partial class MessagePublisher(
         {
             _channelGate.Release();
         }
+    }
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_unroutable.IsEmpty
+            ? HealthCheckResult.Healthy()
+            : HealthCheckResult.Degraded(string.Join("; ", _unroutable.Select(u => $"{u.Key.Plural}: {u.Value}")) + "."));
+
+    /// <summary>The next publish of <paramref name="type"/> declares its topology first.</summary>
+    private void Forget(DataObjectType type)
+    {
+        HashSet<DataObjectType> declared, without;
+        do
+        {
+            declared = _declared;
+            without = [.. declared.Where(t => t != type)];
+        }
+        while (Interlocked.CompareExchange(ref _declared, without, declared) != declared);
     }
 
     public async ValueTask DisposeAsync()

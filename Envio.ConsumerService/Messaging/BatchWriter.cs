@@ -13,7 +13,8 @@ namespace Envio.ConsumerService.Messaging;
 /// Writes a batch of one type so that every message ends up somewhere definite: stored, waiting in a retry queue, or
 /// in the error queue; it returns where each went, for the acknowledgement. Transient failures get a few quick
 /// in-process retries first. When the database does not answer at all, the batch waits for it
-/// (<see cref="StoreOutage"/>) and is written again: an outage is nobody's message's fault. A transient failure while
+/// (<see cref="StoreOutage"/>) and is written again, or handed back unharmed if the outage outlasts
+/// <see cref="ConsumerOptions.OutageHoldLimit"/>: an outage is nobody's message's fault. A transient failure while
 /// the database answers sends the batch through the retry queues. A permanent failure is isolated by splitting the
 /// batch: the good halves commit, and only the messages that fail alone go to the error queue.
 /// </summary>
@@ -66,10 +67,14 @@ public sealed partial class BatchWriter
             }
             catch (Exception e) when (e is not OperationCanceledException && FailureClassifier.IsTransient(e))
             {
-                if (await _outage.WaitWhileDownAsync(e, cancellationToken))
+                switch (await _outage.WaitWhileDownAsync(e, cancellationToken))
                 {
-                    activity?.SetStatus(ActivityStatusCode.Error, "The database did not answer; the batch waited for it.");
-                    continue; // the database answers again: the same batch, no retry budget spent
+                    case OutageWait.Answers:
+                        activity?.SetStatus(ActivityStatusCode.Error, "The database did not answer; the batch waited for it.");
+                        continue; // the database answers again: the same batch, no retry budget spent
+                    case OutageWait.HoldLimitReached:
+                        activity?.SetStatus(ActivityStatusCode.Error, "The database did not answer; the batch was handed back.");
+                        return Enumerable.Repeat(Outcome.HandedBack, batch.Count).ToArray();
                 }
                 activity?.SetStatus(ActivityStatusCode.Error, "The batch failed while the database answered.");
                 return await RetryLaterAsync(names, batch, e, cancellationToken);

@@ -8,15 +8,18 @@ namespace Envio.ConsumerService.Messaging;
 /// <summary>
 /// Consumes every registered type's work queue: <see cref="ConsumerOptions.Channels"/> sessions per type (each its own
 /// channel with its own prefetch and delivery tags, so one batch fills while another commits), each started again
-/// after an operator's resume or after the broker closed its channel. Types are independent: one type's backlog,
-/// poison, pause or refused queue never holds up another's. A type whose sessions keep failing (its queue refused,
-/// declared with other arguments, gone) makes <c>/health</c> say Degraded, naming the queue and why, until one starts.
+/// after an operator's resume, after the database answers again (a batch held through an outage is handed back before
+/// the broker's consumer timeout), or after the broker closed its channel or cancelled its consumer. Types are
+/// independent: one type's backlog, poison, pause or refused queue never holds up another's. A type whose sessions
+/// keep failing (its queue refused, declared with other arguments, gone) makes <c>/health</c> say Degraded, naming the
+/// queue and why, until one starts.
 /// </summary>
 public sealed partial class Consumer(
     IConnection connection,
     BatchHandlers handlers,
     FailurePublisher failures,
     ConsumingSwitch consumingSwitch,
+    StoreOutage outage,
     IOptions<ConsumerOptions> consumerOptions,
     ILogger<Consumer> logger) : BackgroundService, IHealthCheck
 {
@@ -47,6 +50,7 @@ public sealed partial class Consumer(
             try
             {
                 await consumingSwitch.WaitUntilResumedAsync(type, stoppingToken);
+                await outage.WaitUntilAnswersAsync(stoppingToken); // a session that handed its batch back waits here
                 await new ConsumingSession(connection, handler, _options, failures, logger).RunAsync(() =>
                 {
                     _failing.TryRemove(queue, out _);

@@ -40,6 +40,15 @@ public sealed class ConsumerOptions
     public TimeSpan OutageProbeMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// The longest a batch is held waiting for a database that does not answer. Then it goes back to its queue (one
+    /// nack, which RabbitMQ 4.3 does not count as a failed delivery; earlier versions count it once) and consuming
+    /// waits for the database. Keep it well below the broker's <c>consumer_timeout</c> (30 minutes by default), past
+    /// which RabbitMQ cancels the consumer (4.3, <c>consumer_timeout_response = notify_consumer</c>) or closes its
+    /// channel (earlier versions), returning every delivery it held.
+    /// </summary>
+    public TimeSpan OutageHoldLimit { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
     /// How long a move to a retry or the error queue waits for the broker's confirm. Under a memory or disk alarm the
     /// broker blocks publishing: a move not confirmed in time leaves the message in the work queue, tried again later.
     /// </summary>
@@ -50,6 +59,13 @@ public sealed class ConsumerOptions
     /// type. A type that needs more consumers than the others can have replicas of its own this way.
     /// </summary>
     public List<string> Types { get; set; } = [];
+
+    /// <summary>
+    /// A session that received nothing for this long renews its consumer (basic.cancel, then basic.consume): the
+    /// broker may drop a consumer without telling it (RabbitMQ 3.10 did, here, for a queue deleted and declared again
+    /// at once), and an idle consumer is the only kind that can be dead unnoticed.
+    /// </summary>
+    public TimeSpan IdleRenewal { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The pause before consuming again after the channel was lost for good.</summary>
     public TimeSpan ResubscribeDelay { get; set; } = TimeSpan.FromSeconds(2);

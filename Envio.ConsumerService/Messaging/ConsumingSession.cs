@@ -11,7 +11,10 @@ namespace Envio.ConsumerService.Messaging;
 /// (see <see cref="ChannelGeneration"/>) and its end. Batches of up to <see cref="ConsumerOptions.BatchSize"/> messages
 /// or <see cref="ConsumerOptions.BatchWindow"/> go to the type's <see cref="IBatchHandler"/>, one at a time (so a
 /// multiple-ack never covers a message whose batch is not done), and are acknowledged by what it says became of each.
-/// The session ends when an operator pauses the type, when the broker closes the channel, or when the service stops.
+/// A session that receives nothing for <see cref="ConsumerOptions.IdleRenewal"/> renews its consumer. The session ends
+/// when an operator pauses the type, when a batch was handed back through a database outage, when the broker closes
+/// the channel or cancels the consumer (its queue deleted, a delivery held past the broker's consumer timeout), or
+/// when the service stops.
 /// </summary>
 internal sealed partial class ConsumingSession(
     IConnection connection, IBatchHandler handler, ConsumerOptions options, FailurePublisher failures, ILogger logger)
@@ -24,11 +27,12 @@ internal sealed partial class ConsumingSession(
     // session does, or the client's dispatcher, and with it the whole connection, would wait forever.
     private readonly Channel<Delivery> _buffer = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(options.Prefetch) { SingleReader = true });
     private volatile bool _channelLost;
+    private volatile bool _cancelledByBroker;
 
     /// <summary>
     /// Consumes until <paramref name="paused"/> or <paramref name="stopping"/> (then it returns), or until the broker
-    /// closes the channel (then it throws, and the caller starts a new session). <paramref name="consuming"/> is called
-    /// once the broker has registered the consumer.
+    /// closes the channel or cancels the consumer (then it throws, and the caller starts a new session, which declares
+    /// the queue again). <paramref name="consuming"/> is called once the broker has registered the consumer.
     /// </summary>
     public async Task RunAsync(Action consuming, CancellationToken paused, CancellationToken stopping)
     {
@@ -54,7 +58,11 @@ internal sealed partial class ConsumingSession(
             }
         };
 
-        var consumer = new AsyncEventingBasicConsumer(channel);
+        var consumer = new SessionConsumer(channel, async () =>
+        {
+            _cancelledByBroker = true;
+            await ended.CancelAsync();
+        });
         consumer.ReceivedAsync += (_, delivery) =>
         {
             var received = new Delivery(delivery.DeliveryTag, _generation.Current, delivery.BasicProperties,
@@ -70,15 +78,31 @@ internal sealed partial class ConsumingSession(
         {
             while (true)
             {
-                var batch = await NextBatchAsync(ended.Token);
+                if (await NextBatchAsync(ended.Token) is not { } batch)
+                {
+                    // Idle: a consumer the broker dropped without a basic.cancel looks exactly like this (seen on 3.10
+                    // when a queue is deleted and declared again at once), so it is renewed. While the connection
+                    // recovers, the client restores the consumer itself.
+                    if (channel.IsOpen)
+                    {
+                        await channel.BasicCancelAsync(consumerTag, noWait: false, stopping);
+                        consumerTag = await channel.BasicConsumeAsync(_names.Queue, autoAck: false, consumer, stopping);
+                    }
+                    continue;
+                }
                 // Stopping mid-batch rolls its transaction back; unacked, the batch is redelivered.
-                await HandleAsync(channel, batch, stopping);
+                if (await HandleAsync(channel, batch, stopping))
+                {
+                    // Handed back after its hold limit in a database outage: what waits in the buffer goes back too
+                    // (below), before the broker's consumer timeout, and consuming waits for the database.
+                    break;
+                }
             }
         }
         catch (OperationCanceledException) when (ended.IsCancellationRequested && !stopping.IsCancellationRequested)
         {
             // Paused by an operator (the batch in hand was finished; what waits in the buffer goes back below), or
-            // the channel was lost (said below).
+            // the channel was lost or the consumer cancelled (said below).
         }
         finally
         {
@@ -87,7 +111,10 @@ internal sealed partial class ConsumingSession(
             await ended.CancelAsync();
             if (channel.IsOpen)
             {
-                await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+                if (!_cancelledByBroker)
+                {
+                    await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+                }
                 await ReturnBufferedAsync(channel);
             }
             LogStopped(logger, _names.Queue);
@@ -95,6 +122,11 @@ internal sealed partial class ConsumingSession(
         if (_channelLost && !stopping.IsCancellationRequested)
         {
             throw new InvalidOperationException($"The broker closed the channel consuming {_names.Queue}.");
+        }
+        if (_cancelledByBroker && !stopping.IsCancellationRequested)
+        {
+            throw new InvalidOperationException(
+                $"The broker cancelled the consumer of {_names.Queue} (the queue was deleted, or a delivery was held past the consumer timeout).");
         }
     }
 
@@ -136,11 +168,22 @@ internal sealed partial class ConsumingSession(
         }
     }
 
-    private async Task<List<Delivery>> NextBatchAsync(CancellationToken cancellationToken)
+    /// <summary>The next batch; null when nothing arrived for <see cref="ConsumerOptions.IdleRenewal"/>.</summary>
+    private async Task<List<Delivery>?> NextBatchAsync(CancellationToken cancellationToken)
     {
         var reader = _buffer.Reader;
-        var batch = new List<Delivery>(options.BatchSize) { await reader.ReadAsync(cancellationToken) };
         using var window = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        window.CancelAfter(options.IdleRenewal);
+        Delivery first;
+        try
+        {
+            first = await reader.ReadAsync(window.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+        var batch = new List<Delivery>(options.BatchSize) { first };
         window.CancelAfter(options.BatchWindow);
         try
         {
@@ -163,7 +206,8 @@ internal sealed partial class ConsumingSession(
         return batch;
     }
 
-    private async Task HandleAsync(IChannel channel, List<Delivery> batch, CancellationToken stopping)
+    /// <summary>Writes and acknowledges one batch; true when it was handed back through a database outage.</summary>
+    private async Task<bool> HandleAsync(IChannel channel, List<Delivery> batch, CancellationToken stopping)
     {
         // Deliveries of a channel lost since are redelivered on the new one: writing or moving these copies too would
         // leave duplicates in the retry and error queues.
@@ -172,7 +216,7 @@ internal sealed partial class ConsumingSession(
             LogStaleDropped(logger, stale);
             if (batch.Count == 0)
             {
-                return;
+                return false;
             }
         }
         var type = _names.Type;
@@ -182,11 +226,13 @@ internal sealed partial class ConsumingSession(
         try
         {
             var outcomes = await handler.HandleAsync(batch, stopping);
-            if (await AcknowledgeAsync(channel, batch, outcomes))
+            var handedBack = outcomes.Contains(Outcome.HandedBack);
+            if (await AcknowledgeAsync(channel, batch, outcomes) && !handedBack)
             {
                 await failures.WaitUntilMovesPossibleAsync(stopping); // what went back comes round again at once
             }
             ConsumerTelemetry.BatchProcessed(activity, _names.Queue, type, started, failure: null);
+            return handedBack;
         }
         catch (Exception e)
         {
@@ -208,7 +254,7 @@ internal sealed partial class ConsumingSession(
             LogNotAcknowledged(logger, batch.Count);
             return false;
         }
-        var returned = 0;
+        var (returned, handedBack) = (0, 0);
         ulong? last = null;
         for (var i = 0; i < batch.Count; i++)
         {
@@ -216,10 +262,17 @@ internal sealed partial class ConsumingSession(
             {
                 continue;
             }
-            if (outcomes[i] == Outcome.ReturnToQueue)
+            if (outcomes[i] is Outcome.ReturnToQueue or Outcome.HandedBack)
             {
                 await channel.BasicNackAsync(batch[i].Tag, multiple: false, requeue: true, CancellationToken.None);
-                returned++;
+                if (outcomes[i] == Outcome.HandedBack)
+                {
+                    handedBack++;
+                }
+                else
+                {
+                    returned++;
+                }
             }
             else
             {
@@ -230,12 +283,16 @@ internal sealed partial class ConsumingSession(
         {
             LogReturned(logger, returned);
         }
+        if (handedBack > 0)
+        {
+            LogHandedBack(logger, handedBack, _names.Queue);
+        }
         // The broker refuses a multiple-ack whose own tag is no longer outstanding: end it at the last one kept.
         if (last is { } tag)
         {
             await channel.BasicAckAsync(tag, multiple: true, CancellationToken.None);
         }
-        return returned > 0;
+        return returned + handedBack > 0;
     }
 
     [LoggerMessage(LogLevel.Information, "Consuming {Queue} (prefetch {Prefetch}, batches of up to {BatchSize}).")]
@@ -253,6 +310,23 @@ internal sealed partial class ConsumingSession(
     [LoggerMessage(LogLevel.Warning, "{Count} failed messages could not be moved (the broker blocks publishing): they went back to the work queue.")]
     private static partial void LogReturned(ILogger logger, int count);
 
+    [LoggerMessage(LogLevel.Warning, "{Count} messages held through a database outage were handed back to {Queue}: consuming waits for the database.")]
+    private static partial void LogHandedBack(ILogger logger, int count, string queue);
+
     [LoggerMessage(LogLevel.Information, "A batch of {Count} messages straddled a channel or connection loss: not acknowledged; the broker redelivers it and the store ignores what it already has.")]
     private static partial void LogNotAcknowledged(ILogger logger, int count);
+}
+
+/// <summary>
+/// Tells a basic.cancel the broker sent (its queue deleted, or on RabbitMQ 4.3 a delivery held past the consumer
+/// timeout) from the cancel-ok of the session's own cancel and from a channel shutdown, which the client's
+/// <c>UnregisteredAsync</c> event reports alike.
+/// </summary>
+internal sealed class SessionConsumer(IChannel channel, Func<Task> cancelledByBroker) : AsyncEventingBasicConsumer(channel)
+{
+    public override async Task HandleBasicCancelAsync(string consumerTag, CancellationToken cancellationToken = default)
+    {
+        await base.HandleBasicCancelAsync(consumerTag, cancellationToken);
+        await cancelledByBroker();
+    }
 }

@@ -32,6 +32,12 @@ public enum Outcome
 
     /// <summary>Its channel was lost: neither acknowledged nor handed back; the broker delivers it again.</summary>
     Stale,
+
+    /// <summary>
+    /// Held through a database outage as long as it may be (<see cref="ConsumerOptions.OutageHoldLimit"/>): handed back
+    /// to the work queue, and the session ends; consuming starts again when the database answers.
+    /// </summary>
+    HandedBack,
 }
 
 /// <summary>Counts the losses of one consuming channel (alone, or with its connection before the client recovers both).</summary>

@@ -5,8 +5,12 @@ namespace Envio.ConsumerService.Persistence;
 
 /// <summary>
 /// Outside Development the link to the database is verified: PostgreSQL with <c>SSL Mode=VerifyFull</c> or
-/// <c>VerifyCA</c>, SQL Server without <c>TrustServerCertificate=true</c> unless <c>ServerCertificate=</c> pins the
-/// certificate. Development keeps its conveniences (a test server's self-signed certificate), and says so in the log.
+/// <c>VerifyCA</c>; SQL Server encrypted (never <c>Encrypt=False</c>/<c>Optional</c>) and validated: with
+/// <c>Encrypt=Strict</c>, which validates whatever <c>TrustServerCertificate</c> says, or with
+/// <c>TrustServerCertificate=false</c> (and a <c>ServerCertificate=</c> pin where the certificate is not issued by an
+/// authority the host trusts). With <c>Encrypt=True</c>, <c>TrustServerCertificate=true</c> skips validation and a
+/// <c>ServerCertificate=</c> pin is not consulted at all. Development keeps its conveniences (a test server's
+/// self-signed certificate), and says so in the log.
 /// </summary>
 public static partial class VerifiedDatabaseLink
 {
@@ -21,8 +25,8 @@ public static partial class VerifiedDatabaseLink
         {
             throw new InvalidOperationException(
                 $"ConnectionStrings:{connectionName}: {shortfall} Outside Development the database's certificate must be verified " +
-                "(PostgreSQL: SSL Mode=VerifyFull with Root Certificate=<CA file>; SQL Server: Encrypt=Strict, and " +
-                "TrustServerCertificate=true only with ServerCertificate=<the server's certificate file>).");
+                "(PostgreSQL: SSL Mode=VerifyFull with Root Certificate=<CA file>; SQL Server: Encrypt=Strict, or Encrypt=True with " +
+                "TrustServerCertificate=false, pinning the server's certificate with ServerCertificate=<its file> where no trusted authority issued it).");
         }
         builder.Services.AddHostedService(services => new Notice(
             services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(VerifiedDatabaseLink).FullName!), connectionName, shortfall));
@@ -39,8 +43,10 @@ public static partial class VerifiedDatabaseLink
                 : $"SSL Mode={postgres.SslMode} does not verify the server's certificate.";
         }
         var sqlServer = new SqlConnectionStringBuilder(connectionString);
-        return sqlServer.TrustServerCertificate && string.IsNullOrEmpty(sqlServer.ServerCertificate)
-            ? "TrustServerCertificate=true accepts any certificate and no ServerCertificate pins it."
+        return sqlServer.Encrypt == SqlConnectionEncryptOption.Optional
+                ? "Encrypt=False (Optional) sends everything after the login in clear."
+            : sqlServer.TrustServerCertificate && sqlServer.Encrypt != SqlConnectionEncryptOption.Strict
+                ? $"TrustServerCertificate=true with Encrypt={sqlServer.Encrypt} accepts any certificate (a ServerCertificate pin is not consulted then)."
             : null;
     }
 

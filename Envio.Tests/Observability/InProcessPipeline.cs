@@ -75,12 +75,13 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
         };
         consumerOptions.Types = [Orders.Type.Name];
         _failures = stack.FailurePublisher(Topology, consumerOptions, MovesLog);
-        var writer = new BatchWriter(_failures, StoreFailures.Outage(store, consumerOptions), Options.Create(consumerOptions), WriterLog);
+        var outage = StoreFailures.Outage(store, consumerOptions);
+        var writer = new BatchWriter(_failures, outage, Options.Create(consumerOptions), WriterLog);
         var handlers = new BatchHandlers(TestStore.Maps, store.Writers, new MessageDecoder(stack.Keys), writer, _failures,
             Options.Create(Topology), Options.Create(consumerOptions), LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(HandlerLogs))));
         var consuming = connection ?? stack.Broker;
         _consumer = new Consumer(consuming, handlers, _failures,
-            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), Options.Create(consumerOptions), ConsumerLog);
+            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), outage, Options.Create(consumerOptions), ConsumerLog);
         await _consumer.StartAsync(default);
     }
 

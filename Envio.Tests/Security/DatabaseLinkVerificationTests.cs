@@ -1,5 +1,7 @@
 using Envio.ConsumerService.Persistence;
 using Envio.Contracts.Security;
+using Envio.Tests.Support;
+using Microsoft.Data.SqlClient;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -20,8 +22,11 @@ public sealed class DatabaseLinkVerificationTests
     [InlineData(Postgres + ";SSL Mode=Require")]
     [InlineData(Postgres + ";SSL Mode=Prefer")]
     [InlineData(Postgres)]
-    [InlineData(SqlServer + ";Encrypt=Strict;TrustServerCertificate=true")]
     [InlineData(SqlServer + ";Encrypt=True;TrustServerCertificate=true")]
+    // The pin is not consulted with TrustServerCertificate=true outside Strict (see the live test below).
+    [InlineData(SqlServer + ";Encrypt=True;TrustServerCertificate=true;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
+    [InlineData(SqlServer + ";Encrypt=False")]
+    [InlineData(SqlServer + ";Encrypt=Optional;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
     public void Outside_development_an_unverified_database_link_stops_the_consumer_at_start(string connectionString)
     {
         var builder = Consumer(Environments.Production, connectionString);
@@ -36,7 +41,9 @@ public sealed class DatabaseLinkVerificationTests
     [InlineData(Postgres + ";SSL Mode=VerifyCA;Root Certificate=/etc/envio/tls/ca.crt")]
     [InlineData(SqlServer + ";Encrypt=Strict")]
     [InlineData(SqlServer + ";Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
-    [InlineData(SqlServer + ";Encrypt=True;TrustServerCertificate=true;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
+    [InlineData(SqlServer + ";Encrypt=Strict;TrustServerCertificate=true")] // Strict validates whatever TrustServerCertificate says
+    [InlineData(SqlServer + ";Encrypt=True;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
+    [InlineData(SqlServer)] // SqlClient's defaults: Encrypt=True, TrustServerCertificate=false
     public void Outside_development_a_verified_database_link_is_accepted(string connectionString)
     {
         var builder = Consumer(Environments.Production, connectionString);
@@ -66,6 +73,54 @@ public sealed class DatabaseLinkVerificationTests
         var notice = Assert.Single(host.Services.GetFakeLogCollector().GetSnapshot(), r => r.Level == LogLevel.Warning);
         Assert.Contains("not verified", notice.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("Password", notice.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Why TrustServerCertificate=true is refused outside Strict, on a real server: with it the client connects whatever
+    /// certificate a ServerCertificate pin names (it is not consulted), while with TrustServerCertificate=false the
+    /// same wrong pin is refused and the server's own certificate accepted.
+    /// </summary>
+    [Fact]
+    public async Task With_trust_server_certificate_a_pin_is_not_consulted_and_without_it_a_wrong_pin_is_refused()
+    {
+        Assert.SkipWhen(TestSqlServer.Unavailable is not null, TestSqlServer.Unavailable ?? "");
+        var ct = TestContext.Current.CancellationToken;
+        var wrongPin = Path.Combine(Path.GetTempPath(), $"envio-wrong-pin-{Guid.NewGuid():N}.crt");
+        using (var key = System.Security.Cryptography.RSA.Create(2048))
+        {
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+                "CN=localhost", key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+            using var other = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+            await File.WriteAllTextAsync(wrongPin, other.ExportCertificatePem(), ct);
+        }
+        try
+        {
+            var server = new SqlConnectionStringBuilder(TestSqlServer.ConnectionString) { Encrypt = SqlConnectionEncryptOption.Mandatory, Pooling = false };
+            var bypass = new SqlConnectionStringBuilder(server.ConnectionString) { TrustServerCertificate = true, ServerCertificate = wrongPin };
+            var pinned = new SqlConnectionStringBuilder(server.ConnectionString) { TrustServerCertificate = false, ServerCertificate = wrongPin };
+
+            Assert.Equal(1, await ScalarAsync(bypass.ConnectionString, ct));
+            var refused = await Assert.ThrowsAsync<SqlException>(() => ScalarAsync(pinned.ConnectionString, ct));
+            Assert.Contains("certificate", refused.ToString(), StringComparison.OrdinalIgnoreCase);
+            if (Environment.GetEnvironmentVariable(TestSqlServer.CertificateVariable) is { Length: > 0 } own)
+            {
+                Assert.Equal(1, await ScalarAsync(new SqlConnectionStringBuilder(pinned.ConnectionString) { ServerCertificate = own }.ConnectionString, ct));
+            }
+            Assert.NotNull(VerifiedDatabaseLink.Shortfall(StoreEngine.SqlServer, bypass.ConnectionString));
+            Assert.Null(VerifiedDatabaseLink.Shortfall(StoreEngine.SqlServer, pinned.ConnectionString));
+        }
+        finally
+        {
+            File.Delete(wrongPin);
+        }
+    }
+
+    private static async Task<int> ScalarAsync(string connectionString, CancellationToken ct)
+    {
+        await using var connection = new SqlConnection(connectionString);
+        await connection.OpenAsync(ct);
+        await using var command = new SqlCommand("SELECT 1", connection);
+        return (int)(await command.ExecuteScalarAsync(ct))!;
     }
 
     private static HostApplicationBuilder Consumer(string environment, string connectionString)

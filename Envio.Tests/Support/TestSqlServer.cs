@@ -11,6 +11,9 @@ public static class TestSqlServer
 {
     public const string Variable = "ENVIO_TEST_SQLSERVER";
 
+    /// <summary>The server's own certificate file, where the script that started it says (Babelfish from ../shared/tds).</summary>
+    public const string CertificateVariable = "ENVIO_TEST_SQLSERVER_CERTIFICATE";
+
     public static string? ConnectionString { get; } =
         Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } value ? value : null;
 
