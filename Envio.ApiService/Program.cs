@@ -17,7 +17,8 @@ builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(Pu
 builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration)); // stops start-up when a key is missing or malformed
 builder.Services.Configure<ApiOptions>(builder.Configuration.GetSection(ApiOptions.SectionName));
 builder.Services.AddSingleton<MessagePublisher>();
-builder.Services.AddHealthChecks().AddCheck<MessagePublisher>("publishing"); // Degraded while a type's queue is missing
+builder.Services.AddSingleton<UnroutableTypes>();
+builder.Services.AddHealthChecks().AddCheck<UnroutableTypes>("publishing"); // Degraded while a type's queue is missing
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);

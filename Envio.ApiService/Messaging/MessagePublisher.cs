@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Envio.Messaging;
 using Envio.Contracts.DataObjects;
 using Envio.Contracts.Security;
@@ -23,13 +21,14 @@ public sealed class PublishFailedException(string message, Exception? inner = nu
 /// would turn a large batch into an error. A type's topology is declared before its first publish (and again after a
 /// channel was replaced, or after a publish came back unroutable: its queue was deleted), so a type the broker refuses
 /// fails alone, and a deleted queue is declared again by the next request. While a type's last publish came back
-/// unroutable, <c>/health</c> says Degraded.
+/// unroutable, <c>/health</c> says Degraded (<see cref="UnroutableTypes"/>).
 /// </summary>
 public sealed partial class MessagePublisher(
     IConnection connection,
     IOptions<PublisherOptions> publisherOptions,
     KeyRing keys,
-    ILogger<MessagePublisher> logger) : IAsyncDisposable, IHealthCheck
+    UnroutableTypes unroutable,
+    ILogger<MessagePublisher> logger) : IAsyncDisposable
 {
     private readonly PublisherOptions _options = publisherOptions.Value;
     private readonly IChannel?[] _channels = new IChannel?[Math.Max(1, publisherOptions.Value.Channels)];
@@ -37,7 +36,6 @@ public sealed partial class MessagePublisher(
         .Select(_ => new SemaphoreSlim(Math.Max(1, publisherOptions.Value.MaxOutstandingConfirms))).ToArray();
     private readonly SemaphoreSlim _channelGate = new(1, 1);
     private volatile HashSet<DataObjectType> _declared = [];
-    private readonly ConcurrentDictionary<DataObjectType, string> _unroutable = new();
     private int _next;
 
     /// <summary>Publishes each message (its envelope, and its body as plaintext JSON, sealed here) to the type's exchange.</summary>
@@ -56,7 +54,7 @@ public sealed partial class MessagePublisher(
                 confirms[i] = PublishOneAsync(channel, inFlight, names, messages[i], timeout.Token);
             }
             await Task.WhenAll(confirms);
-            _unroutable.TryRemove(names.Type, out _);
+            unroutable.Confirmed(names.Type);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -73,7 +71,7 @@ public sealed partial class MessagePublisher(
             {
                 // Nothing is bound to the exchange: its queue was deleted. The next request declares it again.
                 Forget(names.Type);
-                _unroutable[names.Type] = $"the last publish to {names.Exchange} came back unroutable (its queue {names.Queue} was missing); it is declared again at the next request";
+                unroutable.Returned(names);
             }
             throw Failed(activity, messages, e.IsReturn ? "The broker could not route the message (no queue bound)." : "The broker refused the message (nack).", e);
         }
@@ -162,11 +160,6 @@ public sealed partial class MessagePublisher(
             _channelGate.Release();
         }
     }
-
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_unroutable.IsEmpty
-            ? HealthCheckResult.Healthy()
-            : HealthCheckResult.Degraded(string.Join("; ", _unroutable.Select(u => $"{u.Key.Plural}: {u.Value}")) + "."));
 
     /// <summary>The next publish of <paramref name="type"/> declares its topology first.</summary>
     private void Forget(DataObjectType type)

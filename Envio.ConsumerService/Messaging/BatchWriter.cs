@@ -12,10 +12,10 @@ namespace Envio.ConsumerService.Messaging;
 /// <summary>
 /// Writes a batch of one type so that every message ends up somewhere definite: stored, waiting in a retry queue, or
 /// in the error queue; it returns where each went, for the acknowledgement. Transient failures get a few quick
-/// in-process retries first. When the database does not answer at all, the batch waits for it
-/// (<see cref="StoreOutage"/>) and is written again, or handed back unharmed if the outage outlasts
-/// <see cref="ConsumerOptions.OutageHoldLimit"/>: an outage is nobody's message's fault. A transient failure while
-/// the database answers sends the batch through the retry queues. A permanent failure is isolated by splitting the
+/// in-process retries first. When the database takes no writes at all, or this type's batches keep failing while it
+/// does, the batch waits (<see cref="StoreOutage"/>) and is written again, or handed back unharmed if the outage
+/// outlasts <see cref="ConsumerOptions.OutageHoldLimit"/>: an outage is nobody's message's fault. A single transient
+/// failure while the database takes writes sends the batch through the retry queues. A permanent failure is isolated by splitting the
 /// batch: the good halves commit, and only the messages that fail alone go to the error queue.
 /// </summary>
 public sealed partial class BatchWriter
@@ -54,6 +54,7 @@ public sealed partial class BatchWriter
         }
         var type = names.Type;
         var received = batch.Select(b => b.Received).ToList();
+        long? heldSince = null;
         while (true)
         {
             using var activity = ConsumerTelemetry.StartInsert(type, batch.Count);
@@ -62,21 +63,23 @@ public sealed partial class BatchWriter
                 var inserted = await _quickRetries.ExecuteAsync(
                     static async (state, ct) => await InsertAsync(state.table, state.type, state.received, ct), (table, type, received), cancellationToken);
                 ConsumerTelemetry.Committed(activity, type, batch.Select(b => b.Delivery), batch.Count, inserted);
+                _outage.Committed(type);
                 LogWritten(_logger, batch.Count, type.Plural, inserted);
                 return new Outcome[batch.Count]; // all Stored
             }
             catch (Exception e) when (e is not OperationCanceledException && FailureClassifier.IsTransient(e))
             {
-                switch (await _outage.WaitWhileDownAsync(e, cancellationToken))
+                heldSince ??= Stopwatch.GetTimestamp();
+                switch (await _outage.WaitWhileDownAsync(type, e, heldSince.Value, cancellationToken))
                 {
-                    case OutageWait.Answers:
-                        activity?.SetStatus(ActivityStatusCode.Error, "The database did not answer; the batch waited for it.");
-                        continue; // the database answers again: the same batch, no retry budget spent
+                    case OutageWait.WriteAgain:
+                        activity?.SetStatus(ActivityStatusCode.Error, "The database took no writes; the batch waited.");
+                        continue; // the same batch again, no retry budget spent
                     case OutageWait.HoldLimitReached:
-                        activity?.SetStatus(ActivityStatusCode.Error, "The database did not answer; the batch was handed back.");
+                        activity?.SetStatus(ActivityStatusCode.Error, "The database took no writes; the batch was handed back.");
                         return Enumerable.Repeat(Outcome.HandedBack, batch.Count).ToArray();
                 }
-                activity?.SetStatus(ActivityStatusCode.Error, "The batch failed while the database answered.");
+                activity?.SetStatus(ActivityStatusCode.Error, "The batch failed while the database took writes.");
                 return await RetryLaterAsync(names, batch, e, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)

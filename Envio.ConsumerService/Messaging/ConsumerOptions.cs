@@ -40,6 +40,13 @@ public sealed class ConsumerOptions
     public TimeSpan OutageProbeMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Transient batch failures of one type in a row, while the database takes writes, that make an outage of that
+    /// type (a revoked privilege, a table held locked): its batches are then held and written again with growing
+    /// pauses, never moved. Fewer go through the retry queues, as a deadlock's batch does.
+    /// </summary>
+    public int OutageAfterFailures { get; set; } = 3;
+
+    /// <summary>
     /// The longest a batch is held waiting for a database that does not answer. Then it goes back to its queue (one
     /// nack, which RabbitMQ 4.3 does not count as a failed delivery; earlier versions count it once) and consuming
     /// waits for the database. Keep it well below the broker's <c>consumer_timeout</c> (30 minutes by default), past

@@ -24,8 +24,12 @@ public interface IStoreWriters
 /// <summary>What the consumer asks while the database seems down (see Messaging/StoreOutage.cs).</summary>
 public interface IStoreProbe
 {
-    /// <summary>Whether the database answers at all right now (a trivial query on a fresh session); never throws for that.</summary>
-    Task<bool> AnswersAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Whether the database takes a write right now: a heartbeat row written and committed on a fresh session (a
+    /// database that answers a query may still refuse every write: read-only, out of disk, its log full). Never throws
+    /// for that.
+    /// </summary>
+    Task<bool> TakesWritesAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>What runs before the consumer takes its first message (see <see cref="DatabaseMigrator"/>).</summary>

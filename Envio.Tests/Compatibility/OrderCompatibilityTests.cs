@@ -617,7 +617,7 @@ public sealed partial class OrderCompatibilityTests(EnvioStack stack)
 }
 
 /// <summary>The same snapshots' database part on SQL Server: a stack of its own storing into the TDS server (Babelfish in CI).</summary>
-[Collection(AppHostTests.Name)]
+[Collection(CatalogTests.Name)]
 public sealed class SqlServerOrderCompatibilityTests(SqlServerStack stack) : IClassFixture<SqlServerStack>
 {
     /// <summary>

@@ -74,8 +74,9 @@ public sealed class QueueDeletedTests(EnvioStack stack)
         var topology = Topologies.Private();
         // One channel, opened by the first publish, as the API's are once all are open: a newly opened channel would
         // declare the type's names again by itself.
+        var unroutable = new UnroutableTypes();
         await using var publisher = new MessagePublisher(
-            stack.Broker, Options.Create(new PublisherOptions { Channels = 1 }), stack.Keys, NullLogger<MessagePublisher>.Instance);
+            stack.Broker, Options.Create(new PublisherOptions { Channels = 1 }), stack.Keys, unroutable, NullLogger<MessagePublisher>.Instance);
         try
         {
             await publisher.PublishOrdersAsync(topology, [InProcessPipeline.Message(SampleOrders.Create(94_101))], ct);
@@ -87,12 +88,12 @@ public sealed class QueueDeletedTests(EnvioStack stack)
             var returned = await Assert.ThrowsAsync<PublishFailedException>(() =>
                 publisher.PublishOrdersAsync(topology, [InProcessPipeline.Message(SampleOrders.Create(94_102))], ct));
             Assert.Contains("could not route", returned.Message, StringComparison.Ordinal);
-            var health = await publisher.CheckHealthAsync(new HealthCheckContext(), ct);
+            var health = await unroutable.CheckHealthAsync(new HealthCheckContext(), ct);
             Assert.Equal(HealthStatus.Degraded, health.Status);
             Assert.Contains(topology.Queue, health.Description, StringComparison.Ordinal);
 
             await publisher.PublishOrdersAsync(topology, [InProcessPipeline.Message(SampleOrders.Create(94_103))], ct);
-            Assert.Equal(HealthStatus.Healthy, (await publisher.CheckHealthAsync(new HealthCheckContext(), ct)).Status);
+            Assert.Equal(HealthStatus.Healthy, (await unroutable.CheckHealthAsync(new HealthCheckContext(), ct)).Status);
             Assert.Equal(1u, await stack.ReadyInPrivateQueueAsync(topology.Queue, ct));
         }
         finally

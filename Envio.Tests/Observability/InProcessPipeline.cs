@@ -22,6 +22,7 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
 {
     private Consumer? _consumer;
     private FailurePublisher? _failures;
+    private StoreOutage? _outage;
 
     public TopologyOptions Topology { get; } = topology ?? Topologies.Private();
 
@@ -40,6 +41,9 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
 
     public MessagePublisher Publisher { get; private set; } = null!;
 
+    /// <summary>The running consumer's outage watch (its health check: paused, or a type's batches held).</summary>
+    public StoreOutage Outage => _outage ?? throw new InvalidOperationException("The consumer is not started.");
+
     /// <summary>The running consumer (its health check among others).</summary>
     public Consumer Consumer => _consumer ?? throw new InvalidOperationException("The consumer is not started.");
 
@@ -47,7 +51,7 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     {
         await Envio.Messaging.Topology.DeclareAsync(stack.Broker, Names, default);
         Publisher = new MessagePublisher(stack.Broker,
-            Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }), stack.Keys, PublisherLog);
+            Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }), stack.Keys, new UnroutableTypes(), PublisherLog);
     }
 
     /// <summary>Publishes orders (as the API would: serialized, sealed, confirmed) to the private topology.</summary>
@@ -75,7 +79,7 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
         };
         consumerOptions.Types = [Orders.Type.Name];
         _failures = stack.FailurePublisher(Topology, consumerOptions, MovesLog);
-        var outage = StoreFailures.Outage(store, consumerOptions);
+        var outage = _outage = StoreFailures.Outage(store, consumerOptions);
         var writer = new BatchWriter(_failures, outage, Options.Create(consumerOptions), WriterLog);
         var handlers = new BatchHandlers(TestStore.Maps, store.Writers, new MessageDecoder(stack.Keys), writer, _failures,
             Options.Create(Topology), Options.Create(consumerOptions), LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(HandlerLogs))));

@@ -28,7 +28,7 @@ public sealed class TestStore(IStoreWriters writers, IStoreMigrator migrator, IS
         var factory = loggers ?? NullLoggerFactory.Instance;
         return new TestStore(new PostgresWriters(dataSource, keys, identity, factory),
             new PostgresMigrator(dataSource, new StoreSettings(StoreEngine.Postgres, connectionString), factory.CreateLogger<PostgresMigrator>()),
-            new PostgresProbe(dataSource));
+            new PostgresProbe(dataSource, identity));
     }
 
     public static TestStore SqlServer(string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null)
@@ -36,7 +36,7 @@ public sealed class TestStore(IStoreWriters writers, IStoreMigrator migrator, IS
         var factory = loggers ?? NullLoggerFactory.Instance;
         var settings = new StoreSettings(StoreEngine.SqlServer, connectionString);
         return new TestStore(new SqlServerWriters(settings, keys, identity, factory),
-            new SqlServerMigrator(settings, factory.CreateLogger<SqlServerMigrator>()), new SqlServerProbe(settings));
+            new SqlServerMigrator(settings, factory.CreateLogger<SqlServerMigrator>()), new SqlServerProbe(settings, identity));
     }
 
     public IStoreWriters Writers => writers;
@@ -54,7 +54,7 @@ public sealed class TestStore(IStoreWriters writers, IStoreMigrator migrator, IS
 
     public Task<int> InsertAsync(IReadOnlyList<Received<Order>> orders, CancellationToken cancellationToken) => _orders.InsertAsync(orders, cancellationToken);
 
-    public Task<bool> AnswersAsync(CancellationToken cancellationToken) => probe.AnswersAsync(cancellationToken);
+    public Task<bool> TakesWritesAsync(CancellationToken cancellationToken) => probe.TakesWritesAsync(cancellationToken);
 
     /// <summary>An order as a message brought it.</summary>
     public static Received<Order> Received(Order order, string? correlationId = "store-test", string? clientId = null) =>

@@ -12,21 +12,26 @@ internal sealed class PostgresWriters(NpgsqlDataSource dataSource, KeyRing keys,
         new PostgresTableWriter<T>(dataSource, map, keys, identity, loggers.CreateLogger<PostgresWriters>());
 }
 
-/// <summary>Whether PostgreSQL answers: <c>SELECT 1</c> on a fresh session.</summary>
-internal sealed class PostgresProbe(NpgsqlDataSource dataSource) : IStoreProbe
+/// <summary>Whether PostgreSQL takes writes: the heartbeat row written and committed on a fresh session.</summary>
+internal sealed class PostgresProbe(NpgsqlDataSource dataSource, ConsumerIdentity identity) : IStoreProbe
 {
-    public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
+    internal const string Heartbeat = """
+        INSERT INTO envio_heartbeat (id, beat_at, beat_by) VALUES (1, now(), $1)
+        ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at, beat_by = excluded.beat_by
+        """;
+
+    public async Task<bool> TakesWritesAsync(CancellationToken cancellationToken)
     {
         try
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-            await using var ping = new NpgsqlCommand("SELECT 1", connection);
-            await ping.ExecuteScalarAsync(cancellationToken);
+            await using var beat = new NpgsqlCommand(Heartbeat, connection) { Parameters = { new() { Value = identity.Name } } };
+            await beat.ExecuteNonQueryAsync(cancellationToken);
             return true;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException)
         {
-            return false;
+            return false; // PostgresException too: read-only (25006), a full disk (53100), no privilege (42501)
         }
     }
 }

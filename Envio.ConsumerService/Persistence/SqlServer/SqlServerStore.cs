@@ -13,22 +13,30 @@ internal sealed class SqlServerWriters(StoreSettings settings, KeyRing keys, Con
         new SqlServerTableWriter<T>(settings, map, keys, identity, loggers.CreateLogger<SqlServerWriters>());
 }
 
-/// <summary>Whether SQL Server answers: <c>SELECT 1</c> on a fresh connection.</summary>
-internal sealed class SqlServerProbe(StoreSettings settings) : IStoreProbe
+/// <summary>Whether SQL Server takes writes: the heartbeat row written and committed on a fresh connection.</summary>
+internal sealed class SqlServerProbe(StoreSettings settings, ConsumerIdentity identity) : IStoreProbe
 {
-    public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
+    // Insert-if-absent without MERGE; two probes inserting the first row at once fail one of them, which probes again.
+    internal const string Heartbeat = """
+        UPDATE dbo.envio_heartbeat SET beat_at = SYSDATETIMEOFFSET(), beat_by = @by WHERE id = 1;
+        IF @@ROWCOUNT = 0 INSERT INTO dbo.envio_heartbeat (id, beat_at, beat_by) VALUES (1, SYSDATETIMEOFFSET(), @by);
+        """;
+
+    public async Task<bool> TakesWritesAsync(CancellationToken cancellationToken)
     {
         try
         {
             await using var connection = new SqlConnection(settings.ConnectionString);
             await connection.OpenAsync(cancellationToken);
-            await using var ping = new SqlCommand("SELECT 1", connection);
-            await ping.ExecuteScalarAsync(cancellationToken);
+            await using var beat = new SqlCommand(Heartbeat, connection);
+            beat.Parameters.Add("@by", SqlDbType.NVarChar, 128).Value = identity.Name;
+            await beat.ExecuteNonQueryAsync(cancellationToken);
             return true;
         }
         catch (Exception e) when (e is SqlException or InvalidOperationException or TimeoutException or IOException)
         {
-            return false; // InvalidOperationException: no connection came from the pool in time
+            return false; // InvalidOperationException: no connection came from the pool in time; SqlException too:
+                          // read-only (3906), a full log (9002), no permission (229)
         }
     }
 }
