@@ -19,7 +19,7 @@ using Npgsql;
 using RabbitMQ.Client;
 
 // dotnet run -c Release --project bench/Envio.Benchmark -- [--n 50000] [--singles 20000] [--clients 32] [--runs 3] [--quick] [--json path]
-//   [--sqlserver "<connection string>"] [--skip cluster,sqlserver] [--env [api:|consumer:]NAME=VALUE ...]   (docs/performance.md)
+//   [--sqlserver "<connection string>"] [--skip cluster,sqlserver,mixed] [--env [api:|consumer:]NAME=VALUE ...]   (docs/performance.md)
 var quick = args.Contains("--quick");
 var n = Option("--n") is { } given ? int.Parse(given, CultureInfo.InvariantCulture) : quick ? 2_000 : 50_000;
 var rounds = Option("--runs") is { } runCount ? int.Parse(runCount, CultureInfo.InvariantCulture) : 3;
@@ -144,6 +144,27 @@ Add("CPU bound: publish + drain + COPY on the same cores", batchBound, "msg/s");
 Add("  Envio HTTP batch end to end against it", runs["envio batch"], "msg/s", batchBound, "of the bound");
 Add("  its raw parts' CPU per message against Envio's", Single(batchParts), "µs", runs.CostOf("Envio HTTP batch, end to end"), "of Envio's");
 
+// Two types of data object: payments alone through their HTTP batch endpoint (what a payment costs, as the orders'
+// phase above says what an order costs), then orders and payments at once, N/2 of each. Their rounds come after the
+// orders' rounds, so that every figure above (peak RSS included) means what it meant before there were payments.
+if (skip.Contains("mixed"))
+{
+    Console.WriteLine("Mixed-type rows skipped (--skip mixed).");
+}
+else
+{
+    await MixedTypeRoundsAsync();
+    Add("Envio end to end, HTTP batch endpoint, payments (to committed rows)", runs["payments batch"], "msg/s", runs["envio batch"], "of orders'");
+    Add("  Envio HTTP batch, CPU across the machine per order", runs.CostOf("Envio HTTP batch, end to end"), "µs");
+    Add("  Envio HTTP batch, CPU across the machine per payment", runs.CostOf("Envio HTTP batch, payments, end to end"), "µs", runs.CostOf("Envio HTTP batch, end to end"), "of an order's");
+    Add("Envio end to end, orders and payments at once, HTTP batch endpoints (to committed rows)", runs["mixed batch"], "msg/s", runs["envio batch"], "of orders alone");
+    Add("  orders among them", runs["mixed orders"], "msg/s");
+    Add("  payments among them", runs["mixed payments"], "msg/s");
+    Add("  CPU across the machine per message, both types", runs.CostOf("Envio mixed HTTP batch, end to end"), "µs");
+    Add("Peak RSS, API, through the mixed-type phases too", Single(PeakRssMegabytes("Envio.ApiService")), "MB");
+    Add("Peak RSS, consumer, through the mixed-type phases too", Single(PeakRssMegabytes("Envio.ConsumerService")), "MB");
+}
+
 // The cost of high availability: the same HTTP batch phase on a stack whose broker is a three-node cluster (quorum
 // queues with a member on each node), against the single node above. The single-node stack stops first.
 await broker.CloseAsync(ct);
@@ -193,6 +214,72 @@ if (sqlServerFailed is not null)
     return 1;
 }
 return 0;
+
+// Per round, on empty tables: N payments in batches of 1000 from 4 clients until every row is committed; then N/2
+// orders and N/2 payments, their batches interleaved (an order batch, a payment batch, …), from 4 clients at once.
+// The CPU of the mixed phase cannot be split by type (the same processes carry both): each type's CPU per message is
+// its phase alone.
+async Task MixedTypeRoundsAsync()
+{
+    var payments = BenchPayments.Type;
+    var paymentsQueue = topology.NamesOf(payments).Queue;
+    for (var round = 1; round <= rounds; round++)
+    {
+        Console.WriteLine($"Mixed-type round {round} of {rounds}…");
+        await EmptyTablesAsync();
+        await EmptyPaymentsAsync();
+
+        var alone = Enumerable.Range(0, n).Select(i => BenchPayments.Create(5_000_000 + i, default)).ToList();
+        var phaseCpu = cpu.Snapshot();
+        var phaseStart = await DatabaseNowAsync();
+        await Parallel.ForEachAsync(alone.Chunk(1_000), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (chunk, token) =>
+        {
+            using var response = await api.PostAsJsonAsync("/api/payments/batch", chunk.ToList(), WireFormat.Options, token);
+            response.EnsureSuccessStatusCode();
+        });
+        var aloneIds = alone.Select(p => p.PaymentId).ToArray();
+        await WaitForRowsAsync(broker, CountPaymentsAsync, aloneIds, TimeSpan.FromMinutes(10), paymentsQueue);
+        var aloneElapsed = await LastReceivedAsync("payments", "payment_id", aloneIds) - phaseStart;
+        runs.Record(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio HTTP batch, payments, end to end", aloneElapsed, n));
+        runs.Record("payments batch", n / aloneElapsed.TotalSeconds);
+
+        await EmptyPaymentsAsync();
+        var half = n / 2;
+        var orders = Enumerable.Range(0, half).Select(i => BenchOrders.Create(6_000_000 + i, default)).ToList();
+        var mixedPayments = Enumerable.Range(0, n - half).Select(i => BenchPayments.Create(6_000_000 + i, default)).ToList();
+        var orderBatches = orders.Chunk(1_000).Select(chunk => (Func<CancellationToken, Task<HttpResponseMessage>>)(token =>
+            api.PostAsJsonAsync("/api/orders/batch", chunk.ToList(), WireFormat.Options, token))).ToList();
+        var paymentBatches = mixedPayments.Chunk(1_000).Select(chunk => (Func<CancellationToken, Task<HttpResponseMessage>>)(token =>
+            api.PostAsJsonAsync("/api/payments/batch", chunk.ToList(), WireFormat.Options, token))).ToList();
+        var interleaved = Enumerable.Range(0, Math.Max(orderBatches.Count, paymentBatches.Count))
+            .SelectMany(i => new[] { orderBatches.ElementAtOrDefault(i), paymentBatches.ElementAtOrDefault(i) })
+            .OfType<Func<CancellationToken, Task<HttpResponseMessage>>>();
+        phaseCpu = cpu.Snapshot();
+        phaseStart = await DatabaseNowAsync();
+        await Parallel.ForEachAsync(interleaved, new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (post, token) =>
+        {
+            using var response = await post(token);
+            response.EnsureSuccessStatusCode();
+        });
+        var orderIds = orders.Select(o => o.OrderId).ToArray();
+        var paymentIds = mixedPayments.Select(p => p.PaymentId).ToArray();
+        await WaitForRowsAsync(broker, CountRowsAsync, orderIds, TimeSpan.FromMinutes(10));
+        await WaitForRowsAsync(broker, CountPaymentsAsync, paymentIds, TimeSpan.FromMinutes(10), paymentsQueue);
+        var ordersElapsed = await LastReceivedAsync("orders", "order_id", orderIds) - phaseStart;
+        var paymentsElapsed = await LastReceivedAsync("payments", "payment_id", paymentIds) - phaseStart;
+        var bothElapsed = ordersElapsed > paymentsElapsed ? ordersElapsed : paymentsElapsed;
+        runs.Record(CpuCounters.Since(phaseCpu, cpu.Snapshot(), "Envio mixed HTTP batch, end to end", bothElapsed, n));
+        runs.Record("mixed batch", n / bothElapsed.TotalSeconds);
+        runs.Record("mixed orders", half / ordersElapsed.TotalSeconds);
+        runs.Record("mixed payments", (n - half) / paymentsElapsed.TotalSeconds);
+    }
+
+    async Task EmptyPaymentsAsync()
+    {
+        await using var empty = database.CreateCommand("TRUNCATE payments");
+        await empty.ExecuteNonQueryAsync(ct);
+    }
+}
 
 async Task MeasureSqlServerAsync(SqlServerTarget server)
 {
@@ -445,6 +532,21 @@ async Task<long> CountRowsAsync(Guid[] ids)
     return (long)(await count.ExecuteScalarAsync(ct))!;
 }
 
+async Task<long> CountPaymentsAsync(Guid[] ids)
+{
+    await using var count = database.CreateCommand("SELECT count(*) FROM payments WHERE payment_id = ANY($1)");
+    count.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+    return (long)(await count.ExecuteScalarAsync(ct))!;
+}
+
+// The last commit of these rows (received_at is its transaction's time).
+async Task<DateTime> LastReceivedAsync(string table, string key, Guid[] ids)
+{
+    await using var last = database.CreateCommand($"SELECT max(received_at) FROM {table} WHERE {key} = ANY($1)");
+    last.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = ids });
+    return (DateTime)(await last.ExecuteScalarAsync(ct))!;
+}
+
 // The database's clock, which also stamps received_at (a batch's transaction time): a phase ends with its last batch,
 // not at the next poll.
 async Task<DateTime> DatabaseNowAsync()
@@ -462,13 +564,14 @@ async Task<TimeSpan> UntilCommittedAsync(Guid[] ids, DateTime started)
 }
 
 // The exact check carries every id, and what it costs the database would be taken from the phase it waits for: so
-// the broker is asked first (cheap) until the work queue has nothing ready, and only then the database.
-async Task WaitForRowsAsync(IConnection queue, Func<Guid[], Task<long>> countRows, Guid[] ids, TimeSpan timeout)
+// the broker is asked first (cheap) until the work queue (the orders', unless named) has nothing ready, and only then
+// the database.
+async Task WaitForRowsAsync(IConnection queue, Func<Guid[], Task<long>> countRows, Guid[] ids, TimeSpan timeout, string? workQueue = null)
 {
     var deadline = DateTime.UtcNow + timeout;
     await using (var channel = await queue.CreateChannelAsync(cancellationToken: ct))
     {
-        while ((await channel.QueueDeclarePassiveAsync(topology.Queue, ct)).MessageCount > 0 && DateTime.UtcNow < deadline)
+        while ((await channel.QueueDeclarePassiveAsync(workQueue ?? topology.Queue, ct)).MessageCount > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50, ct);
         }
