@@ -48,7 +48,7 @@ public static class ConsumerEndpoints
         {
             return Task.FromResult(ErrorQueueEndpoints.UnknownType(type));
         }
-        return ErrorQueueEndpoints.BrokerCallAsync(async () =>
+        return ErrorQueueEndpoints.BrokerCallAsync(context, async () =>
         {
             await commands.SendAsync(command, chosen, ErrorQueueEndpoints.OperatorOf(context), context.RequestAborted);
             return Results.NoContent();

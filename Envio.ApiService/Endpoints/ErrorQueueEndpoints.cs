@@ -15,7 +15,7 @@ public sealed record ReplayRequest(IReadOnlyList<string>? MessageIds, bool All =
 /// For operators: read why messages failed, replay them once the cause is fixed, or discard them, one type's error
 /// queue at a time (<c>?type=payment</c>; without it, the order's, as before there were other types).
 /// </summary>
-public static class ErrorQueueEndpoints
+public static partial class ErrorQueueEndpoints
 {
     public const int MaxPageSize = 500;
 
@@ -74,7 +74,7 @@ public static class ErrorQueueEndpoints
                 ["offset"] = [$"offset ≥ 0 and 1 ≤ limit ≤ {MaxPageSize}."],
             }));
         }
-        return BrokerCallAsync(async () => Results.Ok(await queue.ListAsync(topology.Value.NamesOf(chosen), offset, limit, context.RequestAborted)));
+        return BrokerCallAsync(context, async () => Results.Ok(await queue.ListAsync(topology.Value.NamesOf(chosen), offset, limit, context.RequestAborted)));
     }
 
     private static Task<IResult> ReplayAsync(
@@ -91,8 +91,16 @@ public static class ErrorQueueEndpoints
                 ["messageIds"] = ["Give either messageIds or \"all\": true."],
             }));
         }
+        if (request.MessageIds is { Count: > MaxPageSize })
+        {
+            // Each id is searched for through the queue: an unbounded list is an unbounded amount of work per call.
+            return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["messageIds"] = [$"At most {MaxPageSize} ids per call (this one has {request.MessageIds.Count}); replay the rest in further calls."],
+            }));
+        }
         IReadOnlySet<string>? ids = request.All ? null : request.MessageIds!.ToHashSet(StringComparer.Ordinal);
-        return BrokerCallAsync(async () => Results.Ok(await queue.ReplayAsync(topology.Value.NamesOf(chosen), ids, OperatorOf(context), context.RequestAborted)));
+        return BrokerCallAsync(context, async () => Results.Ok(await queue.ReplayAsync(topology.Value.NamesOf(chosen), ids, OperatorOf(context), context.RequestAborted)));
     }
 
     private static Task<IResult> DiscardAsync(
@@ -102,7 +110,7 @@ public static class ErrorQueueEndpoints
         {
             return Task.FromResult(UnknownType(type!));
         }
-        return BrokerCallAsync(async () => await queue.DiscardAsync(topology.Value.NamesOf(chosen), messageId, OperatorOf(context), context.RequestAborted)
+        return BrokerCallAsync(context, async () => await queue.DiscardAsync(topology.Value.NamesOf(chosen), messageId, OperatorOf(context), context.RequestAborted)
             ? Results.NoContent()
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
     }
@@ -119,7 +127,7 @@ public static class ErrorQueueEndpoints
     internal static string OperatorOf(HttpContext context) =>
         $"{context.User.Identity?.Name ?? "unnamed"}@{context.Connection.RemoteIpAddress}";
 
-    internal static async Task<IResult> BrokerCallAsync(Func<Task<IResult>> call)
+    internal static async Task<IResult> BrokerCallAsync(HttpContext context, Func<Task<IResult>> call)
     {
         try
         {
@@ -127,8 +135,14 @@ public static class ErrorQueueEndpoints
         }
         catch (Exception e) when (BrokerFailures.IsUnreachable(e))
         {
+            // The broker's own words (addresses, users, vhosts) go to the log, not to the caller.
+            LogBrokerUnreachable(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ErrorQueueEndpoints)),
+                context.Request.Path, e);
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
-                title: "The broker is unreachable; nothing was changed.", detail: e.Message);
+                title: "The broker is unreachable; nothing was changed.", detail: "Try again later; the API's log has the cause.");
         }
     }
+
+    [LoggerMessage(LogLevel.Warning, "{Path}: the broker is unreachable; nothing was changed.")]
+    private static partial void LogBrokerUnreachable(ILogger logger, string path, Exception exception);
 }

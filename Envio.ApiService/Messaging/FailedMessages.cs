@@ -93,8 +93,9 @@ public sealed partial class FailedMessages(IConnection connection, ILogger<Faile
             ? Math.Min(MaxScan, (await channel.QueueDeclarePassiveAsync(names.ErrorQueue, cancellationToken)).MessageCount)
             : MaxScan;
         var taken = new List<string>();
+        var found = new HashSet<string>(StringComparer.Ordinal); // two copies of one id are one id found, not two
         ulong lastTag = 0;
-        for (var scanned = 0; scanned < scanLimit && (messageIds is null || taken.Count < messageIds.Count); scanned++)
+        for (var scanned = 0; scanned < scanLimit && (messageIds is null || found.Count < messageIds.Count); scanned++)
         {
             if (await channel.BasicGetAsync(names.ErrorQueue, autoAck: false, cancellationToken) is not { } message)
             {
@@ -105,6 +106,7 @@ public sealed partial class FailedMessages(IConnection connection, ILogger<Faile
             {
                 await take(channel, message);
                 taken.Add(id);
+                found.Add(id);
             }
             else
             {

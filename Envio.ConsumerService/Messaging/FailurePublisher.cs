@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Globalization;
 using Envio.Messaging;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
+using RabbitMQ.Client.Exceptions;
 
 namespace Envio.ConsumerService.Messaging;
 
@@ -17,7 +19,11 @@ namespace Envio.ConsumerService.Messaging;
 /// stored batches would wait behind a move. A move that is not confirmed within <see cref="ConsumerOptions.MoveTimeout"/>
 /// (or is attempted while the broker blocks publishing) is not made: the message goes back to the work queue
 /// (<see cref="Move.Returned"/>), and is tried again later. If the broker confirms the late publish after all, the copy in the retry or error
-/// queue is a duplicate the idempotent insert absorbs.
+/// queue is a duplicate the idempotent insert absorbs. A move that fails otherwise (a nack; a return, its queue
+/// deleted, which declares the type's names again; its exchange gone, which closes the channel; the moves connection
+/// lost or recovering) is not made either: that message goes back to the work queue, and the rest of its batch goes on.
+/// The broker's "blocked" belongs to one connection: a connection lost while blocked leaves moves unblocked, and a
+/// recovered one that publishes into an alarm is told so again.
 /// </para>
 /// </summary>
 public sealed partial class FailurePublisher(
@@ -25,11 +31,15 @@ public sealed partial class FailurePublisher(
     IOptions<ConsumerOptions> consumerOptions,
     ILogger<FailurePublisher> logger) : IAsyncDisposable
 {
+    /// <summary>How long messages whose move failed (other than by a timeout) wait before they come round again.</summary>
+    private static readonly TimeSpan FailedMovePause = TimeSpan.FromSeconds(1);
+
     private readonly TimeSpan _moveTimeout = consumerOptions.Value.MoveTimeout;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;
     private volatile TaskCompletionSource _unblocked = Completed();
+    private long _lastFailure = Stopwatch.GetTimestamp() - Stopwatch.Frequency * 3600;
 
     /// <summary>The failed attempts recorded on a message.</summary>
     public static int AttemptsOf(IReadOnlyBasicProperties properties) =>
@@ -48,12 +58,12 @@ public sealed partial class FailurePublisher(
             return await DeadLetterAsync(names, delivery, $"Gave up after {attempts} attempts: {reason}", exception, cancellationToken);
         }
         var queue = names.RetryQueue(delays[attempts - 1]);
-        return await PublishAsync(names.RetryExchange, queue, delivery, Headers(names, delivery, attempts, reason, exception), Move.Retried, cancellationToken);
+        return await PublishAsync(names, names.RetryExchange, queue, delivery, Headers(names, delivery, attempts, reason, exception), Move.Retried, cancellationToken);
     }
 
     /// <summary>To the error queue, for an operator to read why, fix the cause and replay.</summary>
     public Task<Move> DeadLetterAsync(QueueNames names, Delivery delivery, string reason, Exception? exception, CancellationToken cancellationToken) =>
-        PublishAsync(names.ErrorExchange, routingKey: "", delivery,
+        PublishAsync(names, names.ErrorExchange, routingKey: "", delivery,
             Headers(names, delivery, AttemptsOf(delivery.Properties) + 1, reason, exception), Move.DeadLettered, cancellationToken);
 
     /// <summary>
@@ -67,7 +77,7 @@ public sealed partial class FailurePublisher(
         {
             headers.Remove(FailureHeaders.Attempts);
         }
-        return PublishAsync(names.RetryExchange, names.RetryQueue(names.Options.EffectiveRetryDelays[0]), delivery, headers, Move.Deferred, cancellationToken);
+        return PublishAsync(names, names.RetryExchange, names.RetryQueue(names.Options.EffectiveRetryDelays[0]), delivery, headers, Move.Deferred, cancellationToken);
     }
 
     /// <summary>
@@ -84,6 +94,12 @@ public sealed partial class FailurePublisher(
         {
             // Still blocked, or the move simply timed out: try again.
         }
+        // A move that failed otherwise would fail again at once: a pause, not a spin.
+        var sinceFailure = Stopwatch.GetElapsedTime(Volatile.Read(ref _lastFailure));
+        if (sinceFailure < FailedMovePause)
+        {
+            await Task.Delay(FailedMovePause - sinceFailure, cancellationToken);
+        }
     }
 
     private static Dictionary<string, object?> Headers(QueueNames names, Delivery delivery, int attempts, string reason, Exception? exception) =>
@@ -98,7 +114,7 @@ public sealed partial class FailurePublisher(
         };
 
     private async Task<Move> PublishAsync(
-        string exchange, string routingKey, Delivery delivery, Dictionary<string, object?> headers, Move move, CancellationToken cancellationToken)
+        QueueNames names, string exchange, string routingKey, Delivery delivery, Dictionary<string, object?> headers, Move move, CancellationToken cancellationToken)
     {
         if (delivery.IsStale)
         {
@@ -114,11 +130,11 @@ public sealed partial class FailurePublisher(
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            var channel = await OpenChannelAsync(cancellationToken);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(_moveTimeout);
             try
             {
+                var channel = await OpenChannelAsync(timeout.Token);
                 await channel.BasicPublishAsync(exchange, routingKey, mandatory: true, properties, delivery.Body, timeout.Token);
                 return move;
             }
@@ -129,10 +145,36 @@ public sealed partial class FailurePublisher(
                 LogMoveTimedOut(logger, delivery.Properties.MessageId, _moveTimeout);
                 return Move.Returned;
             }
+            catch (Exception e) when (e is RabbitMQClientException or IOException)
+            {
+                // Not taken (a nack, a return, a closed channel or connection): this message waits in the work queue.
+                // A return (its queue gone) or a channel closed for a missing exchange: the type's names are declared
+                // again, so the next try routes. A closed channel is replaced at the next move.
+                LogMoveFailed(logger, delivery.Properties.MessageId, e.Message);
+                Volatile.Write(ref _lastFailure, Stopwatch.GetTimestamp());
+                if (e is PublishException { IsReturn: true } or OperationInterruptedException { ShutdownReason.ReplyCode: Constants.NotFound }
+                    && _connection is { } connection)
+                {
+                    await RedeclareAsync(connection, names, cancellationToken);
+                }
+                return Move.Returned;
+            }
         }
         finally
         {
             _gate.Release();
+        }
+    }
+
+    private async Task RedeclareAsync(IConnection connection, QueueNames names, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Topology.DeclareAsync(connection, names, cancellationToken);
+        }
+        catch (Exception e) when (e is RabbitMQClientException or IOException)
+        {
+            LogRedeclareFailed(logger, names.Queue, e.Message); // tried again at the next return
         }
     }
 
@@ -151,6 +193,7 @@ public sealed partial class FailurePublisher(
             _connection = await connectionFactory.CreateConnectionAsync($"{Environment.MachineName} envio-consumer moves", cancellationToken);
             _connection.ConnectionBlockedAsync += OnBlockedAsync;
             _connection.ConnectionUnblockedAsync += OnUnblockedAsync;
+            _connection.ConnectionShutdownAsync += OnShutdownAsync;
         }
         return _channel = await _connection.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
@@ -170,6 +213,17 @@ public sealed partial class FailurePublisher(
     {
         _unblocked.TrySetResult();
         LogUnblocked(logger);
+        return Task.CompletedTask;
+    }
+
+    private Task OnShutdownAsync(object sender, ShutdownEventArgs args)
+    {
+        // The connection that was blocked is gone, and the broker never unblocks the one that replaces it: it blocks
+        // that one too if it publishes while the alarm lasts.
+        if (_unblocked.TrySetResult())
+        {
+            LogBlockEndedWithConnection(logger);
+        }
         return Task.CompletedTask;
     }
 
@@ -198,6 +252,15 @@ public sealed partial class FailurePublisher(
 
     [LoggerMessage(LogLevel.Information, "The broker takes publishes again: failed messages are moved again.")]
     private static partial void LogUnblocked(ILogger logger);
+
+    [LoggerMessage(LogLevel.Information, "The moves connection was lost while the broker blocked it: moves are tried again on the next one.")]
+    private static partial void LogBlockEndedWithConnection(ILogger logger);
+
+    [LoggerMessage(LogLevel.Warning, "Moving message {MessageId} failed ({Reason}): it goes back to the work queue.")]
+    private static partial void LogMoveFailed(ILogger logger, string? messageId, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Declaring {Queue}'s names again after a move came back unroutable failed ({Reason}).")]
+    private static partial void LogRedeclareFailed(ILogger logger, string queue, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Moving message {MessageId} was not confirmed within {Timeout}: it goes back to the work queue.")]
     private static partial void LogMoveTimedOut(ILogger logger, string? messageId, TimeSpan timeout);

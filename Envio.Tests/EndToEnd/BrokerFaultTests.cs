@@ -26,11 +26,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await using var pipeline = new InProcessPipeline(stack);
         await pipeline.StartPublisherAsync();
         var good = Enumerable.Range(0, 40).Select(i => SampleOrders.Create(50_000 + i)).ToList();
-        // The database refuses these (an SKU longer than its column): each must be moved to the error queue.
-        var refused = Enumerable.Range(0, 5).Select(i => SampleOrders.Create(50_100 + i) with
-        {
-            Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m,
-        }).ToList();
+        var refused = Enumerable.Range(0, 5).Select(i => Poison(50_100 + i)).ToList();
         await pipeline.PublishAsync([.. good.Concat(refused).Select(o => InProcessPipeline.Message(o))], ct);
 
         await using var consuming = await stack.BrokerFactory.CreateConnectionAsync("envio-test alarm consumer", ct);
@@ -104,9 +100,10 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                 await channel.ExchangeDeleteAsync(pipeline.Topology.RetryExchange, cancellationToken: ct);
             }
 
-            // Consuming fails (the move's exchange is gone) and starts over: it must not wedge on the full buffer.
-            await WaitForAsync(() => pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains(" failed; starting over", StringComparison.Ordinal)),
-                TimeSpan.FromSeconds(60), "the consumer to give up on its channel after the failing move");
+            // The move fails (its exchange is gone): that message goes back to the work queue, the exchange is declared
+            // again, and consuming goes on; it must not wedge on the full buffer.
+            await WaitForAsync(() => pipeline.MovesLog.Collector.GetSnapshot().Any(r => r.Message.Contains(" failed (", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(60), "a move to fail on the missing exchange");
         }
         finally
         {
@@ -161,6 +158,101 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             Assert.True(moved.Count == 0, $"copies of a lost channel's deliveries were moved: {string.Join("; ", moved.Select(r => r.Message))}");
             Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.RetryQueue(TimeSpan.FromSeconds(1)), ct));
         }
+    }
+
+    /// <summary>
+    /// A move that fails for another reason than its timeout (here the moves connection cannot be opened at all, as
+    /// when its node is unreachable) sends only that message back to the work queue: the rest of its batch is stored
+    /// and acknowledged, and the session goes on. Before, the failure ended the session and no message of the batch
+    /// was acknowledged, stored or not, again and again.
+    /// </summary>
+    [Fact]
+    public async Task A_move_that_fails_sends_only_its_message_back_and_the_rest_of_the_batch_is_acknowledged()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack);
+        await pipeline.StartPublisherAsync();
+        var good = Enumerable.Range(0, 9).Select(i => SampleOrders.Create(53_000 + i)).ToList();
+        var refused = Poison(53_100);
+        await pipeline.PublishAsync([.. good.Append(refused).Select(o => InProcessPipeline.Message(o))], ct);
+        var unreachable = new ConnectionFactory { HostName = "127.0.0.1", Port = ClosedLoopbackPort(), RequestedConnectionTimeout = TimeSpan.FromSeconds(1) };
+
+        await pipeline.StartConsumerAsync(options: new ConsumerOptions { Channels = 1, BatchSize = 10, BatchWindow = TimeSpan.FromMilliseconds(500), QuickRetries = 0 },
+            moves: unreachable);
+        Assert.Equal(good.Count, await StoredOrders.WaitForAsync(stack.Database, [.. good.Select(o => o.OrderId)], TimeSpan.FromSeconds(30)));
+        await WaitForAsync(() => pipeline.MovesLog.Collector.GetSnapshot().Count(r => r.Message.Contains(" failed (", StringComparison.Ordinal)) >= 2,
+            TimeSpan.FromSeconds(30), "the refused order's move to fail twice");
+        await pipeline.DisposeConsumerAsync(); // what it holds unacknowledged goes back to the queue
+
+        // Only the refused order is left, waiting for a move that can be made; the session never failed.
+        Assert.Equal(1u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.Queue, ct));
+        Assert.DoesNotContain(pipeline.ConsumerLog.Collector.GetSnapshot(), r => r.Message.Contains(" failed; starting over", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The broker's "blocked" belongs to a connection: a moves connection lost while blocked (a node restarted to clear
+    /// an alarm) recovers as a new connection, which the broker never unblocks because it never blocked it. Moves must
+    /// not wait for that: once the alarm is over, a refused order reaches the error queue with Envio's reason.
+    /// </summary>
+    [Fact]
+    public async Task A_moves_connection_lost_while_blocked_moves_again_once_the_alarm_is_over()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pipeline = new InProcessPipeline(stack);
+        await pipeline.StartPublisherAsync();
+        var refused = Poison(54_100);
+        await pipeline.PublishAsync([InProcessPipeline.Message(refused)], ct);
+        await using var consuming = await stack.BrokerFactory.CreateConnectionAsync("envio-test blocked consumer", ct);
+        var moves = new ConnectionFactory { Uri = stack.BrokerFactory.Uri, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500) }
+            .TrustOnly(stack.App.CaCertificatePath());
+
+        await using (await BrokerControl.MemoryAlarmAsync(stack.App, ct))
+        {
+            await pipeline.StartConsumerAsync(options: new ConsumerOptions { Channels = 1, QuickRetries = 0, MoveTimeout = TimeSpan.FromSeconds(2) },
+                connection: consuming, moves: moves);
+            await WaitForAsync(() => pipeline.MovesLog.Collector.GetSnapshot().Any(r => r.Message.StartsWith("The broker blocks publishing", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(30), "the broker to block the moves connection");
+            // Every moves connection of this machine (the stack's consumer's too, which recovers as well).
+            Assert.True(await BrokerControl.CloseConnectionsAsync(stack.App, "envio-consumer moves", ct) >= 1);
+            await Task.Delay(TimeSpan.FromSeconds(2), ct); // recovered, while the alarm lasts
+        }
+
+        var moved = await TakeAsync(pipeline.Topology.ErrorQueue, TimeSpan.FromSeconds(30), ct);
+        Assert.NotNull(moved);
+        Assert.Equal(refused.OrderId.ToString(), moved.BasicProperties.MessageId);
+        Assert.StartsWith("The order is not valid: items[0].sku",
+            System.Text.Encoding.UTF8.GetString((byte[])moved.BasicProperties.Headers![FailureHeaders.Reason]!), StringComparison.Ordinal);
+    }
+
+    /// <summary>An order the consumer refuses (an SKU longer than its rules allow): it must be moved to the error queue.</summary>
+    private static Order Poison(int seed) => SampleOrders.Create(seed) with
+    {
+        Items = [new() { Sku = new string('x', 65), Quantity = 1, UnitPrice = 1m }], Total = 1m,
+    };
+
+    /// <summary>A loopback port nothing listens on: bound, read and released.</summary>
+    private static int ClosedLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private async Task<BasicGetResult?> TakeAsync(string queue, TimeSpan timeout, CancellationToken ct)
+    {
+        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            if (await channel.BasicGetAsync(queue, autoAck: true, ct) is { } message)
+            {
+                return message;
+            }
+            await Task.Delay(200, ct);
+        }
+        return null;
     }
 
     /// <summary>A consumer connection of the test's own that recovers within half a second, and its name for the broker.</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Envio.ApiService.Endpoints;
+using Envio.ApiService.Messaging;
 using Envio.Messaging;
 using Envio.Contracts.Orders;
 using Envio.Contracts.Security;
@@ -92,6 +93,42 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
         using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
         using var response = await stack.Api.PostAsync(new Uri("/admin/errors/replay", UriKind.Relative), content, ct);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    /// <summary>
+    /// Two copies of one id in the error queue (a move confirmed late, a message dead-lettered twice) do not end a
+    /// replay by ids before the other ids are found: every listed id is replayed, and both copies of the doubled one.
+    /// </summary>
+    [Fact]
+    public async Task A_replay_by_ids_finds_every_id_when_one_of_them_is_there_twice()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (doubled, single) = (SampleOrders.Create(47_001), SampleOrders.Create(47_002));
+        await DeadLetterAsync(doubled, "replay-test: first copy");
+        await DeadLetterAsync(doubled, "replay-test: second copy");
+        await DeadLetterAsync(single, "replay-test");
+
+        using var response = await stack.Api.PostAsJsonAsync("/admin/errors/replay",
+            new { messageIds = new[] { doubled.OrderId.ToString(), single.OrderId.ToString() } }, ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var outcome = (await response.Content.ReadFromJsonAsync<ReplayOutcome>(ct))!;
+        Assert.Empty(outcome.NotFound);
+        Assert.Equal(2, outcome.Replayed.Count(id => id == doubled.OrderId.ToString()));
+        Assert.Contains(single.OrderId.ToString(), outcome.Replayed);
+        Assert.Equal(2, await StoredOrders.WaitForAsync(stack.Database, [doubled.OrderId, single.OrderId], TimeSpan.FromSeconds(30)));
+    }
+
+    /// <summary>Each id of a replay is searched for through the queue: a list has a limit, and beyond it a clear 400.</summary>
+    [Fact]
+    public async Task A_replay_of_more_ids_than_a_page_is_refused_naming_the_limit()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var ids = Enumerable.Range(0, ErrorQueueEndpoints.MaxPageSize + 1).Select(_ => Guid.NewGuid().ToString()).ToList();
+        using var response = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new { messageIds = ids }, ct);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        Assert.Contains($"At most {ErrorQueueEndpoints.MaxPageSize} ids", problem.RootElement.GetProperty("errors").GetProperty("messageIds")[0].GetString(), StringComparison.Ordinal);
     }
 
     private Task DeadLetterAsync(Order order, string reason) =>

@@ -61,10 +61,12 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     /// <summary>
     /// Starts the consumer: by default on the tests' shared connection, with the stack's PostgreSQL store, one channel
     /// and no quick retries; <paramref name="options"/>, <paramref name="store"/> and <paramref name="connection"/>
-    /// replace those (a connection of its own, for faults that must hit the consumer's connection only).
+    /// replace those (a connection of its own, for faults that must hit the consumer's connection only);
+    /// <paramref name="moves"/> opens the connection failed messages are moved on, instead of the stack's factory.
     /// </summary>
     public async Task StartConsumerAsync(
-        TimeSpan? batchWindow = null, ConsumerOptions? options = null, TestStore? store = null, IConnection? connection = null)
+        TimeSpan? batchWindow = null, ConsumerOptions? options = null, TestStore? store = null, IConnection? connection = null,
+        IConnectionFactory? moves = null)
     {
         if (store is null)
         {
@@ -78,7 +80,9 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
             QuickRetries = 0,
         };
         consumerOptions.Types = [Orders.Type.Name];
-        _failures = stack.FailurePublisher(Topology, consumerOptions, MovesLog);
+        _failures = moves is null
+            ? stack.FailurePublisher(Topology, consumerOptions, MovesLog)
+            : new FailurePublisher(moves, Options.Create(consumerOptions), MovesLog);
         var outage = _outage = StoreFailures.Outage(store, consumerOptions);
         var writer = new BatchWriter(_failures, outage, Options.Create(consumerOptions), WriterLog);
         var handlers = new BatchHandlers(TestStore.Maps, store.Writers, new MessageDecoder(stack.Keys), writer, _failures,
