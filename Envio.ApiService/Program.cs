@@ -18,7 +18,10 @@ builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration));
 builder.Services.Configure<ApiOptions>(builder.Configuration.GetSection(ApiOptions.SectionName));
 builder.Services.AddSingleton<MessagePublisher>();
 builder.Services.AddSingleton<UnroutableTypes>();
+builder.Services.AddSingleton<QueueMismatches>();
+builder.Services.AddHealthChecks().AddCheck<QueueMismatches>("queues"); // Degraded while a queue exists with other arguments than the settings give
 builder.Services.AddHealthChecks().AddCheck<UnroutableTypes>("publishing"); // Degraded while a type's queue is missing
+builder.Services.AddSingleton<AdminConnection>(); // operators' calls, apart from publishing (an alarm blocks a publishing connection whole)
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);

@@ -22,6 +22,8 @@ builder.Services.AddSingleton<BatchHandlers>(); // one per registered type of da
 builder.Services.AddSingleton<ConsumingSwitch>(); // an operator's pause and resume, per type
 builder.Services.AddHostedService(services => services.GetRequiredService<ConsumingSwitch>());
 builder.Services.AddHealthChecks().AddCheck<ConsumingSwitch>("consuming-switch"); // Degraded while a type is paused
+builder.Services.AddSingleton<QueueMismatches>();
+builder.Services.AddHealthChecks().AddCheck<QueueMismatches>("queues"); // Degraded while a queue exists with other arguments than the settings give
 builder.Services.AddSingleton<Consumer>();
 builder.Services.AddHostedService(services => services.GetRequiredService<Consumer>());
 builder.Services.AddHealthChecks().AddCheck<Consumer>("consuming"); // Degraded while a type's sessions keep failing

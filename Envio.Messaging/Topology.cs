@@ -112,31 +112,33 @@ public sealed record QueueNames(
     public IEnumerable<string> AllQueues => new[] { Queue, ErrorQueue }.Concat(RetryQueues);
 }
 
-/// <summary>What declaring found about the error queue's safety net (see <see cref="Topology.DeclareAsync"/>).</summary>
-/// <param name="ErrorQueueLimitWarning">
-/// Set when the error queue already existed with other arguments than Envio declares today (created by an earlier
-/// Envio on RabbitMQ 4.x): the broker's default delivery limit may still apply to it; the text says how to remove it.
-/// </param>
-public sealed record TopologyDeclaration(string? ErrorQueueLimitWarning);
+/// <summary>A queue found declared with other arguments than the settings give: used as it is (see <see cref="Topology.DeclareAsync"/>).</summary>
+/// <param name="Queue">The queue's name.</param>
+/// <param name="Description">The broker's words, and how an operator resolves the difference.</param>
+public sealed record QueueMismatch(string Queue, string Description);
+
+/// <summary>What declaring a type's names found: the queues that exist with other arguments, if any.</summary>
+public sealed record TopologyDeclaration(IReadOnlyList<QueueMismatch> Mismatches);
 
 /// <summary>
-/// Declares one type's topology, identically from every service (a mismatch in queue arguments makes the broker close
-/// the channel): declarations are idempotent, so each service declares what it uses when it starts using it.
+/// Declares one type's topology, identically from every service: declarations are idempotent, so each service
+/// declares what it uses when it starts using it.
 /// </summary>
 public static class Topology
 {
     /// <summary>
-    /// Declares the type's exchanges, queues and bindings on channels of their own. The arguments depend on the
-    /// broker's version (<see cref="BrokerVersion"/>), which every service sees alike, so the declarations stay identical.
+    /// Declares the type's exchanges, queues and bindings. The arguments depend on the broker's version
+    /// (<see cref="BrokerVersion"/>), which every service sees alike, so the declarations stay identical. A queue that
+    /// exists with other arguments (a setting changed since it was created, or services of a rolling deploy that
+    /// disagree) is used as it is and returned as a <see cref="QueueMismatch"/>: the broker keeps a queue's arguments for
+    /// its life and refuses a declaration that differs, and refusing to work over it would turn every publish into a
+    /// 503 and every consumer start into a failure.
     /// </summary>
     public static async Task<TopologyDeclaration> DeclareAsync(IConnection connection, QueueNames names, CancellationToken cancellationToken)
     {
         var options = names.Options;
         var queueType = QueueTypeOf(options);
         var broker = BrokerVersion.Of(connection);
-        var warning = await DeclareErrorQueueAsync(connection, names, queueType, broker, cancellationToken);
-
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         var workQueueArguments = QueueArguments(options, queueType, deadLetterExchange: names.ErrorExchange);
         if (queueType == "quorum")
         {
@@ -146,23 +148,35 @@ public static class Topology
         {
             workQueueArguments["x-max-length"] = maxLength;
         }
-        await channel.ExchangeDeclareAsync(names.Exchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.QueueDeclareAsync(names.Queue, durable: true, exclusive: false, autoDelete: false,
-            arguments: workQueueArguments, cancellationToken: cancellationToken);
-        await channel.QueueBindAsync(names.Queue, names.Exchange, names.RoutingKey, cancellationToken: cancellationToken);
 
-        await channel.ExchangeDeclareAsync(names.RetryExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        {
+            await channel.ExchangeDeclareAsync(names.ErrorExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+            await channel.ExchangeDeclareAsync(names.Exchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+            await channel.ExchangeDeclareAsync(names.RetryExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        }
+
+        var mismatches = new List<QueueMismatch>();
+        await DeclareQueueAsync(connection, names, names.ErrorQueue, ErrorQueueArguments(options, broker), mismatches, cancellationToken);
+        await DeclareQueueAsync(connection, names, names.Queue, workQueueArguments, mismatches, cancellationToken);
         foreach (var delay in options.EffectiveRetryDelays)
         {
-            var retryQueue = names.RetryQueue(delay);
             var arguments = QueueArguments(options, queueType, deadLetterExchange: names.Exchange);
             arguments["x-dead-letter-routing-key"] = names.RoutingKey;
             arguments["x-message-ttl"] = (long)delay.TotalMilliseconds;
-            await channel.QueueDeclareAsync(retryQueue, durable: true, exclusive: false, autoDelete: false,
-                arguments: arguments, cancellationToken: cancellationToken);
-            await channel.QueueBindAsync(retryQueue, names.RetryExchange, retryQueue, cancellationToken: cancellationToken);
+            await DeclareQueueAsync(connection, names, names.RetryQueue(delay), arguments, mismatches, cancellationToken);
         }
-        return new TopologyDeclaration(warning);
+
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        {
+            await channel.QueueBindAsync(names.ErrorQueue, names.ErrorExchange, routingKey: "", cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(names.Queue, names.Exchange, names.RoutingKey, cancellationToken: cancellationToken);
+            foreach (var retryQueue in names.RetryQueues)
+            {
+                await channel.QueueBindAsync(retryQueue, names.RetryExchange, retryQueue, cancellationToken: cancellationToken);
+            }
+        }
+        return new TopologyDeclaration(mismatches);
     }
 
     /// <summary>
@@ -191,38 +205,56 @@ public static class Topology
             : throw new InvalidOperationException($"{TopologyOptions.SectionName}:QueueType must be 'quorum' or 'classic', not '{options.QueueType}'.");
     }
 
-    private static async Task<string?> DeclareErrorQueueAsync(
-        IConnection connection, QueueNames names, string queueType, BrokerVersion broker, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the queue with these arguments when it is absent. A passive declaration alone cannot see a queue's
+    /// arguments, so the queue is declared with them: a refusal (PRECONDITION_FAILED, which closes the channel) on a
+    /// queue that exists means it was declared otherwise, and it is used as it is. A refusal of a queue that does not
+    /// exist (arguments the broker rejects) is thrown.
+    /// </summary>
+    private static async Task DeclareQueueAsync(IConnection connection, QueueNames names, string queue, Dictionary<string, object?> arguments,
+        List<QueueMismatch> mismatches, CancellationToken cancellationToken)
     {
-        string? warning = null;
-        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
-        {
-            await channel.ExchangeDeclareAsync(names.ErrorExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-            try
-            {
-                await channel.QueueDeclareAsync(names.ErrorQueue, durable: true, exclusive: false, autoDelete: false,
-                    arguments: ErrorQueueArguments(names.Options, broker), cancellationToken: cancellationToken);
-            }
-            catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.PreconditionFailed
-                && e.ShutdownReason.ReplyText.Contains("x-delivery-limit", StringComparison.Ordinal))
-            {
-                // Declared by an earlier Envio without the argument: the broker keeps a queue's arguments for its
-                // life, and the queue holds what operators have not acted on yet, so it is used as it is, and said.
-                warning = $"The error queue '{names.ErrorQueue}' was created without 'x-delivery-limit: -1', so RabbitMQ {broker} "
-                    + "may drop a message in it after 20 returns. Turn the limit off with a policy: rabbitmqctl set_policy "
-                    + $"--vhost <vhost> --apply-to quorum_queues {names.ErrorQueue} '^{Regex.Escape(names.ErrorQueue)}$' '{{\"delivery-limit\":-1}}'.";
-            }
-        }
-        if (warning is not null)
+        try
         {
             await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-            await channel.QueueDeclarePassiveAsync(names.ErrorQueue, cancellationToken);
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
         }
-        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.PreconditionFailed)
         {
-            await channel.QueueBindAsync(names.ErrorQueue, names.ErrorExchange, routingKey: "", cancellationToken: cancellationToken);
+            if (!await ExistsAsync(connection, queue, cancellationToken))
+            {
+                throw;
+            }
+            mismatches.Add(new QueueMismatch(queue, Mismatch(names, queue, e.ShutdownReason.ReplyText)));
         }
-        return warning;
+    }
+
+    private static async Task<bool> ExistsAsync(IConnection connection, string queue, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+            await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
+            return true;
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.NotFound)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>What differs, in the broker's words, and the fix: a policy where one can do it, else a new queue.</summary>
+    private static string Mismatch(QueueNames names, string queue, string brokerSays)
+    {
+        var policy = $"rabbitmqctl set_policy --vhost <vhost> --apply-to queues {queue} '^{Regex.Escape(queue)}$'";
+        return queue == names.ErrorQueue && brokerSays.Contains("x-delivery-limit", StringComparison.Ordinal)
+            // Declared by an earlier Envio without the argument; the queue holds what operators have not acted on yet.
+            ? $"The error queue '{queue}' was created without 'x-delivery-limit: -1', so RabbitMQ 4.x may drop a message in it "
+                + $"after 20 returns ({brokerSays}). It is used as it is. Turn the limit off with a policy: {policy} '{{\"delivery-limit\":-1}}'."
+            : $"The queue '{queue}' exists with other arguments than Envio's settings declare ({brokerSays}). It is used as it is. "
+                + "A policy can lower a length or delivery limit on the live queue (the broker applies the smaller of the queue's "
+                + $"argument and the policy's), e.g. {policy} '{{\"max-length\":100000}}'; any other change (a higher limit, the "
+                + "queue type, the initial group size) takes the queue drained, deleted and declared again, or the setting put back.";
     }
 
     /// <summary>

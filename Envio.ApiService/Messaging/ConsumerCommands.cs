@@ -9,13 +9,13 @@ namespace Envio.ApiService.Messaging;
 /// Sends an operator's command (<see cref="ConsumerControl"/>) for one type, or every type when it is null, to every
 /// running consumer, confirmed by the broker.
 /// </summary>
-public sealed partial class ConsumerCommands(IConnection connection, IOptions<TopologyOptions> topology, ILogger<ConsumerCommands> logger)
+public sealed partial class ConsumerCommands(AdminConnection admin, IOptions<TopologyOptions> topology, ILogger<ConsumerCommands> logger)
 {
     private readonly TopologyOptions _topology = topology.Value;
 
     public async Task SendAsync(string command, DataObjectType? type, string operatorName, CancellationToken cancellationToken)
     {
-        await using var channel = await connection.CreateChannelAsync(
+        await using var channel = await (await admin.GetAsync(cancellationToken)).CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
         await ConsumerControl.DeclareAsync(channel, _topology, cancellationToken);
         await channel.BasicPublishAsync(_topology.ControlExchange, routingKey: "", mandatory: false,

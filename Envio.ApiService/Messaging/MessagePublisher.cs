@@ -28,6 +28,7 @@ public sealed partial class MessagePublisher(
     IOptions<PublisherOptions> publisherOptions,
     KeyRing keys,
     UnroutableTypes unroutable,
+    QueueMismatches mismatches,
     ILogger<MessagePublisher> logger) : IAsyncDisposable
 {
     private readonly PublisherOptions _options = publisherOptions.Value;
@@ -147,10 +148,7 @@ public sealed partial class MessagePublisher(
             }
             if (!_declared.Contains(names.Type))
             {
-                if ((await Topology.DeclareAsync(connection, names, cancellationToken)).ErrorQueueLimitWarning is { } warning)
-                {
-                    LogErrorQueueLimit(logger, warning);
-                }
+                mismatches.Record(names, await Topology.DeclareAsync(connection, names, cancellationToken));
                 _declared = [.. _declared, names.Type];
             }
             return (_channels[slot]!, _inFlight[slot]);
@@ -188,9 +186,6 @@ public sealed partial class MessagePublisher(
             semaphore.Dispose();
         }
     }
-
-    [LoggerMessage(LogLevel.Warning, "{Warning}")]
-    private static partial void LogErrorQueueLimit(ILogger logger, string warning);
 
     [LoggerMessage(LogLevel.Warning, "Publishing {Count} messages (first {MessageId}, correlation {CorrelationId}) failed: {Reason}")]
     private static partial void LogPublishFailed(ILogger logger, int count, Guid? messageId, string? correlationId, string reason, Exception exception);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Envio.Messaging;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -20,6 +21,7 @@ public sealed partial class Consumer(
     FailurePublisher failures,
     ConsumingSwitch consumingSwitch,
     StoreOutage outage,
+    QueueMismatches mismatches,
     IOptions<ConsumerOptions> consumerOptions,
     ILogger<Consumer> logger) : BackgroundService, IHealthCheck
 {
@@ -51,7 +53,7 @@ public sealed partial class Consumer(
             {
                 await consumingSwitch.WaitUntilResumedAsync(type, stoppingToken);
                 await outage.WaitUntilAnswersAsync(stoppingToken); // a session that handed its batch back waits here
-                await new ConsumingSession(connection, handler, _options, failures, logger).RunAsync(() =>
+                await new ConsumingSession(connection, handler, _options, failures, mismatches, logger).RunAsync(() =>
                 {
                     _failing.TryRemove(queue, out _);
                     delay = _options.ResubscribeDelay;

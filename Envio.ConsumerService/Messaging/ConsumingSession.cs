@@ -17,7 +17,7 @@ namespace Envio.ConsumerService.Messaging;
 /// when the service stops.
 /// </summary>
 internal sealed partial class ConsumingSession(
-    IConnection connection, IBatchHandler handler, ConsumerOptions options, FailurePublisher failures, ILogger logger)
+    IConnection connection, IBatchHandler handler, ConsumerOptions options, FailurePublisher failures, QueueMismatches mismatches, ILogger logger)
 {
     private readonly QueueNames _names = handler.Names;
     private readonly ChannelGeneration _generation = new();
@@ -36,10 +36,7 @@ internal sealed partial class ConsumingSession(
     /// </summary>
     public async Task RunAsync(Action consuming, CancellationToken paused, CancellationToken stopping)
     {
-        if ((await Topology.DeclareAsync(connection, _names, stopping)).ErrorQueueLimitWarning is { } warning)
-        {
-            LogErrorQueueLimit(logger, warning);
-        }
+        mismatches.Record(_names, await Topology.DeclareAsync(connection, _names, stopping));
 
         // No more batches are taken once this ends; the batch in hand finishes unless the service stops.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(paused, stopping);
@@ -300,9 +297,6 @@ internal sealed partial class ConsumingSession(
 
     [LoggerMessage(LogLevel.Information, "Stopped consuming {Queue}.")]
     private static partial void LogStopped(ILogger logger, string queue);
-
-    [LoggerMessage(LogLevel.Warning, "{Warning}")]
-    private static partial void LogErrorQueueLimit(ILogger logger, string warning);
 
     [LoggerMessage(LogLevel.Information, "Dropped {Count} deliveries of a channel lost since: the broker delivers them again.")]
     private static partial void LogStaleDropped(ILogger logger, int count);

@@ -4,8 +4,9 @@ using Npgsql;
 namespace Envio.ConsumerService.Persistence;
 
 /// <summary>
-/// Outside Development the link to the database is verified: PostgreSQL with <c>SSL Mode=VerifyFull</c> or
-/// <c>VerifyCA</c>; SQL Server encrypted (never <c>Encrypt=False</c>/<c>Optional</c>) and validated: with
+/// Outside Development the link to the database is verified: PostgreSQL with <c>SSL Mode=VerifyFull</c> (not
+/// <c>VerifyCA</c>, which checks who issued the certificate but not the host it names, so any certificate of that
+/// authority, or without a root certificate any publicly issued one, would do); SQL Server encrypted (never <c>Encrypt=False</c>/<c>Optional</c>) and validated: with
 /// <c>Encrypt=Strict</c>, which validates whatever <c>TrustServerCertificate</c> says, or with
 /// <c>TrustServerCertificate=false</c> (and a <c>ServerCertificate=</c> pin where the certificate is not issued by an
 /// authority the host trusts). With <c>Encrypt=True</c>, <c>TrustServerCertificate=true</c> skips validation and a
@@ -38,9 +39,12 @@ public static partial class VerifiedDatabaseLink
         if (engine == StoreEngine.Postgres)
         {
             var postgres = new NpgsqlConnectionStringBuilder(connectionString);
-            return postgres.SslMode is SslMode.VerifyFull or SslMode.VerifyCA
-                ? null
-                : $"SSL Mode={postgres.SslMode} does not verify the server's certificate.";
+            return postgres.SslMode switch
+            {
+                SslMode.VerifyFull => null,
+                SslMode.VerifyCA => "SSL Mode=VerifyCA checks who issued the server's certificate but not that it names the host.",
+                _ => $"SSL Mode={postgres.SslMode} does not verify the server's certificate.",
+            };
         }
         var sqlServer = new SqlConnectionStringBuilder(connectionString);
         return sqlServer.Encrypt == SqlConnectionEncryptOption.Optional

@@ -215,11 +215,13 @@ public static partial class DatabaseCatalog
                     rows.Add([.. row.Select(v => v is DBNull ? null : v)]);
                 }
             }
-            catch (DbException e) when (attempt < 5 && e.Message.Contains("unrecognized node type", StringComparison.Ordinal))
+            catch (DbException e) when (attempt < 12 && e.Message.Contains("unrecognized node type", StringComparison.Ordinal))
             {
-                // The error stays with the session (the same backend fails it again and again): read on a new one.
+                // The error stays with the session (the same backend fails it again and again): read on a new one. It
+                // has also lasted seconds across sessions (the views deparse the constraints of every database on the
+                // server, another test's among them): up to half a minute in all.
                 Microsoft.Data.SqlClient.SqlConnection.ClearAllPools();
-                await Task.Delay(500);
+                await Task.Delay(TimeSpan.FromMilliseconds(500 * Math.Min(attempt, 6)));
                 continue;
             }
             catch (DbException e)

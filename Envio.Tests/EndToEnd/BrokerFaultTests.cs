@@ -184,7 +184,10 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             TimeSpan.FromSeconds(30), "the refused order's move to fail twice");
         await pipeline.DisposeConsumerAsync(); // what it holds unacknowledged goes back to the queue
 
-        // Only the refused order is left, waiting for a move that can be made; the session never failed.
+        // Only the refused order is left, waiting for a move that can be made; the session never failed. (The broker
+        // takes a moment to make the returned delivery ready again.)
+        await WaitForAsync(async () => await stack.ReadyInPrivateQueueAsync(pipeline.Topology.Queue, ct) >= 1, TimeSpan.FromSeconds(10),
+            "the refused order to be ready in the work queue again");
         Assert.Equal(1u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.Queue, ct));
         Assert.DoesNotContain(pipeline.ConsumerLog.Collector.GetSnapshot(), r => r.Message.Contains(" failed; starting over", StringComparison.Ordinal));
     }
@@ -222,6 +225,27 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         Assert.Equal(refused.OrderId.ToString(), moved.BasicProperties.MessageId);
         Assert.StartsWith("The order is not valid: items[0].sku",
             System.Text.Encoding.UTF8.GetString((byte[])moved.BasicProperties.Headers![FailureHeaders.Reason]!), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The broker stops reading from a connection that publishes during an alarm, every channel of it: operators'
+    /// calls on the publishing connection hung behind the 503s. They have a connection of their own.
+    /// </summary>
+    [Fact]
+    public async Task Under_a_memory_alarm_an_operator_can_still_list_the_error_queue()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using (await BrokerControl.MemoryAlarmAsync(stack.App, ct))
+        {
+            // A publish under the alarm: the broker blocks the API's publishing connection.
+            using var refused = await stack.Api.PostAsJsonAsync("/api/orders", SampleOrders.Create(54_300), ct);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+
+            using var patience = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            patience.CancelAfter(TimeSpan.FromSeconds(10));
+            using var listing = await stack.Api.GetAsync(new Uri("/admin/errors?limit=10", UriKind.Relative), patience.Token);
+            Assert.Equal(HttpStatusCode.OK, listing.StatusCode);
+        }
     }
 
     /// <summary>An order the consumer refuses (an SKU longer than its rules allow): it must be moved to the error queue.</summary>

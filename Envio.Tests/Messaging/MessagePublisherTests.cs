@@ -17,6 +17,7 @@ public sealed class MessagePublisherTests(EnvioStack stack)
         Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout }),
         stack.Keys,
         new UnroutableTypes(),
+        new QueueMismatches(NullLogger<QueueMismatches>.Instance),
         NullLogger<MessagePublisher>.Instance);
 
     private static (Envelope, Order) Message(Order order) => (Orders.Envelope(order), order);
@@ -46,7 +47,7 @@ public sealed class MessagePublisherTests(EnvioStack stack)
             var connection = await stack.App.ConnectToBrokerAsync(ct);
             await using var publisher = new MessagePublisher(connection,
                 Options.Create(new PublisherOptions { ConfirmTimeout = TimeSpan.FromSeconds(5), Channels = 2 }),
-                stack.Keys, new UnroutableTypes(), NullLogger<MessagePublisher>.Instance);
+                stack.Keys, new UnroutableTypes(), new QueueMismatches(NullLogger<QueueMismatches>.Instance), NullLogger<MessagePublisher>.Instance);
             using var stop = new CancellationTokenSource();
             var requests = Enumerable.Range(0, 16).Select(worker => Task.Run(async () =>
             {

@@ -3,6 +3,8 @@ using Envio.ApiService.Messaging;
 using Envio.ConsumerService.Messaging;
 using Envio.Messaging;
 using Envio.Tests.Support;
+using Envio.Tests.Observability;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -27,6 +29,64 @@ public sealed class TopologyTests(EnvioStack stack)
         finally
         {
             await Topologies.DeleteAsync(channel, topology);
+        }
+    }
+
+    /// <summary>A setting changed since the queues were created (or two versions of a rolling deploy that disagree).</summary>
+    [Fact]
+    public async Task A_queue_declared_with_other_arguments_is_used_as_it_is_and_the_difference_is_said()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var topology = Topologies.Private();
+        topology.MaxLength = 1_000;
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
+        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+        try
+        {
+            topology.MaxLength = 5_000;
+            var declaration = await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
+
+            var mismatch = Assert.Single(declaration.Mismatches);
+            Assert.Equal(topology.Queue, mismatch.Queue);
+            Assert.Contains("x-max-length", mismatch.Description, StringComparison.Ordinal);
+            Assert.Contains("It is used as it is", mismatch.Description, StringComparison.Ordinal);
+            Assert.Contains($"rabbitmqctl set_policy --vhost <vhost> --apply-to queues {topology.Queue} ", mismatch.Description, StringComparison.Ordinal);
+
+            topology.MaxLength = 1_000; // the setting put back
+            Assert.Empty((await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct)).Mismatches);
+        }
+        finally
+        {
+            await Topologies.DeleteAsync(channel, topology);
+        }
+    }
+
+    /// <summary>
+    /// Before, every declaration failed with PRECONDITION_FAILED: every POST was a 503 and the consumer started over
+    /// every 2 s. Now orders are accepted and stored through the queue as it is, and both services' health names it.
+    /// </summary>
+    [Fact]
+    public async Task With_a_queue_declared_otherwise_orders_are_accepted_and_stored_and_both_services_say_Degraded()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var topology = Topologies.Private();
+        topology.MaxLength = 1_000;
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct); // as the deployment before declared it
+        topology.MaxLength = 5_000;
+        await using var pipeline = new InProcessPipeline(stack, topology);
+        await pipeline.StartPublisherAsync();
+        var orders = Enumerable.Range(0, 20).Select(i => SampleOrders.Create(95_300 + i)).ToList();
+
+        await pipeline.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
+        await pipeline.StartConsumerAsync();
+
+        Assert.Equal(orders.Count, await StoredOrders.WaitForAsync(stack.Database, [.. orders.Select(o => o.OrderId)], TimeSpan.FromSeconds(30)));
+        foreach (var service in new[] { pipeline.PublisherMismatches, pipeline.ConsumerMismatches })
+        {
+            var health = await service.CheckHealthAsync(new HealthCheckContext(), ct);
+            Assert.Equal(HealthStatus.Degraded, health.Status);
+            Assert.Contains($"'{topology.Queue}'", health.Description, StringComparison.Ordinal);
+            Assert.Contains("x-max-length", health.Description, StringComparison.Ordinal);
         }
     }
 
@@ -130,7 +190,8 @@ public sealed class TopologyTests(EnvioStack stack)
                 Assert.Equal(Move.DeadLettered, await failures.DeadLetterAsync(Orders.Names(topology), delivery, $"failed: {id}", null, ct));
             }
 
-            var admin = new FailedMessages(stack.Broker, NullLogger<FailedMessages>.Instance);
+            await using var connection = new AdminConnection(stack.BrokerFactory);
+            var admin = new FailedMessages(connection, NullLogger<FailedMessages>.Instance);
             var names = Orders.Names(topology);
             foreach (var id in replayed)
             {

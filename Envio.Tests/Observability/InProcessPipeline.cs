@@ -41,6 +41,12 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
 
     public MessagePublisher Publisher { get; private set; } = null!;
 
+    /// <summary>The publisher's record of queues declared otherwise (a health check of the API's).</summary>
+    public QueueMismatches PublisherMismatches { get; } = new(new FakeLogger<QueueMismatches>());
+
+    /// <summary>The consumer's record of queues declared otherwise (one of its health checks).</summary>
+    public QueueMismatches ConsumerMismatches { get; } = new(new FakeLogger<QueueMismatches>());
+
     /// <summary>The running consumer's outage watch (its health check: paused, or a type's batches held).</summary>
     public StoreOutage Outage => _outage ?? throw new InvalidOperationException("The consumer is not started.");
 
@@ -51,7 +57,7 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     {
         await Envio.Messaging.Topology.DeclareAsync(stack.Broker, Names, default);
         Publisher = new MessagePublisher(stack.Broker,
-            Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }), stack.Keys, new UnroutableTypes(), PublisherLog);
+            Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }), stack.Keys, new UnroutableTypes(), PublisherMismatches, PublisherLog);
     }
 
     /// <summary>Publishes orders (as the API would: serialized, sealed, confirmed) to the private topology.</summary>
@@ -89,7 +95,7 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
             Options.Create(Topology), Options.Create(consumerOptions), LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(HandlerLogs))));
         var consuming = connection ?? stack.Broker;
         _consumer = new Consumer(consuming, handlers, _failures,
-            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), outage, Options.Create(consumerOptions), ConsumerLog);
+            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), outage, ConsumerMismatches, Options.Create(consumerOptions), ConsumerLog);
         await _consumer.StartAsync(default);
     }
 

@@ -17,13 +17,19 @@ namespace Envio.Tests.Security;
 public sealed class AuthTests(EnvioStack stack)
 {
     public static TheoryData<string> RefusedTokens() =>
-        ["none", "garbage", "expired", "wrong audience", "wrong issuer", "wrong signing key", "alg none"];
+        ["none", "garbage", "expired", "expired past the clock skew", "valid only after the clock skew", "not an access token",
+            "wrong audience", "wrong issuer", "wrong signing key", "alg none"];
 
     private static string? TokenFor(string kind) => kind switch
     {
         "none" => null,
         "garbage" => "not-a-jwt",
         "expired" => TestTokens.Create(scopes: [TestTokens.SendScope], expires: DateTime.UtcNow.AddMinutes(-10)),
+        // The API allows a minute of clock skew either way, and no more.
+        "expired past the clock skew" => TestTokens.Create(scopes: [TestTokens.SendScope], expires: DateTime.UtcNow.AddSeconds(-90)),
+        "valid only after the clock skew" => TestTokens.Create(scopes: [TestTokens.SendScope], notBefore: DateTime.UtcNow.AddSeconds(90)),
+        // Signed by the trusted issuer with the trusted key, but a logout token, not an access token.
+        "not an access token" => TestTokens.Create(scopes: [TestTokens.SendScope], type: "logout+jwt"),
         "wrong audience" => TestTokens.Create(scopes: [TestTokens.SendScope], audience: "some-other-api"),
         "wrong issuer" => TestTokens.Create(scopes: [TestTokens.SendScope], issuer: "https://evil.example.com"),
         "wrong signing key" => TestTokens.Create(scopes: [TestTokens.SendScope], key: new SymmetricSecurityKey(new byte[32])),
@@ -49,6 +55,27 @@ public sealed class AuthTests(EnvioStack stack)
         await AssertProblemAsync(batch, HttpStatusCode.Unauthorized, ct);
         await AssertProblemAsync(admin, HttpStatusCode.Unauthorized, ct);
         await AssertNothingPublishedAsync(stack, before, [order.OrderId], ct);
+    }
+
+    [Theory]
+    [InlineData("expired 30 s ago")]
+    [InlineData("valid from 30 s from now")]
+    [InlineData("typ at+jwt")]
+    public async Task A_token_within_the_clock_skew_or_of_RFC_9068s_type_is_accepted(string kind)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var token = kind switch
+        {
+            "expired 30 s ago" => TestTokens.Create(scopes: [TestTokens.SendScope], expires: DateTime.UtcNow.AddSeconds(-30)),
+            "valid from 30 s from now" => TestTokens.Create(scopes: [TestTokens.SendScope], notBefore: DateTime.UtcNow.AddSeconds(30)),
+            _ => TestTokens.Create(scopes: [TestTokens.SendScope], type: "at+jwt"),
+        };
+        using var client = Client(stack, token);
+        var order = SampleOrders.Create(615_000 + kind.Length);
+
+        using var response = await client.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
+
+        Assert.Equal([order.OrderId], await AcceptedIdsAsync(response, ct));
     }
 
     [Theory]

@@ -22,6 +22,9 @@ public sealed class DatabaseLinkVerificationTests
     [InlineData(Postgres + ";SSL Mode=Require")]
     [InlineData(Postgres + ";SSL Mode=Prefer")]
     [InlineData(Postgres)]
+    // VerifyCA checks who issued the certificate, not whom it names: without a root certificate any publicly issued one.
+    [InlineData(Postgres + ";SSL Mode=VerifyCA")]
+    [InlineData(Postgres + ";SSL Mode=VerifyCA;Root Certificate=/etc/envio/tls/ca.crt")]
     [InlineData(SqlServer + ";Encrypt=True;TrustServerCertificate=true")]
     // The pin is not consulted with TrustServerCertificate=true outside Strict (see the live test below).
     [InlineData(SqlServer + ";Encrypt=True;TrustServerCertificate=true;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
@@ -38,7 +41,7 @@ public sealed class DatabaseLinkVerificationTests
 
     [Theory]
     [InlineData(Postgres + ";SSL Mode=VerifyFull;Root Certificate=/etc/envio/tls/ca.crt")]
-    [InlineData(Postgres + ";SSL Mode=VerifyCA;Root Certificate=/etc/envio/tls/ca.crt")]
+    [InlineData(Postgres + ";SSL Mode=VerifyFull")] // the machine's trust store, and the host name checked
     [InlineData(SqlServer + ";Encrypt=Strict")]
     [InlineData(SqlServer + ";Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt")]
     [InlineData(SqlServer + ";Encrypt=Strict;TrustServerCertificate=true")] // Strict validates whatever TrustServerCertificate says

@@ -44,14 +44,16 @@ public static class TestTokens
         new("Bearer", Create(client: client, scopes: [SendScope, AdminScope]));
 
     /// <summary>
-    /// A signed token. <paramref name="scopes"/> travel as one space-separated <c>scope</c> claim unless
+    /// A signed token (<paramref name="type"/>: its <c>typ</c> header, <c>JWT</c> when null). <paramref name="scopes"/> travel as one space-separated <c>scope</c> claim unless
     /// <paramref name="scopeClaim"/> says <c>scp</c>, or <paramref name="repeatedScopes"/> asks for one claim per scope.
     /// </summary>
     public static string Create(
         string client = DefaultClient, IReadOnlyList<string>? scopes = null, string issuer = Issuer, string audience = Audience,
-        DateTime? expires = null, SecurityKey? key = null, string scopeClaim = "scope", bool repeatedScopes = false)
+        DateTime? expires = null, SecurityKey? key = null, string scopeClaim = "scope", bool repeatedScopes = false,
+        DateTime? notBefore = null, string? type = null)
     {
         var expiry = expires ?? DateTime.UtcNow.AddHours(4);
+        var validFrom = notBefore ?? expiry.AddHours(-5);
         var claims = new Dictionary<string, object> { ["sub"] = client, ["client_id"] = client };
         if (scopes is { Count: > 0 })
         {
@@ -61,8 +63,9 @@ public static class TestTokens
         {
             Issuer = issuer,
             Audience = audience,
-            IssuedAt = expiry.AddHours(-5),
-            NotBefore = expiry.AddHours(-5),
+            IssuedAt = validFrom,
+            NotBefore = validFrom,
+            TokenType = type,
             Expires = expiry,
             Claims = claims,
             SigningCredentials = new SigningCredentials(key ?? SigningKey, SecurityAlgorithms.HmacSha256),

@@ -1,0 +1,41 @@
+using RabbitMQ.Client;
+
+namespace Envio.ApiService.Messaging;
+
+/// <summary>
+/// The broker connection of operators' calls (listing, replaying and discarding the error queue; pause and resume),
+/// apart from the one objects are published on. During a memory or disk alarm the broker stops reading from every
+/// connection that publishes, all its channels at once: on the shared connection an operator could not even list the
+/// error queue while clients get 503s. Opened at the first call; the client recovers it like the other.
+/// </summary>
+public sealed class AdminConnection(IConnectionFactory factory) : IAsyncDisposable
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private IConnection? _connection;
+
+    public async Task<IConnection> GetAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is { } opened)
+        {
+            return opened;
+        }
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return _connection ??= await factory.CreateConnectionAsync($"{Environment.MachineName} envio-api admin", cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection is { } opened)
+        {
+            await opened.DisposeAsync();
+        }
+        _gate.Dispose();
+    }
+}
