@@ -13,7 +13,11 @@ public sealed class AdminConnection(IConnectionFactory factory) : IAsyncDisposab
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
 
-    public async Task<IConnection> GetAsync(CancellationToken cancellationToken)
+    /// <summary>A channel on the operators' connection, opening it first if need be.</summary>
+    public async Task<IChannel> CreateChannelAsync(CreateChannelOptions? options, CancellationToken cancellationToken) =>
+        await (await GetAsync(cancellationToken)).CreateChannelAsync(options, cancellationToken);
+
+    private async Task<IConnection> GetAsync(CancellationToken cancellationToken)
     {
         if (_connection is { } opened)
         {

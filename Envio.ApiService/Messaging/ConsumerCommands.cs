@@ -15,7 +15,7 @@ public sealed partial class ConsumerCommands(AdminConnection admin, IOptions<Top
 
     public async Task SendAsync(string command, DataObjectType? type, string operatorName, CancellationToken cancellationToken)
     {
-        await using var channel = await (await admin.GetAsync(cancellationToken)).CreateChannelAsync(
+        await using var channel = await admin.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
         await ConsumerControl.DeclareAsync(channel, _topology, cancellationToken);
         await channel.BasicPublishAsync(_topology.ControlExchange, routingKey: "", mandatory: false,

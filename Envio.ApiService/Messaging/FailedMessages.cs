@@ -34,7 +34,7 @@ public sealed partial class FailedMessages(AdminConnection admin, ILogger<Failed
 
     public async Task<FailedMessagePage> ListAsync(QueueNames names, int offset, int limit, CancellationToken cancellationToken)
     {
-        await using var channel = await (await admin.GetAsync(cancellationToken)).CreateChannelAsync(cancellationToken: cancellationToken);
+        await using var channel = await admin.CreateChannelAsync(null, cancellationToken);
         var waiting = (await channel.QueueDeclarePassiveAsync(names.ErrorQueue, cancellationToken)).MessageCount;
         var page = new List<FailedMessage>(limit);
         ulong lastTag = 0;
@@ -57,7 +57,7 @@ public sealed partial class FailedMessages(AdminConnection admin, ILogger<Failed
     /// <summary>Replays the messages with these ids, or every message when <paramref name="messageIds"/> is null, to their type's work queue.</summary>
     public async Task<ReplayOutcome> ReplayAsync(QueueNames names, IReadOnlySet<string>? messageIds, string operatorName, CancellationToken cancellationToken)
     {
-        await using var publisher = await (await admin.GetAsync(cancellationToken)).CreateChannelAsync(
+        await using var publisher = await admin.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
         var replayed = await TakeAsync(names, messageIds, async (channel, message) =>
         {
@@ -84,7 +84,7 @@ public sealed partial class FailedMessages(AdminConnection admin, ILogger<Failed
     private async Task<List<string>> TakeAsync(
         QueueNames names, IReadOnlySet<string>? messageIds, Func<IChannel, BasicGetResult, Task> take, CancellationToken cancellationToken)
     {
-        await using var channel = await (await admin.GetAsync(cancellationToken)).CreateChannelAsync(cancellationToken: cancellationToken);
+        await using var channel = await admin.CreateChannelAsync(null, cancellationToken);
         // Replaying all: only what waits when the call begins, as a replayed message that fails again comes back
         // behind those and must not be replayed again (and again) by the same call. By id, the scan ends when the queue
         // does (what is not taken stays unacked on this channel until the end, so nothing is seen twice): the count
