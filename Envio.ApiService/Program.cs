@@ -11,6 +11,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddRabbitMQClientOverTls("messaging");
+builder.AddRabbitMQAdminClientOverTls("messaging"); // operators' calls and the topology, as the broker's administrator when one is given
 
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
 builder.Services.Configure<PublisherOptions>(builder.Configuration.GetSection(PublisherOptions.SectionName));
@@ -21,7 +22,12 @@ builder.Services.AddSingleton<UnroutableTypes>();
 builder.Services.AddSingleton<QueueMismatches>();
 builder.Services.AddHealthChecks().AddCheck<QueueMismatches>("queues"); // Degraded while a queue exists with other arguments than the settings give
 builder.Services.AddHealthChecks().AddCheck<UnroutableTypes>("publishing"); // Degraded while a type's queue is missing
-builder.Services.AddSingleton<AdminConnection>(); // operators' calls, apart from publishing (an alarm blocks a publishing connection whole)
+// Operators' calls and declaring the topology, apart from publishing (an alarm blocks a publishing connection whole),
+// as the broker's administrator when one is given.
+builder.Services.AddSingleton(services => new AdminConnection(
+    services.GetKeyedService<RabbitMQ.Client.IConnectionFactory>(RabbitMQTlsExtensions.AdminConnectionName("messaging"))
+    ?? services.GetRequiredService<RabbitMQ.Client.IConnectionFactory>()));
+builder.Services.AddHostedService<TopologyAtStart>(); // the consumer's user may not declare them
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);

@@ -11,7 +11,7 @@ var messaging = builder.AddMessaging("messaging", hosting).WithQueueDepths();
 var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 var api = builder.AddProject<Projects.Envio_ApiService>("api")
-    .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
+    .WithBrokerUser(messaging, BrokerRole.Api).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithSettingsFrom("Envio:Topology", "Envio:Publisher", "Envio:Api")
     .WithEncryptionKeys()
     .WithTokenAuthority().WithDevelopmentTokens()
@@ -23,7 +23,8 @@ messaging.WithErrorQueueCommands(api);
 
 builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))
-    .WithReference(messaging).WaitFor(messaging).WithBrokerTrust(messaging)
+    .WithBrokerUser(messaging, BrokerRole.Consumer).WaitFor(messaging).WithBrokerTrust(messaging)
+    .WaitFor(api) // the API declares the topology the consumer uses
     .WithReference(enviodb).WaitFor(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithEncryptionKeys()

@@ -22,7 +22,26 @@ public static class RabbitMQTlsExtensions
     /// cluster (see <see cref="BrokerConnectionString"/>): every connection made from the registered factory, the
     /// shared <see cref="IConnection"/> and its recoveries included, chooses among all the nodes listed.
     /// </summary>
-    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName)
+    public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName) =>
+        builder.AddRabbitMQClientOverTls(connectionName, keyed: false);
+
+    /// <summary>
+    /// The broker's administrator identity (<c>ConnectionStrings:{connectionName}-admin</c>), when one is given: a keyed
+    /// <see cref="IConnectionFactory"/> (key <c>{connectionName}-admin</c>) with the same checks, and no health check of
+    /// its own (its connection opens at the first operator's call). Without it, operators' calls use the service's own user.
+    /// </summary>
+    public static void AddRabbitMQAdminClientOverTls(this IHostApplicationBuilder builder, string connectionName)
+    {
+        if (builder.Configuration.GetConnectionString(AdminConnectionName(connectionName)) is { Length: > 0 })
+        {
+            builder.AddRabbitMQClientOverTls(AdminConnectionName(connectionName), keyed: true);
+        }
+    }
+
+    /// <summary>The name (and service key) of the administrator's connection string to the broker <paramref name="connectionName"/>.</summary>
+    public static string AdminConnectionName(string connectionName) => connectionName + "-admin";
+
+    private static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName, bool keyed)
     {
         // At start, not at the first connection.
         if (builder.Configuration.GetConnectionString(connectionName) is { Length: > 0 } configured
@@ -32,17 +51,17 @@ public static class RabbitMQTlsExtensions
         }
 
         BrokerConnectionString? broker = null;
-        builder.AddRabbitMQClient(connectionName,
-            configureSettings: settings =>
+        Action<Aspire.RabbitMQ.Client.RabbitMQClientSettings> configureSettings = settings =>
             {
+                settings.DisableHealthChecks |= keyed;
                 // Aspire reads the connection string as one URI: give it the first node's, keep the list here.
                 if (settings.ConnectionString is { Length: > 0 } connectionString)
                 {
                     broker = BrokerConnectionString.Parse(connectionString);
                     settings.ConnectionString = broker.FirstNode.ToString();
                 }
-            },
-            configureConnectionFactory: factory =>
+            };
+        Action<ConnectionFactory> configureConnectionFactory = factory =>
             {
                 broker?.ConfigureFactory(factory);
                 // The client waits this long before each recovery attempt (5 s by default). With other nodes up there
@@ -63,7 +82,15 @@ public static class RabbitMQTlsExtensions
                 {
                     factory.TrustMachineStoreForThisHostOnly();
                 }
-            });
+            };
+        if (keyed)
+        {
+            builder.AddKeyedRabbitMQClient(connectionName, configureSettings, configureConnectionFactory);
+        }
+        else
+        {
+            builder.AddRabbitMQClient(connectionName, configureSettings, configureConnectionFactory);
+        }
     }
 
     private static void RefusePlainTextOutsideDevelopment(IHostEnvironment environment, string connectionName)

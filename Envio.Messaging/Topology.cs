@@ -149,11 +149,20 @@ public static class Topology
             workQueueArguments["x-max-length"] = maxLength;
         }
 
-        await using (var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken))
+        try
         {
+            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
             await channel.ExchangeDeclareAsync(names.ErrorExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
             await channel.ExchangeDeclareAsync(names.Exchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
             await channel.ExchangeDeclareAsync(names.RetryExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.AccessRefused)
+        {
+            // A user that may only use the names, not declare them (the consumer's: see BrokerPermissions in the
+            // AppHost). The administrator declares them (the API does at its first publish of the type): they must
+            // exist, and a queue that is missing is a NOT_FOUND here, which the caller handles as any broker fault.
+            await VerifyAsync(connection, names, cancellationToken);
+            return new TopologyDeclaration([]);
         }
 
         var mismatches = new List<QueueMismatch>();
@@ -177,6 +186,20 @@ public static class Topology
             }
         }
         return new TopologyDeclaration(mismatches);
+    }
+
+    /// <summary>Checks, without declaring anything (a passive declaration needs no permission), that the type's names exist.</summary>
+    private static async Task VerifyAsync(IConnection connection, QueueNames names, CancellationToken cancellationToken)
+    {
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        foreach (var exchange in new[] { names.ErrorExchange, names.Exchange, names.RetryExchange })
+        {
+            await channel.ExchangeDeclarePassiveAsync(exchange, cancellationToken);
+        }
+        foreach (var queue in names.AllQueues)
+        {
+            await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
+        }
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Envio.Messaging;
 using RabbitMQ.Client;
 
 namespace Envio.ApiService.Messaging;
@@ -6,7 +7,9 @@ namespace Envio.ApiService.Messaging;
 /// The broker connection of operators' calls (listing, replaying and discarding the error queue; pause and resume),
 /// apart from the one objects are published on. During a memory or disk alarm the broker stops reading from every
 /// connection that publishes, all its channels at once: on the shared connection an operator could not even list the
-/// error queue while clients get 503s. Opened at the first call; the client recovers it like the other.
+/// error queue while clients get 503s. Opened at the first call; the client recovers it like the other. It connects
+/// as the broker's administrator identity when one is given (<c>ConnectionStrings:messaging-admin</c>): that user, not
+/// the publishing one, may declare the topology, read the error queue and send commands to the consumers.
 /// </summary>
 public sealed class AdminConnection(IConnectionFactory factory) : IAsyncDisposable
 {
@@ -33,6 +36,10 @@ public sealed class AdminConnection(IConnectionFactory factory) : IAsyncDisposab
             _gate.Release();
         }
     }
+
+    /// <summary>Declares the type's topology as the administrator (see <see cref="Topology.DeclareAsync"/>).</summary>
+    public async Task<TopologyDeclaration> DeclareAsync(QueueNames names, CancellationToken cancellationToken) =>
+        await Topology.DeclareAsync(await GetAsync(cancellationToken), names, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

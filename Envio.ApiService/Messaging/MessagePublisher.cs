@@ -25,6 +25,7 @@ public sealed class PublishFailedException(string message, Exception? inner = nu
 /// </summary>
 public sealed partial class MessagePublisher(
     IConnection connection,
+    AdminConnection admin,
     IOptions<PublisherOptions> publisherOptions,
     KeyRing keys,
     UnroutableTypes unroutable,
@@ -148,7 +149,8 @@ public sealed partial class MessagePublisher(
             }
             if (!_declared.Contains(names.Type))
             {
-                mismatches.Record(names, await Topology.DeclareAsync(connection, names, cancellationToken));
+                // As the administrator: the publishing user may only publish (see docs/security.md).
+                mismatches.Record(names, await admin.DeclareAsync(names, cancellationToken));
                 _declared = [.. _declared, names.Type];
             }
             return (_channels[slot]!, _inFlight[slot]);

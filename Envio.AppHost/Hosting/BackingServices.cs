@@ -18,10 +18,14 @@ internal static class BackingServices
             return builder.AddConnectionString(name);
         }
 
+        // The administrator (topology, operators' calls), then a user for each service (see BrokerPermissions).
         var userName = builder.AddParameter($"{name}-username", "envio", publishValueAsDefault: true);
-        // No symbols: the password travels inside an amqp:// URI.
-        var password = builder.AddParameter($"{name}-password",
-            new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+        var password = builder.AddBrokerPassword(name);
+        BrokerUser[] serviceUsers =
+        [
+            new(BrokerRole.Api, builder.AddBrokerPassword($"{name}-api").Resource),
+            new(BrokerRole.Consumer, builder.AddBrokerPassword($"{name}-consumer").Resource),
+        ];
 
         // Envio:Messaging:Nodes: 1 (a single broker) or more (a RabbitMQ cluster; processes mode).
         var nodes = builder.Configuration.GetValue("Envio:Messaging:Nodes", 1);
@@ -36,20 +40,25 @@ internal static class BackingServices
             // Every queue gets a member on every node. It reaches both services through Envio:Topology, so both
             // declare the same arguments.
             builder.Configuration[$"{TopologySection}:QuorumInitialGroupSize"] ??= nodes.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return builder.AddRabbitMQCluster(name, nodes, userName, password);
+            return builder.AddRabbitMQCluster(name, nodes, userName, password, serviceUsers);
         }
 
         return hosting.Mode switch
         {
             // Deployed: TLS only, Envio's virtual host and user (see deploy/compose). A local development container
             // (below) is Aspire's RabbitMQ on the machine's loopback, in plain AMQP.
-            HostingMode.Containers when builder.ExecutionContext.IsPublishMode => builder.AddRabbitMQForDeployment(name, userName, password),
+            HostingMode.Containers when builder.ExecutionContext.IsPublishMode => builder.AddRabbitMQForDeployment(name, userName, password, serviceUsers),
             HostingMode.Containers => builder.AddRabbitMQ(name, userName, password)
                 .WithManagementPlugin()
                 .WithDataVolume("envio-messaging-data"),
-            _ => builder.AddRabbitMQProcess(name, userName, password),
+            _ => builder.AddRabbitMQProcess(name, userName, password, serviceUsers),
         };
     }
+
+    /// <summary><c>{prefix}-password</c>: generated once, kept in the AppHost's user secrets.</summary>
+    private static IResourceBuilder<ParameterResource> AddBrokerPassword(this IDistributedApplicationBuilder builder, string prefix) =>
+        // No symbols: the password travels inside an amqp:// URI.
+        builder.AddParameter($"{prefix}-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
 
     public static IResourceBuilder<IResourceWithConnectionString> AddEnvioDatabase(
         this IDistributedApplicationBuilder builder, string name, HostingChoice hosting)

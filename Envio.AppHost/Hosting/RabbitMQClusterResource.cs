@@ -9,8 +9,8 @@ namespace Envio.AppHost.Hosting;
 /// Its connection string lists every node (see <c>BrokerConnectionString</c> in Envio.ServiceDefaults): the services
 /// connect to any node that answers and recover on another when theirs is lost.
 /// </summary>
-public sealed class RabbitMQClusterResource(string name, ParameterResource userName, ParameterResource password)
-    : Resource(name), IResourceWithConnectionString, IResourceWithWaitSupport
+public sealed class RabbitMQClusterResource(string name, ParameterResource userName, ParameterResource password, IReadOnlyList<BrokerUser> serviceUsers)
+    : Resource(name), IBrokerWithUsers, IResourceWithWaitSupport
 {
     public const string ResourceType = "RabbitMQCluster";
 
@@ -18,25 +18,28 @@ public sealed class RabbitMQClusterResource(string name, ParameterResource userN
 
     public ParameterResource PasswordParameter { get; } = password;
 
+    public IReadOnlyList<BrokerUser> ServiceUsers { get; } = serviceUsers;
+
     public List<RabbitMQProcessResource> Nodes { get; } = [];
 
-    public ReferenceExpression ConnectionStringExpression
+    public ReferenceExpression ConnectionStringExpression => ConnectionString(ReferenceExpression.Create($"{UserNameParameter}"), PasswordParameter);
+
+    public ReferenceExpression ConnectionStringAs(BrokerUser user) => ConnectionString(ReferenceExpression.Create($"{user.UserName}"), user.Password);
+
+    private ReferenceExpression ConnectionString(ReferenceExpression user, ParameterResource password)
     {
-        get
+        var builder = new ReferenceExpressionBuilder();
+        builder.Append($"amqps://{user}:{password}@");
+        for (var i = 0; i < Nodes.Count; i++)
         {
-            var builder = new ReferenceExpressionBuilder();
-            builder.Append($"amqps://{UserNameParameter}:{PasswordParameter}@");
-            for (var i = 0; i < Nodes.Count; i++)
+            if (i > 0)
             {
-                if (i > 0)
-                {
-                    builder.AppendLiteral(",");
-                }
-                builder.Append($"{Nodes[i].HostAndPort}");
+                builder.AppendLiteral(",");
             }
-            builder.Append($"/{BrokerPermissions.VirtualHost}");
-            return builder.Build();
+            builder.Append($"{Nodes[i].HostAndPort}");
         }
+        builder.Append($"/{BrokerPermissions.VirtualHost}");
+        return builder.Build();
     }
 }
 
@@ -53,7 +56,8 @@ internal static class RabbitMQClusterBuilderExtensions
         string name,
         int nodes,
         IResourceBuilder<ParameterResource> userName,
-        IResourceBuilder<ParameterResource> password)
+        IResourceBuilder<ParameterResource> password,
+        IReadOnlyList<BrokerUser> serviceUsers)
     {
         var (epmd, epmdPort) = builder.AddEpmd(name);
         var cookie = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 32);
@@ -64,7 +68,7 @@ internal static class RabbitMQClusterBuilderExtensions
             .. names.Select((node, i) => $"cluster_formation.classic_config.nodes.{i + 1} = {RabbitMQProcessBuilderExtensions.NodeName(node, epmdPort)}"),
         ];
 
-        var cluster = builder.AddResource(new RabbitMQClusterResource(name, userName.Resource, password.Resource))
+        var cluster = builder.AddResource(new RabbitMQClusterResource(name, userName.Resource, password.Resource, serviceUsers))
             .WithInitialState(new CustomResourceSnapshot
             {
                 ResourceType = RabbitMQClusterResource.ResourceType,
@@ -76,7 +80,7 @@ internal static class RabbitMQClusterBuilderExtensions
         IResourceBuilder<RabbitMQProcessResource>? previous = null;
         foreach (var nodeName in names)
         {
-            var node = builder.AddRabbitMQNode(nodeName, epmd, epmdPort, userName, password, peerDiscovery, cookie)
+            var node = builder.AddRabbitMQNode(nodeName, epmd, epmdPort, userName, password, serviceUsers, peerDiscovery, cookie)
                 .WithParentRelationship(cluster);
             if (previous is not null)
             {

@@ -2,11 +2,12 @@ namespace Envio.AppHost.Hosting;
 
 /// <summary>
 /// RabbitMQ as ops deploy it (the manifest, and deploy/compose/): AMQPS only, on 5671, and the management UI over
-/// HTTPS; Envio's virtual host and least-privilege user, from deploy/compose/rabbitmq/rabbitmq.conf; the certificates
-/// ops supply in deploy/compose/certs/. Aspire's RabbitMQ resource would hand out amqp:// to the default virtual host.
+/// HTTPS; Envio's virtual host and its users with their permissions, from the definitions deploy/compose/make-secrets.sh
+/// writes (loaded as deploy/compose/rabbitmq/rabbitmq.conf says); the certificates ops supply in deploy/compose/certs/.
+/// Aspire's RabbitMQ resource would hand out amqp:// to the default virtual host.
 /// </summary>
-public sealed class RabbitMQDeploymentResource(string name, ParameterResource userName, ParameterResource password)
-    : ContainerResource(name), IResourceWithConnectionString
+public sealed class RabbitMQDeploymentResource(string name, ParameterResource userName, ParameterResource password, IReadOnlyList<BrokerUser> serviceUsers)
+    : ContainerResource(name), IBrokerWithUsers
 {
     internal const string PrimaryEndpointName = "amqps";
 
@@ -19,8 +20,17 @@ public sealed class RabbitMQDeploymentResource(string name, ParameterResource us
 
     public ParameterResource PasswordParameter { get; } = password;
 
-    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"amqps://{UserNameParameter}:{PasswordParameter}@{PrimaryEndpoint.Property(EndpointProperty.Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)}/{BrokerPermissions.VirtualHost}");
+    public IReadOnlyList<BrokerUser> ServiceUsers { get; } = serviceUsers;
+
+    /// <summary>Where the broker finds the definitions (users, permissions) that make-secrets.sh writes.</summary>
+    internal const string DefinitionsPath = "/etc/envio/rabbitmq/definitions.json";
+
+    public ReferenceExpression ConnectionStringExpression => ConnectionString(ReferenceExpression.Create($"{UserNameParameter}"), PasswordParameter);
+
+    public ReferenceExpression ConnectionStringAs(BrokerUser user) => ConnectionString(ReferenceExpression.Create($"{user.UserName}"), user.Password);
+
+    private ReferenceExpression ConnectionString(ReferenceExpression user, ParameterResource password) => ReferenceExpression.Create(
+        $"amqps://{user}:{password}@{PrimaryEndpoint.Property(EndpointProperty.Host)}:{PrimaryEndpoint.Property(EndpointProperty.Port)}/{BrokerPermissions.VirtualHost}");
 }
 
 internal static class RabbitMQDeploymentBuilderExtensions
@@ -29,19 +39,19 @@ internal static class RabbitMQDeploymentBuilderExtensions
         this IDistributedApplicationBuilder builder,
         string name,
         IResourceBuilder<ParameterResource> userName,
-        IResourceBuilder<ParameterResource> password)
+        IResourceBuilder<ParameterResource> password,
+        IReadOnlyList<BrokerUser> serviceUsers)
     {
         var compose = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "deploy", "compose"));
-        return builder.AddResource(new RabbitMQDeploymentResource(name, userName.Resource, password.Resource))
+        return builder.AddResource(new RabbitMQDeploymentResource(name, userName.Resource, password.Resource, serviceUsers))
             .WithImage("library/rabbitmq", "4.3-management")
             .WithImageRegistry("docker.io")
             .WithEndpoint(targetPort: 5671, name: RabbitMQDeploymentResource.PrimaryEndpointName)
             .WithHttpsEndpoint(targetPort: 15671, name: "management")
-            // Read on the first boot of an empty volume only: the user, in the virtual host the configuration names.
-            .WithEnvironment("RABBITMQ_DEFAULT_USER", userName)
-            .WithEnvironment("RABBITMQ_DEFAULT_PASS", password)
             .WithVolume("envio-messaging-data", "/var/lib/rabbitmq")
             .WithBindMount(Path.Combine(compose, "rabbitmq", "rabbitmq.conf"), "/etc/rabbitmq/conf.d/20-envio.conf", isReadOnly: true)
-            .WithBindMount(Path.Combine(compose, "certs"), RabbitMQDeploymentResource.CertificateDirectory, isReadOnly: true);
+            .WithBindMount(Path.Combine(compose, "certs"), RabbitMQDeploymentResource.CertificateDirectory, isReadOnly: true)
+            // Imported at every boot: the virtual host, the administrator and the services' users with their permissions.
+            .WithBindMount(Path.Combine(compose, "secrets", "messaging-definitions.json"), RabbitMQDeploymentResource.DefinitionsPath, isReadOnly: true);
     }
 }

@@ -4,13 +4,13 @@ namespace Envio.AppHost.Hosting;
 
 /// <summary>
 /// RabbitMQ from the Debian package, run by the AppHost as a private node on loopback: AMQP over TLS only, one
-/// virtual host for Envio and one user allowed nothing but Envio's exchanges and queues (see <see cref="BrokerPermissions"/>).
+/// virtual host for Envio, and a user per role allowed only what the role needs (see <see cref="BrokerPermissions"/>).
 /// Alone it is the broker; in a <see cref="RabbitMQClusterResource"/> it is one of its nodes.
 /// </summary>
 public sealed class RabbitMQProcessResource(
     string name, string command, string workingDirectory, ParameterResource userName, ParameterResource password,
-    string nodeName, int epmdPort)
-    : ExecutableResource(name, command, workingDirectory), IResourceWithConnectionString
+    string nodeName, int epmdPort, IReadOnlyList<BrokerUser> serviceUsers)
+    : ExecutableResource(name, command, workingDirectory), IBrokerWithUsers
 {
     internal const string PrimaryEndpointName = "amqps";
 
@@ -19,6 +19,8 @@ public sealed class RabbitMQProcessResource(
     public ParameterResource UserNameParameter { get; } = userName;
 
     public ParameterResource PasswordParameter { get; } = password;
+
+    public IReadOnlyList<BrokerUser> ServiceUsers { get; } = serviceUsers;
 
     /// <summary>The Erlang node name (<c>name-port@localhost</c>), what <c>rabbitmqctl -n</c> and cluster members name.</summary>
     public string NodeName { get; } = nodeName;
@@ -29,8 +31,12 @@ public sealed class RabbitMQProcessResource(
     /// <summary>The node's <c>HOME</c>, which holds its Erlang cookie (<c>rabbitmqctl</c> needs the same).</summary>
     public string HomeDirectory => WorkingDirectory;
 
-    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"amqps://{UserNameParameter}:{PasswordParameter}@{HostAndPort}/{BrokerPermissions.VirtualHost}");
+    public ReferenceExpression ConnectionStringExpression => ConnectionString(ReferenceExpression.Create($"{UserNameParameter}"), PasswordParameter);
+
+    public ReferenceExpression ConnectionStringAs(BrokerUser user) => ConnectionString(ReferenceExpression.Create($"{user.UserName}"), user.Password);
+
+    private ReferenceExpression ConnectionString(ReferenceExpression user, ParameterResource password) => ReferenceExpression.Create(
+        $"amqps://{user}:{password}@{HostAndPort}/{BrokerPermissions.VirtualHost}");
 
     /// <summary><c>127.0.0.1:port</c> of the TLS listener.</summary>
     public ReferenceExpression HostAndPort => ReferenceExpression.Create(
@@ -48,10 +54,11 @@ internal static class RabbitMQProcessBuilderExtensions
         this IDistributedApplicationBuilder builder,
         string name,
         IResourceBuilder<ParameterResource> userName,
-        IResourceBuilder<ParameterResource> password)
+        IResourceBuilder<ParameterResource> password,
+        IReadOnlyList<BrokerUser> serviceUsers)
     {
         var (epmd, epmdPort) = builder.AddEpmd(name);
-        return builder.AddRabbitMQNode(name, epmd, epmdPort, userName, password, clusterConfiguration: []);
+        return builder.AddRabbitMQNode(name, epmd, epmdPort, userName, password, serviceUsers, clusterConfiguration: []);
     }
 
     /// <summary>
@@ -83,6 +90,7 @@ internal static class RabbitMQProcessBuilderExtensions
         int epmdPort,
         IResourceBuilder<ParameterResource> userName,
         IResourceBuilder<ParameterResource> password,
+        IReadOnlyList<BrokerUser> serviceUsers,
         string[] clusterConfiguration,
         string? erlangCookie = null)
     {
@@ -94,7 +102,7 @@ internal static class RabbitMQProcessBuilderExtensions
 
         var rabbitmq = new RabbitMQProcessResource(
             name, LocalBinaries.RabbitMQServer(builder.Configuration), directory, userName.Resource, password.Resource,
-            NodeName(name, epmdPort), epmdPort);
+            NodeName(name, epmdPort), epmdPort, serviceUsers);
 
         return builder.AddResource(rabbitmq)
             .WithEndpoint(port: amqpPort, targetPort: amqpPort, name: RabbitMQProcessResource.PrimaryEndpointName, isProxied: false)
@@ -113,18 +121,23 @@ internal static class RabbitMQProcessBuilderExtensions
             .WithEnvironment("RABBITMQ_ADVANCED_CONFIG_FILE", Path.Combine(directory, "advanced.config"))
             .OnBeforeResourceStarted(async (resource, _, ct) =>
             {
-                // The first boot of an empty node creates the virtual host and this user (and no guest); the file
-                // lives only as long as the run. Nodes joining a cluster take both from it instead.
-                var user = await resource.UserNameParameter.GetValueAsync(ct);
-                var secret = await resource.PasswordParameter.GetValueAsync(ct);
+                // Every boot imports the virtual host and the users with their permissions (the administrator and a
+                // user per service; no guest, since a node with definitions to load seeds no default user). The files
+                // live only as long as the run.
+                var administrator = (BrokerRole.Administrator, (await resource.UserNameParameter.GetValueAsync(ct))!, (await resource.PasswordParameter.GetValueAsync(ct))!);
+                var services = await Task.WhenAll(serviceUsers.Select(async u => (u.Role, u.UserName, (await u.Password.GetValueAsync(ct))!)));
+                var definitions = Path.Combine(directory, "definitions.json");
                 workspace.DirectoryFor(name);
                 certificates.EnsureWritten();
+                await LocalProcessWorkspace.WriteSecretFileAsync(definitions,
+                    BrokerPermissions.Definitions([administrator, .. services], BrokerPermissions.RegisteredTypes), ct);
                 await File.WriteAllTextAsync(Path.Combine(directory, "enabled_plugins"), "[].", ct);
                 await File.WriteAllTextAsync(Path.Combine(directory, "advanced.config"), "[].", ct);
                 await LocalProcessWorkspace.WriteSecretFileAsync(Path.Combine(directory, "rabbitmq.conf"), string.Join('\n',
                 [
                     .. Configuration(amqpPort, certificates),
-                    .. BrokerPermissions.Configuration(user!, secret!, BrokerPermissions.Resources),
+                    $"load_definitions = {definitions}",
+                    "loopback_users = none", // the list only ever named guest, which is never created
                     .. clusterConfiguration,
                     "log.console = true",
                     "log.console.level = info",

@@ -87,6 +87,7 @@ public sealed partial class ComposeTests
     {
         var template = File.ReadAllText(Path.Combine(ComposeDirectory, ".env.template"));
         var compose = File.ReadAllText(Path.Combine(ComposeDirectory, "docker-compose.yml"));
+        var secretsScript = File.ReadAllText(Path.Combine(ComposeDirectory, "make-secrets.sh"));
         var secrets = ComposeSecrets();
         foreach (var (name, resource) in ManifestResources().Where(r => r.Resource.GetProperty("type").GetString() == "parameter.v0"))
         {
@@ -99,7 +100,9 @@ public sealed partial class ComposeTests
             }
             var variable = name.ToUpperInvariant().Replace('-', '_');
             Assert.True(template.Contains($"\n{variable}=", StringComparison.Ordinal), $".env.template does not ask for {variable}.");
-            Assert.True(compose.Contains("${" + variable, StringComparison.Ordinal), $"docker-compose.yml never uses {variable}.");
+            // Compose substitutes it, or make-secrets.sh writes it into the secrets it makes (the broker's users).
+            Assert.True(compose.Contains("${" + variable, StringComparison.Ordinal) || secretsScript.Contains("^" + variable + "=", StringComparison.Ordinal),
+                $"neither docker-compose.yml nor make-secrets.sh uses {variable}.");
         }
     }
 
@@ -253,17 +256,26 @@ public sealed partial class ComposeTests
     }
 
     [Fact]
-    public void The_brokers_configuration_gives_the_permissions_of_every_type_and_nothing_outside_envio()
+    public void The_brokers_definitions_give_each_role_the_permissions_of_every_type_and_nothing_outside_envio()
     {
         var configuration = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf"));
-        var expected = BrokerPermissions.Configuration("user-from-env", "password-from-env", BrokerPermissions.DeployedResources)
-            .Where(line => !line.StartsWith("default_user =", StringComparison.Ordinal) && !line.StartsWith("default_pass =", StringComparison.Ordinal))
-            .Select(line => line.Split('#')[0].Trim());
-        foreach (var line in expected)
-        {
-            Assert.Contains(line, configuration);
-        }
+        Assert.Contains($"load_definitions = {RabbitMQDeploymentResource.DefinitionsPath}", configuration);
+        Assert.Contains("loopback_users = none", configuration);
         Assert.Contains("listeners.tcp = none", configuration);
+        Assert.DoesNotContain(configuration, line => line.StartsWith("default_user", StringComparison.Ordinal));
+
+        using var secrets = GeneratedSecrets.Create();
+        using var definitions = JsonDocument.Parse(secrets.Read("messaging-definitions.json", new HashSet<string>()));
+        var users = definitions.RootElement.GetProperty("users").EnumerateArray().Select(u => u.GetProperty("name").GetString()).ToList();
+        Assert.Equal(["<messaging-username>", "envio-api", "envio-consumer"], users);
+        var permissions = definitions.RootElement.GetProperty("permissions").EnumerateArray().ToDictionary(
+            p => p.GetProperty("user").GetString()!,
+            p => new Permissions(p.GetProperty("configure").GetString()!, p.GetProperty("write").GetString()!, p.GetProperty("read").GetString()!));
+        Assert.Equal(BrokerPermissions.Of(BrokerRole.Administrator, BrokerPermissions.AnyType), permissions["<messaging-username>"]);
+        Assert.Equal(BrokerPermissions.Of(BrokerRole.Api, BrokerPermissions.AnyType), permissions["envio-api"]);
+        Assert.Equal(BrokerPermissions.Of(BrokerRole.Consumer, BrokerPermissions.AnyType), permissions["envio-consumer"]);
+        Assert.All(definitions.RootElement.GetProperty("permissions").EnumerateArray(), p => Assert.Equal(BrokerPermissions.VirtualHost, p.GetProperty("vhost").GetString()));
+
         var allowed = new Regex(BrokerPermissions.DeployedResources);
         foreach (var names in DataObjectTypes.Registered.Select(new TopologyOptions().NamesOf))
         {
@@ -271,6 +283,8 @@ public sealed partial class ComposeTests
             {
                 Assert.Matches(allowed, name);
             }
+            Assert.Matches(BrokerPermissions.Of(BrokerRole.Api, BrokerPermissions.AnyType).Write, names.Exchange);
+            Assert.DoesNotMatch(BrokerPermissions.Of(BrokerRole.Api, BrokerPermissions.AnyType).Write, names.ErrorExchange);
         }
         foreach (var foreign in new[] { "amq.gen-x", "amq.default", "", "orders", "envio", "envio.", "other.orders", "envio.Orders" })
         {
@@ -342,15 +356,17 @@ public sealed partial class ComposeTests
             Assert.EndsWith("/" + BrokerPermissions.VirtualHost, clusterUri);
             foreach (var node in nodes)
             {
-                Assert.Equal("/run/secrets/messaging-password", Environment(services, node)["RABBITMQ_DEFAULT_PASS_FILE"]);
+                Assert.Contains(Sequence((YamlMappingNode)services[node], "volumes"),
+                    m => m.EndsWith($"messaging-definitions.json:{RabbitMQDeploymentResource.DefinitionsPath}:ro", StringComparison.Ordinal));
             }
-            foreach (var service in new[] { "api", "consumer" })
+            foreach (var (service, uri) in new[] { ("api", "messaging-cluster-api-uri"), ("consumer", "messaging-cluster-consumer-uri") })
             {
                 var environment = Environment(services, service);
-                Assert.Equal("/run/secrets/messaging-cluster-uri", environment["ConnectionStrings__messaging_FILE"]);
+                Assert.Equal($"/run/secrets/{uri}", environment["ConnectionStrings__messaging_FILE"]);
+                Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(secrets.Read(uri, new HashSet<string>())));
                 // `config` writes each secret as a mapping with its source.
                 Assert.Contains(((YamlSequenceNode)((YamlMappingNode)services[service])["secrets"]).Children,
-                    secret => secret is YamlMappingNode mapping && Scalar(mapping, "source") == "messaging-cluster-uri");
+                    secret => secret is YamlMappingNode mapping && Scalar(mapping, "source") == uri);
                 Assert.DoesNotContain(environment.Keys, key => key == "ConnectionStrings__messaging");
                 Assert.Equal("3", environment["Envio__Topology__QuorumInitialGroupSize"]);
             }
@@ -530,8 +546,9 @@ public sealed partial class ComposeTests
     }
 
     private static Dictionary<string, string> Environment(YamlMappingNode services, string service) =>
-        ((YamlMappingNode)((YamlMappingNode)services[service])["environment"]).Children
-            .ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value ?? "");
+        ((YamlMappingNode)services[service]).Children.TryGetValue("environment", out var environment)
+            ? ((YamlMappingNode)environment).Children.ToDictionary(e => ((YamlScalarNode)e.Key).Value!, e => ((YamlScalarNode)e.Value).Value ?? "")
+            : [];
 
     private static string Scalar(YamlMappingNode node, string key) => ((YamlScalarNode)node[key]).Value!;
 

@@ -14,6 +14,7 @@ public sealed class MessagePublisherTests(EnvioStack stack)
 {
     private MessagePublisher Publisher(TimeSpan confirmTimeout) => new(
         stack.Broker,
+        stack.Admin,
         Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout }),
         stack.Keys,
         new UnroutableTypes(),
@@ -45,7 +46,7 @@ public sealed class MessagePublisherTests(EnvioStack stack)
         for (var cut = 0; cut < 10; cut++)
         {
             var connection = await stack.App.ConnectToBrokerAsync(ct);
-            await using var publisher = new MessagePublisher(connection,
+            await using var publisher = new MessagePublisher(connection, stack.Admin,
                 Options.Create(new PublisherOptions { ConfirmTimeout = TimeSpan.FromSeconds(5), Channels = 2 }),
                 stack.Keys, new UnroutableTypes(), new QueueMismatches(NullLogger<QueueMismatches>.Instance), NullLogger<MessagePublisher>.Instance);
             using var stop = new CancellationTokenSource();

@@ -77,7 +77,7 @@ public sealed class QueueDeletedTests(EnvioStack stack)
         // declare the type's names again by itself.
         var unroutable = new UnroutableTypes();
         await using var publisher = new MessagePublisher(
-            stack.Broker, Options.Create(new PublisherOptions { Channels = 1 }), stack.Keys, unroutable, new QueueMismatches(NullLogger<QueueMismatches>.Instance), NullLogger<MessagePublisher>.Instance);
+            stack.Broker, stack.Admin, Options.Create(new PublisherOptions { Channels = 1 }), stack.Keys, unroutable, new QueueMismatches(NullLogger<QueueMismatches>.Instance), NullLogger<MessagePublisher>.Instance);
         try
         {
             await publisher.PublishOrdersAsync(topology, [InProcessPipeline.Message(SampleOrders.Create(94_101))], ct);

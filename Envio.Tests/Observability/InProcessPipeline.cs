@@ -56,7 +56,7 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     public async Task StartPublisherAsync(TimeSpan? confirmTimeout = null)
     {
         await Envio.Messaging.Topology.DeclareAsync(stack.Broker, Names, default);
-        Publisher = new MessagePublisher(stack.Broker,
+        Publisher = new MessagePublisher(stack.Broker, stack.Admin,
             Options.Create(new PublisherOptions { ConfirmTimeout = confirmTimeout ?? TimeSpan.FromSeconds(10) }), stack.Keys, new UnroutableTypes(), PublisherMismatches, PublisherLog);
     }
 

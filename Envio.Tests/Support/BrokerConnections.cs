@@ -1,4 +1,5 @@
 using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Envio.AppHost.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -18,6 +19,14 @@ public static class BrokerConnections
         BrokerConnectionString.Parse((await app.GetConnectionStringAsync("messaging", cancellationToken))!)
             .ConfigureFactory(new ConnectionFactory())
             .TrustOnly(app.CaCertificatePath());
+
+    /// <summary>A factory for the same broker as the user of a service's <paramref name="role"/> (see BrokerPermissions).</summary>
+    public static async Task<ConnectionFactory> BrokerFactoryAsync(this DistributedApplication app, BrokerRole role, CancellationToken cancellationToken)
+    {
+        var broker = app.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<IBrokerWithUsers>().Single();
+        var connectionString = await broker.ConnectionStringAs(broker.ServiceUsers.Single(u => u.Role == role)).GetValueAsync(cancellationToken);
+        return BrokerConnectionString.Parse(connectionString!).ConfigureFactory(new ConnectionFactory()).TrustOnly(app.CaCertificatePath());
+    }
 
     public static async Task<IConnection> ConnectToBrokerAsync(this DistributedApplication app, CancellationToken cancellationToken) =>
         await (await app.BrokerFactoryAsync(cancellationToken)).CreateConnectionAsync(cancellationToken);

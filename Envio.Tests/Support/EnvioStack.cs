@@ -1,3 +1,4 @@
+using Envio.ApiService.Messaging;
 using System.Data.Common;
 using Aspire.Hosting;
 using Envio.ConsumerService.Messaging;
@@ -22,6 +23,7 @@ public class EnvioStack : IAsyncLifetime
     private DistributedApplication? _app;
     private IConnection? _broker;
     private ConnectionFactory? _brokerFactory;
+    private AdminConnection? _admin;
     private NpgsqlDataSource? _database;
     private readonly List<BasicGetResult> _errorQueueTaken = [];
 
@@ -42,6 +44,9 @@ public class EnvioStack : IAsyncLifetime
 
     /// <summary>How the tests (and in-process services) open further connections of their own to the stack's broker.</summary>
     public ConnectionFactory BrokerFactory => _brokerFactory ?? throw new InvalidOperationException("The stack is not started.");
+
+    /// <summary>An API's administrator connection to the stack's broker (declaring topology, operators' calls), for in-process tests.</summary>
+    public AdminConnection Admin => _admin ??= new AdminConnection(BrokerFactory);
 
     /// <summary>The consumer's mover of failed messages, on a connection of its own, for in-process tests.</summary>
     public FailurePublisher FailurePublisher(TopologyOptions topology, ConsumerOptions? options = null, ILogger<FailurePublisher>? logger = null) =>
@@ -166,6 +171,10 @@ public class EnvioStack : IAsyncLifetime
 
     public virtual async ValueTask DisposeAsync()
     {
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync();
+        }
         if (_broker is not null)
         {
             await _broker.DisposeAsync();

@@ -3,13 +3,17 @@
 # services that need it, never in their environment or on a command line). An existing file is kept: to choose a value
 # yourself, or to rotate one, write the file and run this again (../README.md, "Rotating"). Passwords are letters and
 # digits only: they travel unquoted in a URI and a connection string.
-#   messaging-password   the broker user's password (MESSAGING_USERNAME in .env)
+#   messaging-password   the broker administrator's password (MESSAGING_USERNAME in .env): topology and operators' calls
+#   messaging-api-password, messaging-consumer-password   the services' own broker users (envio-api, envio-consumer)
 #   sqlserver-password   SQL Server's sa password: the server and the bootstrap step only
 #   enviodb-password     the consumer's own login (envio), owner of enviodb and nothing else
 #   encryption-key-k1    AES-256 key for message bodies and personal columns
-#   messaging-uri, enviodb-connection   the services' connection strings, rewritten from the files above on every run
-#   messaging-cluster-uri   the broker's connection string listing every node of docker-compose.cluster.yml
-#                           (MESSAGING_NAMES, default "messaging messaging-2 messaging-3")
+#   messaging-uri, messaging-api-uri, messaging-consumer-uri, enviodb-connection   the connection strings (administrator,
+#                           API, consumer, database), rewritten from the files above on every run
+#   messaging-cluster-uri, messaging-cluster-api-uri, messaging-cluster-consumer-uri   the same, listing every node of
+#                           docker-compose.cluster.yml (MESSAGING_NAMES, default "messaging messaging-2 messaging-3")
+#   messaging-definitions.json   the broker's virtual host, users and permissions, imported at every boot (rabbitmq.conf):
+#                           the same roles as Envio.AppHost/Hosting/BrokerPermissions.cs (a test keeps them in step)
 # Usage: ./make-secrets.sh [directory]   (default ./secrets)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,11 +38,13 @@ keep() { # name, generator
   fi
 }
 keep messaging-password password
+keep messaging-api-password password
+keep messaging-consumer-password password
 keep sqlserver-password password
 keep enviodb-password password
 keep encryption-key-k1 "openssl rand -base64 32"
 
-for name in messaging-password sqlserver-password enviodb-password; do
+for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password; do
   if ! grep -qE '^[A-Za-z0-9]+$' "$out/$name"; then
     echo "$out/$name: letters and digits only (it goes unquoted into a connection string)" >&2
     exit 1
@@ -49,10 +55,30 @@ if ! [[ "$user" =~ ^[A-Za-z0-9]+$ ]]; then
   exit 1
 fi
 
+# Each role's permissions on every type's names (envio.orders, envio.payments, … and the names below them), so that
+# they cover the types a later build adds: see docs/security.md.
+t='envio[.][a-z0-9-]+'
+permissions() { # user, configure, write, read
+  printf '{"user":"%s","vhost":"envio","configure":"%s","write":"%s","read":"%s"}' "$1" "$2" "$3" "$4"
+}
 (umask 022
- printf 'amqps://%s:%s@messaging:5671/envio' "$user" "$(cat "$out/messaging-password")" >"$out/messaging-uri"
  nodes=$(for node in ${MESSAGING_NAMES:-messaging messaging-2 messaging-3}; do printf '%s:5671\n' "$node"; done | paste -sd, -)
- printf 'amqps://%s:%s@%s/envio' "$user" "$(cat "$out/messaging-password")" "$nodes" >"$out/messaging-cluster-uri"
+ for role in admin api consumer; do
+   case $role in
+     admin) name=$user secret=messaging cluster=messaging-cluster ;;
+     *) name=envio-$role secret=messaging-$role cluster=messaging-cluster-$role ;;
+   esac
+   printf 'amqps://%s:%s@messaging:5671/envio' "$name" "$(cat "$out/$secret-password")" >"$out/$secret-uri"
+   printf 'amqps://%s:%s@%s/envio' "$name" "$(cat "$out/$secret-password")" "$nodes" >"$out/$cluster-uri"
+ done
+ printf '{"vhosts":[{"name":"envio"}],"users":[%s,%s,%s],"permissions":[%s,%s,%s]}\n' \
+   "$(printf '{"name":"%s","password":"%s","tags":""}' "$user" "$(cat "$out/messaging-password")")" \
+   "$(printf '{"name":"envio-api","password":"%s","tags":""}' "$(cat "$out/messaging-api-password")")" \
+   "$(printf '{"name":"envio-consumer","password":"%s","tags":""}' "$(cat "$out/messaging-consumer-password")")" \
+   "$(permissions "$user" "^$t([.].+)?\$" "^$t([.].+)?\$" "^$t([.].+)?\$")" \
+   "$(permissions envio-api '^$' "^$t\$" '^$')" \
+   "$(permissions envio-consumer "^$t[.]control([.].+)?\$" "^$t([.]error|[.]retry|[.]control[.].+)\$" "^$t([.]control([.].+)?)?\$")" \
+   >"$out/messaging-definitions.json"
  printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
    "$(cat "$out/enviodb-password")" >"$out/enviodb-connection")
-echo "$out/: messaging-password, sqlserver-password, enviodb-password, encryption-key-k1, messaging-uri, messaging-cluster-uri, enviodb-connection. Back them up with certs/."
+echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, the connection strings and messaging-definitions.json. Back them up with certs/."
