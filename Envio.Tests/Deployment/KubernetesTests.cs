@@ -31,7 +31,8 @@ public sealed partial class KubernetesTests
         Assert.NotEmpty(builtIn);
         foreach (var item in builtIn)
         {
-            var model = Assert.IsType<Type>(BuiltInModels.GetValueOrDefault(ApiKind(item)), exactMatch: false);
+            Assert.True(BuiltInModels.TryGetValue(ApiKind(item), out var model),
+                $"{layout}: {Describe(item)} ({ApiKind(item)}) has neither a model here nor a vendored schema in deploy/kubernetes/schemas.");
             try
             {
                 Assert.NotNull(JsonSerializer.Deserialize(item.ToJsonString(), model, StrictModels));
@@ -248,6 +249,20 @@ public sealed partial class KubernetesTests
         }
     }
 
+    /// <summary>The trial's connection string pins the server's certificate: the consumer must have that file.</summary>
+    [Fact]
+    public async Task The_trial_consumer_has_the_certificate_its_connection_string_pins()
+    {
+        var connection = (await MadeSecrets.OfAsync("trial"))["enviodb-connection"]["connection"];
+        var pinned = Assert.Single(PinnedCertificate().Matches(connection)).Groups[1].Value;
+        var consumer = (await Rendered.OfAsync("overlays/trial")).OfKind("Deployment").Single(d => d["metadata"]!["name"]!.GetValue<string>() == "consumer");
+        var pod = PodSpec(consumer);
+        Assert.True(SecretFileMounted(pod, Containers(pod, initContainers: false).Single(), pinned), $"The trial's consumer has no {pinned}.");
+    }
+
+    [GeneratedRegex(@"ServerCertificate=([^;]+)")]
+    private static partial Regex PinnedCertificate();
+
     [Fact]
     public async Task The_external_database_link_fails_over_across_subnets_and_verifies_the_server()
     {
@@ -365,11 +380,27 @@ public sealed partial class KubernetesTests
     private static bool Selects(JsonObject selector, JsonObject labels) =>
         selector.All(s => labels[s.Key]?.GetValue<string>() == s.Value!.GetValue<string>());
 
+    /// <summary>Whether a Secret (directly or projected) puts a file at <paramref name="path"/> in the container.</summary>
     private static bool SecretFileMounted(JsonObject pod, JsonObject container, string path)
     {
-        var secretVolumes = (pod["volumes"]?.AsArray() ?? []).Where(v => v!["secret"] is not null).Select(v => v!["name"]!.GetValue<string>()).ToHashSet();
-        return (container["volumeMounts"]?.AsArray() ?? []).Any(m =>
-            secretVolumes.Contains(m!["name"]!.GetValue<string>()) && path.StartsWith(m["mountPath"]!.GetValue<string>() + "/", StringComparison.Ordinal));
+        var volumes = (pod["volumes"]?.AsArray() ?? []).ToDictionary(v => v!["name"]!.GetValue<string>(), v => v!);
+        foreach (var mount in container["volumeMounts"]?.AsArray() ?? [])
+        {
+            var directory = mount!["mountPath"]!.GetValue<string>() + "/";
+            if (!path.StartsWith(directory, StringComparison.Ordinal) || !volumes.TryGetValue(mount["name"]!.GetValue<string>(), out var volume))
+            {
+                continue;
+            }
+            var file = path[directory.Length..];
+            var sources = volume["secret"] is { } secret
+                ? [secret]
+                : (volume["projected"]?["sources"]?.AsArray() ?? []).Select(s => s!["secret"]).OfType<JsonNode>().ToList();
+            if (sources.Any(s => s["items"] is not JsonArray items || items.Any(i => i!["path"]!.GetValue<string>() == file)))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static bool LooksLikeCredential(string value) => CredentialShape().IsMatch(value);
