@@ -1,3 +1,4 @@
+using Envio.AppHost.Hosting;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -282,32 +283,22 @@ public sealed partial class KubernetesTests
         var permissions = (await Rendered.OfAsync("base")).OfKind("Permission")
             .ToDictionary(p => p["spec"]!["userReference"]!["name"]!.GetValue<string>(), p => p["spec"]!["permissions"]!.AsObject());
         Assert.Equal(["envio-admin", "envio-api", "envio-consumer", "envio-keda"], permissions.Keys.Order());
-        var topology = new TopologyOptions();
-        var control = topology.ControlExchange;
-        var controlQueue = $"{control}.consumer-5d8f7c9b4-x2x9z.{Guid.NewGuid():N}";
-        foreach (var type in DataObjectTypes.Registered)
+        // The same roles as the AppHost's broker and compose's definitions (BrokerPermissions, deployed form).
+        foreach (var (user, role) in new[] { ("envio-admin", BrokerRole.Administrator), ("envio-api", BrokerRole.Api), ("envio-consumer", BrokerRole.Consumer) })
         {
-            var names = topology.NamesOf(type);
-            string[] all = [names.Exchange, names.ErrorExchange, names.RetryExchange, .. names.RetryQueues, control, controlQueue];
-            Allows(permissions, "envio-api", "write", [names.Exchange], all);
-            Allows(permissions, "envio-api", "configure", [], all);
-            Allows(permissions, "envio-api", "read", [], all);
-            Allows(permissions, "envio-consumer", "configure", all, []);
-            Allows(permissions, "envio-consumer", "write", [names.Exchange, names.ErrorExchange, names.RetryExchange, .. names.RetryQueues, controlQueue], all);
-            Allows(permissions, "envio-consumer", "read", all, []);
-            Allows(permissions, "envio-admin", "configure", [control], all);
-            Allows(permissions, "envio-admin", "write", [names.Exchange, control], all);
-            Allows(permissions, "envio-admin", "read", [names.ErrorQueue], all);
-            foreach (var operation in new[] { "configure", "write", "read" })
-            {
-                Allows(permissions, "envio-keda", operation, [], all);
-            }
+            var expected = BrokerPermissions.Of(role, BrokerPermissions.AnyType);
+            Assert.Equal(expected, new Permissions(
+                permissions[user]["configure"]!.GetValue<string>(), permissions[user]["write"]!.GetValue<string>(), permissions[user]["read"]!.GetValue<string>()));
+        }
+        foreach (var operation in new[] { "configure", "write", "read" })
+        {
+            Assert.Equal("^$", permissions["envio-keda"][operation]!.GetValue<string>());
         }
         foreach (var (user, granted) in permissions)
         {
             foreach (var (operation, pattern) in granted)
             {
-                foreach (var foreign in new[] { "amq.gen-x1", "amq.direct", "other.orders", "envio", "envio.orders.x.error" })
+                foreach (var foreign in new[] { "amq.gen-x1", "amq.direct", "other.orders", "envio", "envio.Orders" })
                 {
                     Assert.False(Regex.IsMatch(foreign, pattern!.GetValue<string>()), $"{user} may {operation} '{foreign}'.");
                 }
