@@ -31,6 +31,7 @@ builder.Services.AddHostedService<TopologyAtStart>(); // the consumer's user may
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<BodyBudget>(); // request bodies held at once, across every client
 
 // Who may call (bearer tokens, a policy per scope), how often and how many at once (per client), and from where.
 builder.AddApiAuthentication();

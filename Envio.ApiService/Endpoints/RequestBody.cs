@@ -22,6 +22,18 @@ internal static class RequestBody
                 title: "The body must be JSON.", detail: "Send Content-Type: application/json."));
         }
 
+        // A share of the bytes every request's body holds at once, before reading any (a body declared longer than
+        // the limit is refused below and takes none).
+        var declaredTooLong = context.Request.ContentLength > maxBytes;
+        using var share = declaredTooLong ? null : await context.RequestServices.GetRequiredService<BodyBudget>()
+            .TakeAsync(Math.Min(context.Request.ContentLength ?? maxBytes, maxBytes), context.RequestAborted);
+        if (!declaredTooLong && share is null)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            return (default, Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "The API is reading as many bodies as it can hold.",
+                detail: $"Retry after 1 s. Every client's bodies in flight share one budget ({ApiOptions.SectionName}:{nameof(ApiOptions.MaxBodyBytesInFlight)})."));
+        }
         using var body = await PooledBody.ReadAtMostAsync(context, maxBytes, readTimeout);
         if (body.Status == StatusCodes.Status413PayloadTooLarge)
         {

@@ -9,7 +9,8 @@ public sealed class ApiOptions
     public const string SectionName = "Envio:Api";
 
     public const long DefaultMaxBodyBytes = 1024 * 1024;
-    public const long DefaultMaxBatchBodyBytes = 16 * 1024 * 1024;
+    /// <summary>What 1,000 objects need, with room: a batch of 1,000 typical orders is about 600 KB.</summary>
+    public const long DefaultMaxBatchBodyBytes = 2 * 1024 * 1024;
 
     /// <summary>The largest body <c>POST /api/orders</c> reads; beyond it, 413.</summary>
     public long MaxOrderBodyBytes { get; set; } = DefaultMaxBodyBytes;
@@ -19,7 +20,7 @@ public sealed class ApiOptions
 
     /// <summary>
     /// Each type's own limits, by its name (<c>Envio:Api:Types:payment:MaxBodyBytes</c>); unset, 1 MiB for one object
-    /// and 16 MiB for a batch. Orders take theirs from <see cref="MaxOrderBodyBytes"/> and <see cref="MaxBatchBodyBytes"/>.
+    /// and 2 MiB for a batch. Orders take theirs from <see cref="MaxOrderBodyBytes"/> and <see cref="MaxBatchBodyBytes"/>.
     /// </summary>
     public Dictionary<string, TypeLimits> Types { get; set; } = new(StringComparer.Ordinal);
 
@@ -88,6 +89,15 @@ public sealed class ApiOptions
     public ForwardedHeadersSettings ForwardedHeaders { get; set; } = new();
 
     public RateLimitOptions RateLimit { get; set; } = new();
+
+    /// <summary>
+    /// The request-body bytes held at once across every client (<c>BodyBudget</c>): 64 MiB, an eighth of the compose
+    /// memory limit of 512 MiB, so that bodies and the objects parsed from them stay well inside it.
+    /// </summary>
+    public long MaxBodyBytesInFlight { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>How long a request waits for its share of <see cref="MaxBodyBytesInFlight"/> before it is answered 503.</summary>
+    public TimeSpan BodyBudgetWait { get; set; } = TimeSpan.FromSeconds(2);
 
     public sealed class ForwardedHeadersSettings
     {

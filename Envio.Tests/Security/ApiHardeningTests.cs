@@ -51,7 +51,7 @@ public sealed class ApiHardeningTests(ApiHardeningTests.DeployedApi deployed) : 
     }
 
     [Fact(Timeout = 300_000)]
-    public async Task Slow_bodies_declaring_16_MiB_hold_no_memory_beyond_what_arrived_and_other_clients_are_still_served()
+    public async Task Slow_bodies_declaring_the_batch_limit_hold_no_memory_beyond_what_arrived_and_other_clients_are_still_served()
     {
         var ct = TestContext.Current.CancellationToken;
         var api = await ResourceProcesses.ApiProcessAsync(deployed.App, ct);
@@ -77,7 +77,7 @@ public sealed class ApiHardeningTests(ApiHardeningTests.DeployedApi deployed) : 
                 slow.Add((client, stream));
                 await stream.WriteAsync(Encoding.ASCII.GetBytes(
                     $"POST /api/orders/batch HTTP/1.1\r\nHost: {endpoint.Authority}\r\nAuthorization: Bearer {token}\r\n" +
-                    $"Content-Type: application/json\r\nContent-Length: {16 * MiB}\r\n\r\n["), ct);
+                    $"Content-Type: application/json\r\nContent-Length: {Envio.ApiService.Security.ApiOptions.DefaultMaxBatchBodyBytes}\r\n\r\n["), ct);
             }
 
             // A few seconds of trickling (Kestrel's grace period is 5 s), watching the API's memory all along.
