@@ -276,6 +276,13 @@ public sealed partial class ComposeTests
         Assert.Equal(BrokerPermissions.Of(BrokerRole.Consumer, BrokerPermissions.AnyType), permissions["envio-consumer"]);
         Assert.All(definitions.RootElement.GetProperty("permissions").EnumerateArray(), p => Assert.Equal(BrokerPermissions.VirtualHost, p.GetProperty("vhost").GetString()));
 
+        // Every work queue's backlog is bounded, and a publish beyond it refused (the client gets 503), never dropped.
+        var policy = Assert.Single(definitions.RootElement.GetProperty("policies").EnumerateArray());
+        Assert.Equal("queues", policy.GetProperty("apply-to").GetString());
+        Assert.Equal("reject-publish", policy.GetProperty("definition").GetProperty("overflow").GetString());
+        Assert.True(policy.GetProperty("definition").GetProperty("max-length").GetInt64() > 0);
+        var workQueues = new Regex(policy.GetProperty("pattern").GetString()!);
+
         var allowed = new Regex(BrokerPermissions.DeployedResources);
         foreach (var names in DataObjectTypes.Registered.Select(new TopologyOptions().NamesOf))
         {
@@ -283,6 +290,9 @@ public sealed partial class ComposeTests
             {
                 Assert.Matches(allowed, name);
             }
+            Assert.Matches(workQueues, names.Queue);
+            Assert.DoesNotMatch(workQueues, names.ErrorQueue);
+            Assert.All(names.RetryQueues, retry => Assert.DoesNotMatch(workQueues, retry));
             Assert.Matches(BrokerPermissions.Of(BrokerRole.Api, BrokerPermissions.AnyType).Write, names.Exchange);
             Assert.DoesNotMatch(BrokerPermissions.Of(BrokerRole.Api, BrokerPermissions.AnyType).Write, names.ErrorExchange);
         }

@@ -22,6 +22,8 @@ mkdir -p "$out" && chmod 700 "$out" # the files are world-readable for the conta
 
 user="${MESSAGING_USERNAME:-$( (sed -n 's/^MESSAGING_USERNAME=//p' .env 2>/dev/null || true) | tail -n1)}"
 user="${user:-envio}"
+max_length="${WORK_QUEUE_MAX_LENGTH:-$( (sed -n 's/^WORK_QUEUE_MAX_LENGTH=//p' .env 2>/dev/null || true) | tail -n1)}"
+max_length="${max_length:-1000000}"
 
 # 32 letters and digits with at least one upper, one lower and one digit (SQL Server's password policy).
 password() {
@@ -50,6 +52,10 @@ for name in messaging-password messaging-api-password messaging-consumer-passwor
     exit 1
   fi
 done
+if ! [[ "$max_length" =~ ^[1-9][0-9]*$ ]]; then
+  echo "WORK_QUEUE_MAX_LENGTH: a positive number of messages" >&2
+  exit 1
+fi
 if ! [[ "$user" =~ ^[A-Za-z0-9]+$ ]]; then
   echo "MESSAGING_USERNAME: letters and digits only (it goes into the broker's URI)" >&2
   exit 1
@@ -71,13 +77,16 @@ permissions() { # user, configure, write, read
    printf 'amqps://%s:%s@messaging:5671/envio' "$name" "$(cat "$out/$secret-password")" >"$out/$secret-uri"
    printf 'amqps://%s:%s@%s/envio' "$name" "$(cat "$out/$secret-password")" "$nodes" >"$out/$cluster-uri"
  done
- printf '{"vhosts":[{"name":"envio"}],"users":[%s,%s,%s],"permissions":[%s,%s,%s]}\n' \
+ # Each work queue's backlog is bounded, and a publish beyond it is refused (reject-publish): the broker nacks it and
+ # the client gets 503, never a silent drop. A policy, not a queue argument, so that .env can change it later.
+ printf '{"vhosts":[{"name":"envio"}],"users":[%s,%s,%s],"permissions":[%s,%s,%s],"policies":[%s]}\n' \
    "$(printf '{"name":"%s","password":"%s","tags":""}' "$user" "$(cat "$out/messaging-password")")" \
    "$(printf '{"name":"envio-api","password":"%s","tags":""}' "$(cat "$out/messaging-api-password")")" \
    "$(printf '{"name":"envio-consumer","password":"%s","tags":""}' "$(cat "$out/messaging-consumer-password")")" \
    "$(permissions "$user" "^$t([.].+)?\$" "^$t([.].+)?\$" "^$t([.].+)?\$")" \
    "$(permissions envio-api '^$' "^$t\$" '^$')" \
    "$(permissions envio-consumer "^$t[.]control([.].+)?\$" "^$t([.]error|[.]retry|[.]control[.].+)\$" "^$t([.]control([.].+)?)?\$")" \
+   "$(printf '{"vhost":"envio","name":"envio-work-queues","pattern":"^%s$","apply-to":"queues","priority":0,"definition":{"max-length":%s,"overflow":"reject-publish"}}' "$t" "$max_length")" \
    >"$out/messaging-definitions.json"
  printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
    "$(cat "$out/enviodb-password")" >"$out/enviodb-connection")
