@@ -20,7 +20,7 @@ builder.Services.AddHealthChecks().AddCheck<StoreOutage>("store-outage"); // Deg
 builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddSingleton<BatchHandlers>(); // one per registered type of data object
 builder.Services.AddSingleton<ConsumingSwitch>(); // an operator's pause and resume, per type
-builder.Services.AddHostedService(services => services.GetRequiredService<ConsumingSwitch>());
+builder.Services.AddHostedService<ConsumerControlListener>(); // keeps the switch at the operators' kept state
 builder.Services.AddHealthChecks().AddCheck<ConsumingSwitch>("consuming-switch"); // Degraded while a type is paused
 builder.Services.AddSingleton<QueueMismatches>();
 builder.Services.AddHealthChecks().AddCheck<QueueMismatches>("queues"); // Degraded while a queue exists with other arguments than the settings give

@@ -43,6 +43,12 @@ public sealed class TopologyOptions
     public string ControlExchange { get; set; } = "envio.orders.control";
 
     /// <summary>
+    /// The broker user whose commands the consumers obey (the API's admin connection's user). Commands carry the
+    /// broker-validated <c>user_id</c>; set, a consumer ignores any other sender's with a warning. Unset: every sender's.
+    /// </summary>
+    public string? ControlUser { get; set; }
+
+    /// <summary>
     /// The waits between attempts after a transient failure: one retry queue per step, whose TTL sends the message
     /// back to the work queue. After the last step a message goes to the error queue. Default 5 s, 30 s, 5 min.
     /// </summary>

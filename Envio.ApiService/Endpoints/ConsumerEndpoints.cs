@@ -7,8 +7,8 @@ using Envio.Messaging;
 namespace Envio.ApiService.Endpoints;
 
 /// <summary>
-/// For operators: pause every running consumer, for one type (<c>?type=payment</c>) or all of them (the work queues
-/// keep what arrives), and resume it.
+/// For operators: pause every consumer, for one type (<c>?type=payment</c>) or all of them (the work queues keep what
+/// arrives), and resume it. The answer says the state sent and which consumers confirmed it.
 /// </summary>
 public static class ConsumerEndpoints
 {
@@ -26,16 +26,19 @@ public static class ConsumerEndpoints
 
         consumers.MapPost("/pause", (ConsumerCommands commands, HttpContext context, [Description(TypeParameter)] string? type) => SendAsync(commands, context, ConsumerControl.Pause, type))
             .WithName("PauseConsumers")
-            .WithSummary("Pause every running consumer")
-            .WithDescription("Each consumer finishes the batch in hand and hands the rest back to the work queue, which keeps " +
-                "everything that arrives meanwhile; its /health says Degraded. Lasts until resumed or the consumer restarts.")
-            .Produces(StatusCodes.Status204NoContent)
+            .WithSummary("Pause every consumer")
+            .WithDescription("Each consumer stops taking messages and writes those it was already handed; the work queue keeps " +
+                "everything that arrives meanwhile, and its /health says Degraded. The pause is kept by the broker until resumed: " +
+                "consumers that restart, reconnect or start later pause too. The answer lists the consumers that confirmed " +
+                "within a short wait; one that missed it (reconnecting) applies it within its periodic read.")
+            .Produces<ConsumerCommandResult>(StatusCodes.Status200OK)
             .ProducesValidationProblem();
 
         consumers.MapPost("/resume", (ConsumerCommands commands, HttpContext context, [Description(TypeParameter)] string? type) => SendAsync(commands, context, ConsumerControl.Resume, type))
             .WithName("ResumeConsumers")
             .WithSummary("Resume every paused consumer")
-            .Produces(StatusCodes.Status204NoContent)
+            .WithDescription("Kept by the broker like a pause. The answer lists the consumers that confirmed within a short wait.")
+            .Produces<ConsumerCommandResult>(StatusCodes.Status200OK)
             .ProducesValidationProblem();
 
         return app;
@@ -50,8 +53,7 @@ public static class ConsumerEndpoints
         }
         return ErrorQueueEndpoints.BrokerCallAsync(context, async () =>
         {
-            await commands.SendAsync(command, chosen, ErrorQueueEndpoints.OperatorOf(context), context.RequestAborted);
-            return Results.NoContent();
+            return Results.Ok(await commands.SendAsync(command, chosen, ErrorQueueEndpoints.OperatorOf(context), context.RequestAborted));
         });
     }
 }

@@ -20,6 +20,13 @@ public sealed class AdminConnection(IConnectionFactory factory) : IAsyncDisposab
     public async Task<IChannel> CreateChannelAsync(CreateChannelOptions? options, CancellationToken cancellationToken) =>
         await (await GetAsync(cancellationToken)).CreateChannelAsync(options, cancellationToken);
 
+    /// <summary>The broker user this connection logs in as: the <c>user_id</c> the broker validates on what it publishes.</summary>
+    public string UserName => factory.UserName;
+
+    /// <summary>The version of the broker this connection reached, opening it first if need be.</summary>
+    public async Task<Envio.Messaging.BrokerVersion> BrokerVersionAsync(CancellationToken cancellationToken) =>
+        Envio.Messaging.BrokerVersion.Of(await GetAsync(cancellationToken));
+
     private async Task<IConnection> GetAsync(CancellationToken cancellationToken)
     {
         if (_connection is { } opened)

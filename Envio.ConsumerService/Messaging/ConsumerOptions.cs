@@ -76,4 +76,16 @@ public sealed class ConsumerOptions
 
     /// <summary>The pause before consuming again after the channel was lost for good.</summary>
     public TimeSpan ResubscribeDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How often a consumer reads the operators' kept state (pause, resume) besides at start and after each recovery
+    /// of its control connection: the bound on how long a consumer that missed a command (its connection recovering
+    /// at that moment) goes on in the old state.
+    /// </summary>
+    public TimeSpan ControlStateRefresh { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How this consumer names itself in its confirmations and its control connection's name; unset, <c>{host}/{process id}</c>.</summary>
+    public string? Name { get; set; }
+
+    public string EffectiveName => Name is { Length: > 0 } name ? name : $"{Environment.MachineName}/{Environment.ProcessId}";
 }

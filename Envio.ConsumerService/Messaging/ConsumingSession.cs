@@ -14,11 +14,16 @@ namespace Envio.ConsumerService.Messaging;
 /// A session that receives nothing for <see cref="ConsumerOptions.IdleRenewal"/> renews its consumer. The session ends
 /// when an operator pauses the type, when a batch was handed back through a database outage, when the broker closes
 /// the channel or cancels the consumer (its queue deleted, a delivery held past the broker's consumer timeout), or
-/// when the service stops.
+/// when the service stops. At a pause it cancels its consumer first and then writes what it was already handed (at
+/// most a prefetch), so a pause returns nothing to the queue; whatever it does not write goes back with one
+/// <c>basic.nack</c>, never by closing the channel: both would count toward a quorum queue's delivery limit.
 /// </summary>
 internal sealed partial class ConsumingSession(
     IConnection connection, IBatchHandler handler, ConsumerOptions options, FailurePublisher failures, QueueMismatches mismatches, ILogger logger)
 {
+    /// <summary>How long a cancel waits for the client to dispatch its cancel-ok.</summary>
+    private static readonly TimeSpan CancelOkWait = TimeSpan.FromSeconds(5);
+
     private readonly QueueNames _names = handler.Names;
     private readonly ChannelGeneration _generation = new();
 
@@ -26,6 +31,7 @@ internal sealed partial class ConsumingSession(
     // broker hands over a full prefetch again: the delivery handler then waits for room, so that wait ends when the
     // session does, or the client's dispatcher, and with it the whole connection, would wait forever.
     private readonly Channel<Delivery> _buffer = Channel.CreateBounded<Delivery>(new BoundedChannelOptions(options.Prefetch) { SingleReader = true });
+    private readonly Unacknowledged _unacknowledged = new();
     private volatile bool _channelLost;
     private volatile bool _cancelledByBroker;
 
@@ -62,6 +68,7 @@ internal sealed partial class ConsumingSession(
         });
         consumer.ReceivedAsync += (_, delivery) =>
         {
+            _unacknowledged.Received(delivery.DeliveryTag, _generation.Current);
             var received = new Delivery(delivery.DeliveryTag, _generation.Current, delivery.BasicProperties,
                 delivery.Body.ToArray(), // the client reuses its buffer once this handler returns
                 delivery.Redelivered, ConsumerTelemetry.ContextOf(delivery.BasicProperties), _generation);
@@ -71,6 +78,7 @@ internal sealed partial class ConsumingSession(
         consuming();
         LogConsuming(logger, _names.Queue, options.Prefetch, options.BatchSize);
 
+        var handedBack = false;
         try
         {
             while (true)
@@ -92,6 +100,7 @@ internal sealed partial class ConsumingSession(
                 {
                     // Handed back after its hold limit in a database outage: what waits in the buffer goes back too
                     // (below), before the broker's consumer timeout, and consuming waits for the database.
+                    handedBack = true;
                     break;
                 }
             }
@@ -103,18 +112,29 @@ internal sealed partial class ConsumingSession(
         }
         finally
         {
-            // Release a handler waiting for room before anything waits for the dispatcher (cancel, close).
-            _buffer.Writer.TryComplete();
+            // A handler waiting for room was released when `ended` was cancelled, before anything waits for the dispatcher.
             await ended.CancelAsync();
-            if (channel.IsOpen)
+            var drain = paused.IsCancellationRequested && !stopping.IsCancellationRequested && !_channelLost && !_cancelledByBroker && !handedBack;
+            if (channel.IsOpen && !_cancelledByBroker)
             {
-                if (!_cancelledByBroker)
-                {
-                    await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
-                }
-                await ReturnBufferedAsync(channel);
+                await CancelAsync(channel, consumer, consumerTag);
             }
-            LogStopped(logger, _names.Queue);
+            _buffer.Writer.TryComplete();
+            try
+            {
+                if (drain && channel.IsOpen)
+                {
+                    await DrainAsync(channel, stopping);
+                }
+            }
+            finally
+            {
+                if (channel.IsOpen)
+                {
+                    await ReturnUnacknowledgedAsync(channel);
+                }
+                LogStopped(logger, _names.Queue);
+            }
         }
         if (_channelLost && !stopping.IsCancellationRequested)
         {
@@ -146,22 +166,64 @@ internal sealed partial class ConsumingSession(
     }
 
     /// <summary>
-    /// Hands what was delivered and never taken back to the queue with one nack, not by closing the channel, which
-    /// RabbitMQ 4.3 would count as a failed delivery of each.
+    /// Cancels the consumer and waits until the client has dispatched the cancel-ok, which comes after every delivery
+    /// the broker sent before it: from then on nothing more arrives, and what arrived is in the buffer.
     /// </summary>
-    private async Task ReturnBufferedAsync(IChannel channel)
+    private async Task CancelAsync(IChannel channel, SessionConsumer consumer, string consumerTag)
     {
-        ulong last = 0;
-        while (_buffer.Reader.TryRead(out var delivery))
+        try
         {
-            if (delivery.Generation == _generation.Current)
-            {
-                last = Math.Max(last, delivery.Tag);
-            }
+            var unregistered = consumer.ExpectCancelOk();
+            await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+            await unregistered.WaitAsync(CancelOkWait);
         }
-        if (last > 0)
+        catch (Exception e) when (e is TimeoutException or RabbitMQ.Client.Exceptions.AlreadyClosedException or RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            LogCancelUnconfirmed(logger, _names.Queue, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// At a pause: writes, in batches, what the broker handed over before the consumer was cancelled. Handing it back
+    /// instead would count one more delivery of each toward a quorum queue's delivery limit (RabbitMQ 3.x and 4.0–4.2
+    /// count a nack too), so orders caught in the prefetch at many pauses would end in the error queue.
+    /// </summary>
+    private async Task DrainAsync(IChannel channel, CancellationToken stopping)
+    {
+        var written = 0;
+        while (!stopping.IsCancellationRequested && channel.IsOpen)
+        {
+            var batch = new List<Delivery>(options.BatchSize);
+            while (batch.Count < options.BatchSize && _buffer.Reader.TryRead(out var delivery))
+            {
+                batch.Add(delivery);
+            }
+            if (batch.Count == 0 || await HandleAsync(channel, batch, stopping))
+            {
+                break; // all written, or handed back through a database outage (the rest goes back below)
+            }
+            written += batch.Count;
+        }
+        if (written > 0)
+        {
+            LogDrained(logger, written, _names.Queue);
+        }
+    }
+
+    /// <summary>
+    /// Hands whatever this channel holds unacknowledged back to the queue with one multiple nack, not by closing the
+    /// channel, which RabbitMQ 4.3 would count as a failed delivery of each.
+    /// </summary>
+    private async Task ReturnUnacknowledgedAsync(IChannel channel)
+    {
+        while (_buffer.Reader.TryRead(out _))
+        {
+            // Covered by the nack below.
+        }
+        if (_unacknowledged.Highest(_generation.Current) is { } last)
         {
             await channel.BasicNackAsync(last, multiple: true, requeue: true, CancellationToken.None);
+            _unacknowledged.Settled(last, _generation.Current);
         }
     }
 
@@ -196,9 +258,9 @@ internal sealed partial class ConsumingSession(
                 }
             }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
-            // The window closed: write what there is.
+            // The window closed, or the session ended mid-fill: write what there is rather than drop it to the channel.
         }
         return batch;
     }
@@ -289,11 +351,18 @@ internal sealed partial class ConsumingSession(
         {
             await channel.BasicAckAsync(tag, multiple: true, CancellationToken.None);
         }
+        _unacknowledged.Settled(batch.Where(d => d.Generation == current).Max(d => d.Tag), current);
         return returned + handedBack > 0;
     }
 
     [LoggerMessage(LogLevel.Information, "Consuming {Queue} (prefetch {Prefetch}, batches of up to {BatchSize}).")]
     private static partial void LogConsuming(ILogger logger, string queue, ushort prefetch, int batchSize);
+
+    [LoggerMessage(LogLevel.Information, "Wrote the {Count} messages of {Queue} delivered before the pause.")]
+    private static partial void LogDrained(ILogger logger, int count, string queue);
+
+    [LoggerMessage(LogLevel.Warning, "The consumer of {Queue} was cancelled without the broker's answer ({Reason}): what it holds goes back with a nack.")]
+    private static partial void LogCancelUnconfirmed(ILogger logger, string queue, string reason);
 
     [LoggerMessage(LogLevel.Information, "Stopped consuming {Queue}.")]
     private static partial void LogStopped(ILogger logger, string queue);
@@ -318,6 +387,25 @@ internal sealed partial class ConsumingSession(
 /// </summary>
 internal sealed class SessionConsumer(IChannel channel, Func<Task> cancelledByBroker) : AsyncEventingBasicConsumer(channel)
 {
+    private TaskCompletionSource _cancelOk = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Call before a cancel: completes when the client dispatches its cancel-ok, which it does after every delivery
+    /// the broker sent before it.
+    /// </summary>
+    public Task ExpectCancelOk()
+    {
+        var expected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _cancelOk, expected);
+        return expected.Task;
+    }
+
+    protected override async Task OnCancelAsync(string[] consumerTags, CancellationToken cancellationToken = default)
+    {
+        await base.OnCancelAsync(consumerTags, cancellationToken);
+        Volatile.Read(ref _cancelOk).TrySetResult();
+    }
+
     public override async Task HandleBasicCancelAsync(string consumerTag, CancellationToken cancellationToken = default)
     {
         await base.HandleBasicCancelAsync(consumerTag, cancellationToken);

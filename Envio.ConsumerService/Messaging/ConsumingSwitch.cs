@@ -1,52 +1,98 @@
-using System.Text;
 using Envio.Contracts;
 using Envio.Contracts.DataObjects;
 using Envio.Messaging;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
-using RabbitMQ.Client.Events;
 
 namespace Envio.ConsumerService.Messaging;
 
 /// <summary>
-/// An operator's pause and resume (<see cref="ConsumerControl"/>) of one type or of all, heard on a queue of this
-/// process's own bound to the control exchange. While a type is paused, <see cref="Consumer"/> takes none of its
-/// deliveries and <c>/health</c> says Degraded; the other types go on.
+/// Which types an operator paused, as this process applies it: the kept state (<see cref="ConsumingState"/>, see
+/// <see cref="ConsumerControlListener"/>) or an earlier API's command. While a type is paused, <see cref="Consumer"/>
+/// takes none of its deliveries and <c>/health</c> says Degraded; the other types go on. Nothing is consumed before the
+/// kept state was read once, so a consumer started while the others are paused never takes a message.
 /// </summary>
-public sealed partial class ConsumingSwitch(IConnection connection, IOptions<TopologyOptions> topology, ILogger<ConsumingSwitch> logger)
-    : BackgroundService, IHealthCheck
+public sealed partial class ConsumingSwitch(ILogger<ConsumingSwitch> logger) : IHealthCheck, IDisposable
 {
-    private readonly TopologyOptions _topology = topology.Value;
     private readonly Dictionary<DataObjectType, TypeSwitch> _switches = DataObjectTypes.Registered.ToDictionary(type => type, _ => new TypeSwitch());
+    private readonly TaskCompletionSource _known = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _gate = new();
+    private long _applied;
 
     public bool IsPaused(DataObjectType type) => _switches[type].IsPaused;
+
+    /// <summary>The sequence of the kept state applied last (0: none yet).</summary>
+    public long AppliedSequence
+    {
+        get { lock (_gate) { return _applied; } }
+    }
+
+    /// <summary>The names of the types paused now.</summary>
+    public IReadOnlyList<string> PausedTypes => [.. _switches.Where(s => s.Value.IsPaused).Select(s => s.Key.Name).Order(StringComparer.Ordinal)];
 
     /// <summary>Cancelled when an operator pauses the type (a fresh token after each resume).</summary>
     public CancellationToken PausedToken(DataObjectType type) => _switches[type].PausedToken;
 
-    public Task WaitUntilResumedAsync(DataObjectType type, CancellationToken cancellationToken) => _switches[type].WaitUntilResumedAsync(cancellationToken);
+    /// <summary>Waits until the kept state was read once and the type is not paused.</summary>
+    public async Task WaitUntilResumedAsync(DataObjectType type, CancellationToken cancellationToken)
+    {
+        await _known.Task.WaitAsync(cancellationToken);
+        await _switches[type].WaitUntilResumedAsync(cancellationToken);
+    }
 
-    /// <summary>Pauses <paramref name="type"/>, or every type when it is null.</summary>
+    /// <summary>
+    /// Applies <paramref name="state"/> when it is newer than the one applied, or as new when <paramref name="orEqual"/>
+    /// (a broadcast: its sequence equal to the applied one is a second API's command of the same instant, published
+    /// later). Returns whether it was applied. Either way the state is known from now on.
+    /// </summary>
+    public bool Apply(ConsumingState state, string by, bool orEqual)
+    {
+        bool newer;
+        lock (_gate)
+        {
+            newer = state.Sequence > _applied || (orEqual && state.Sequence == _applied);
+            if (newer)
+            {
+                _applied = state.Sequence;
+            }
+        }
+        if (newer)
+        {
+            foreach (var (type, each) in _switches)
+            {
+                var paused = state.Paused.Contains(type.Name, StringComparer.Ordinal);
+                if (paused ? each.Pause() : each.Resume())
+                {
+                    Log(type, paused, by, state.Sequence);
+                }
+            }
+        }
+        _known.TrySetResult();
+        return newer;
+    }
+
+    /// <summary>No state is kept yet: nothing is paused, and consuming may start.</summary>
+    public void NothingKept() => _known.TrySetResult();
+
+    /// <summary>An earlier API's command: pauses <paramref name="type"/>, or every type when it is null, until a newer state says otherwise.</summary>
     public void Pause(DataObjectType? type, string by)
     {
         foreach (var (each, state) in _switches.Where(s => type is null || s.Key == type))
         {
             if (state.Pause())
             {
-                LogPaused(logger, each.Plural, by);
+                Log(each, paused: true, by, sequence: null);
             }
         }
     }
 
-    /// <summary>Resumes <paramref name="type"/>, or every type when it is null.</summary>
+    /// <summary>An earlier API's command: resumes <paramref name="type"/>, or every type when it is null.</summary>
     public void Resume(DataObjectType? type, string by)
     {
         foreach (var (each, state) in _switches.Where(s => type is null || s.Key == type))
         {
             if (state.Resume())
             {
-                LogResumed(logger, each.Plural, by);
+                Log(each, paused: false, by, sequence: null);
             }
         }
     }
@@ -59,60 +105,25 @@ public sealed partial class ConsumingSwitch(IConnection connection, IOptions<Top
             : HealthCheckResult.Healthy());
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private void Log(DataObjectType type, bool paused, string by, long? sequence)
     {
-        // The client recovers this channel, its exclusive queue and the consumer after a connection loss.
-        var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-        await ConsumerControl.DeclareAsync(channel, _topology, stoppingToken);
-        var queue = $"{_topology.ControlExchange}.{Environment.MachineName}.{Guid.NewGuid():N}";
-        await channel.QueueDeclareAsync(queue, durable: false, exclusive: true, autoDelete: true, cancellationToken: stoppingToken);
-        await channel.QueueBindAsync(queue, _topology.ControlExchange, routingKey: "", cancellationToken: stoppingToken);
-        var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, message) =>
+        var state = sequence is { } known ? $"state {known}" : "an earlier API's command";
+        if (paused)
         {
-            var by = message.BasicProperties.AppId ?? "unknown";
-            var named = message.BasicProperties.Headers?.TryGetValue(ConsumerControl.DataObjectHeader, out var value) == true
-                ? value switch { byte[] bytes => Encoding.UTF8.GetString(bytes), string text => text, _ => "" }
-                : null;
-            var type = DataObjectTypes.Registered.ByName(named);
-            if (named is not null && type is null)
-            {
-                LogUnknownType(logger, named, by);
-                return Task.CompletedTask;
-            }
-            switch (message.BasicProperties.Type)
-            {
-                case ConsumerControl.Pause:
-                    Pause(type, by);
-                    break;
-                case ConsumerControl.Resume:
-                    Resume(type, by);
-                    break;
-            }
-            return Task.CompletedTask;
-        };
-        await channel.BasicConsumeAsync(queue, autoAck: true, consumer, stoppingToken);
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stoppingToken);
+            LogPaused(logger, type.Plural, by, state);
         }
-        catch (OperationCanceledException)
+        else
         {
-            // Shutting down.
-        }
-        finally
-        {
-            await channel.DisposeAsync();
+            LogResumed(logger, type.Plural, by, state);
         }
     }
 
-    public override void Dispose()
+    public void Dispose()
     {
         foreach (var state in _switches.Values)
         {
             state.Dispose();
         }
-        base.Dispose();
     }
 
     /// <summary>One type's switch: resumed (a completed task) or paused (a token cancelled at the pause).</summary>
@@ -181,12 +192,9 @@ public sealed partial class ConsumingSwitch(IConnection connection, IOptions<Top
         }
     }
 
-    [LoggerMessage(LogLevel.Warning, "Consuming {Plural} paused by {OperatorName}: the batch in hand finishes, the rest goes back to the work queue.")]
-    private static partial void LogPaused(ILogger logger, string plural, string operatorName);
+    [LoggerMessage(LogLevel.Warning, "Consuming {Plural} paused by {OperatorName} ({State}): what was delivered is written, nothing more is taken.")]
+    private static partial void LogPaused(ILogger logger, string plural, string operatorName, string state);
 
-    [LoggerMessage(LogLevel.Information, "Consuming {Plural} resumed by {OperatorName}.")]
-    private static partial void LogResumed(ILogger logger, string plural, string operatorName);
-
-    [LoggerMessage(LogLevel.Warning, "A command from {OperatorName} names '{Type}', which is no registered type of data object: ignored.")]
-    private static partial void LogUnknownType(ILogger logger, string type, string operatorName);
+    [LoggerMessage(LogLevel.Information, "Consuming {Plural} resumed by {OperatorName} ({State}).")]
+    private static partial void LogResumed(ILogger logger, string plural, string operatorName, string state);
 }

@@ -49,3 +49,49 @@ public sealed class ChannelGeneration
 
     public void Advance() => Interlocked.Increment(ref _current);
 }
+
+/// <summary>
+/// The highest delivery tag a consuming channel handed over and the highest one settled (acked or nacked), each with
+/// the channel's generation: what lies between is unacknowledged and goes back with one multiple nack. Tags of one
+/// channel only grow, also across the client's recoveries.
+/// </summary>
+public sealed class Unacknowledged
+{
+    private readonly Lock _gate = new();
+    private (ulong Tag, int Generation) _received;
+    private (ulong Tag, int Generation) _settled;
+
+    public void Received(ulong tag, int generation)
+    {
+        lock (_gate)
+        {
+            if (generation != _received.Generation || tag > _received.Tag)
+            {
+                _received = (tag, generation);
+            }
+        }
+    }
+
+    public void Settled(ulong tag, int generation)
+    {
+        lock (_gate)
+        {
+            if (generation != _settled.Generation || tag > _settled.Tag)
+            {
+                _settled = (tag, generation);
+            }
+        }
+    }
+
+    /// <summary>The highest unsettled tag of the current generation, or null when everything received was settled.</summary>
+    public ulong? Highest(int generation)
+    {
+        lock (_gate)
+        {
+            return _received.Generation == generation && _received.Tag > 0
+                && (_settled.Generation != generation || _received.Tag > _settled.Tag)
+                ? _received.Tag
+                : null;
+        }
+    }
+}

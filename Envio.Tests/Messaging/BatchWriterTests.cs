@@ -197,6 +197,7 @@ public static class Topologies
             ErrorExchange = $"{name}.error",
             ErrorQueue = $"{name}.error",
             RetryExchange = $"{name}.retry",
+            ControlExchange = $"{name}.control",
             RetryDelays = retryDelays.Length > 0 ? retryDelays : null,
         };
     }
@@ -210,6 +211,14 @@ public static class Topologies
         foreach (var exchange in new[] { topology.Exchange, topology.ErrorExchange, topology.RetryExchange })
         {
             await channel.ExchangeDeleteAsync(exchange);
+        }
+        if (topology.ControlExchange != new TopologyOptions().ControlExchange) // a test's own, not the stack's services'
+        {
+            await channel.QueueDeleteAsync(ConsumerControl.StateQueue(topology));
+            foreach (var exchange in new[] { topology.ControlExchange, ConsumerControl.StateExchange(topology), ConsumerControl.RepliesExchange(topology) })
+            {
+                await channel.ExchangeDeleteAsync(exchange);
+            }
         }
     }
 }

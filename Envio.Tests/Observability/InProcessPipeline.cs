@@ -21,6 +21,7 @@ namespace Envio.Tests.Observability;
 public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topology = null) : IAsyncDisposable
 {
     private Consumer? _consumer;
+    private ConsumerControlListener? _listener;
     private FailurePublisher? _failures;
     private StoreOutage? _outage;
 
@@ -50,6 +51,11 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     /// <summary>The running consumer's outage watch (its health check: paused, or a type's batches held).</summary>
     public StoreOutage Outage => _outage ?? throw new InvalidOperationException("The consumer is not started.");
 
+    /// <summary>The running consumer's pause switch (what it applies of the operators' state).</summary>
+    public ConsumingSwitch Switch { get; private set; } = null!;
+
+    public FakeLogger<ConsumerControlListener> ControlLog { get; } = new();
+
     /// <summary>The running consumer (its health check among others).</summary>
     public Consumer Consumer => _consumer ?? throw new InvalidOperationException("The consumer is not started.");
 
@@ -68,11 +74,12 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     /// Starts the consumer: by default on the tests' shared connection, with the stack's PostgreSQL store, one channel
     /// and no quick retries; <paramref name="options"/>, <paramref name="store"/> and <paramref name="connection"/>
     /// replace those (a connection of its own, for faults that must hit the consumer's connection only);
-    /// <paramref name="moves"/> opens the connection failed messages are moved on, instead of the stack's factory.
+    /// <paramref name="moves"/> opens the connection failed messages are moved on, instead of the stack's factory;
+    /// <paramref name="control"/> the one operators' commands are heard on.
     /// </summary>
     public async Task StartConsumerAsync(
         TimeSpan? batchWindow = null, ConsumerOptions? options = null, TestStore? store = null, IConnection? connection = null,
-        IConnectionFactory? moves = null)
+        IConnectionFactory? moves = null, IConnectionFactory? control = null)
     {
         if (store is null)
         {
@@ -94,8 +101,10 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
         var handlers = new BatchHandlers(TestStore.Maps, store.Writers, new MessageDecoder(stack.Keys), writer, _failures,
             Options.Create(Topology), Options.Create(consumerOptions), LoggerFactory.Create(logging => logging.AddProvider(new FakeLoggerProvider(HandlerLogs))));
         var consuming = connection ?? stack.Broker;
-        _consumer = new Consumer(consuming, handlers, _failures,
-            new ConsumingSwitch(consuming, Options.Create(Topology), new FakeLogger<ConsumingSwitch>()), outage, ConsumerMismatches, Options.Create(consumerOptions), ConsumerLog);
+        Switch = new ConsumingSwitch(new FakeLogger<ConsumingSwitch>());
+        _listener = new ConsumerControlListener(control ?? stack.BrokerFactory, Switch, Options.Create(Topology), Options.Create(consumerOptions), ControlLog);
+        await _listener.StartAsync(default);
+        _consumer = new Consumer(consuming, handlers, _failures, Switch, outage, ConsumerMismatches, Options.Create(consumerOptions), ConsumerLog);
         await _consumer.StartAsync(default);
     }
 
@@ -109,6 +118,13 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
             await _consumer.StopAsync(default);
             _consumer.Dispose();
             _consumer = null;
+        }
+        if (_listener is not null)
+        {
+            await _listener.StopAsync(default);
+            _listener.Dispose();
+            _listener = null;
+            Switch.Dispose();
         }
     }
 
