@@ -32,6 +32,9 @@ public sealed partial class ConsumingSwitch(ILogger<ConsumingSwitch> logger) : I
     /// <summary>Cancelled when an operator pauses the type (a fresh token after each resume).</summary>
     public CancellationToken PausedToken(DataObjectType type) => _switches[type].PausedToken;
 
+    /// <summary>Waits until the kept state was read once (or found absent).</summary>
+    public Task WaitUntilKnownAsync(CancellationToken cancellationToken) => _known.Task.WaitAsync(cancellationToken);
+
     /// <summary>Waits until the kept state was read once and the type is not paused.</summary>
     public async Task WaitUntilResumedAsync(DataObjectType type, CancellationToken cancellationToken)
     {

@@ -97,6 +97,7 @@ public sealed partial class OrderCompatibilityTests(EnvioStack stack)
         // working with: the admin API's optional ?type= (a parameter, and its 400 for a type that is not registered),
         // a type's own scope beside envio.send (another security requirement, either one grants the call), and the
         // limits the rules always enforced, now declared on the record ([MaxLength]: maxLength in the schema).
+        // Recorded on purpose: pause and resume answer 200 with the state and the consumers' confirmations, not 204.
         Snapshots.Match("openapi", compared, JsonComparison.AllowAt(Additions.Members,
             "paths", "paths/*", "components/schemas", "tags",
             "paths/*/*", "paths/*/*/parameters", "paths/*/*/responses", "paths/*/*/security",

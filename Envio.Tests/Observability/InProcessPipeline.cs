@@ -104,6 +104,9 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
         Switch = new ConsumingSwitch(new FakeLogger<ConsumingSwitch>());
         _listener = new ConsumerControlListener(control ?? stack.BrokerFactory, Switch, Options.Create(Topology), Options.Create(consumerOptions), ControlLog);
         await _listener.StartAsync(default);
+        // As in the service, nothing is consumed before the kept pause state was read: wait for it here, so that a
+        // test's first look at the queue sees the consumer.
+        await Switch.WaitUntilKnownAsync(default).WaitAsync(TimeSpan.FromSeconds(30));
         _consumer = new Consumer(consuming, handlers, _failures, Switch, outage, ConsumerMismatches, Options.Create(consumerOptions), ConsumerLog);
         await _consumer.StartAsync(default);
     }
