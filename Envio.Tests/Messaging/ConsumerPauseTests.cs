@@ -124,6 +124,56 @@ public sealed class ConsumerPauseTests(EnvioStack stack)
     }
 
     /// <summary>
+    /// Commands carry the user the broker validated: a replica told to obey another broker user only
+    /// (<c>Envio:Topology:ControlUser</c>) ignores the API's pause and goes on storing, and is not among the confirmations,
+    /// while one told to obey the API's user pauses; a sender cannot claim another user (the broker refuses the publish).
+    /// </summary>
+    [Fact]
+    public async Task Only_the_control_users_commands_count_and_no_sender_can_claim_another_user()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var obeying = SharingTheStacksControl(Topologies.Private());
+        obeying.ControlUser = stack.BrokerFactory.UserName;
+        var ignoring = SharingTheStacksControl(Topologies.Private());
+        ignoring.ControlUser = "operators-only";
+        await using var obeyingReplica = new InProcessPipeline(stack, obeying);
+        await using var ignoringReplica = new InProcessPipeline(stack, ignoring);
+        await ignoringReplica.StartPublisherAsync();
+        var (obeyingConnection, obeyingName) = await StartReplicaAsync(obeyingReplica, "control-user", ct);
+        var (ignoringConnection, ignoringName) = await StartReplicaAsync(ignoringReplica, "other-user", ct);
+        await using (obeyingConnection)
+        await using (ignoringConnection)
+        {
+            try
+            {
+                var confirmed = Confirmations(await CommandAsync("pause", ct));
+                Assert.Contains(obeyingName, confirmed.Keys);
+                Assert.DoesNotContain(ignoringName, confirmed.Keys);
+                Assert.True(obeyingReplica.Switch.IsPaused(Orders.Type));
+
+                var orders = Enumerable.Range(0, 5).Select(i => SampleOrders.Create(62_000 + i)).ToList();
+                await ignoringReplica.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
+                Assert.Equal(orders.Count, await StoredOrders.WaitForAsync(stack.Database, [.. orders.Select(o => o.OrderId)], TimeSpan.FromSeconds(30)));
+                Assert.False(ignoringReplica.Switch.IsPaused(Orders.Type));
+
+                await using var forging = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+                await forging.BasicPublishAsync(stack.Topology.ControlExchange, "", mandatory: false,
+                    new BasicProperties { Type = ConsumerControl.Pause, UserId = "operators-only" }, ReadOnlyMemory<byte>.Empty, ct);
+                await WaitForAsync(() => !forging.IsOpen, TimeSpan.FromSeconds(10), "the broker to refuse a claimed user_id");
+                Assert.Contains("user_id", forging.CloseReason?.ReplyText ?? "", StringComparison.Ordinal);
+                await Task.Delay(TimeSpan.FromSeconds(1), ct);
+                Assert.False(ignoringReplica.Switch.IsPaused(Orders.Type));
+            }
+            finally
+            {
+                await ResumeAsync(CancellationToken.None);
+                await obeyingReplica.DisposeConsumerAsync();
+                await ignoringReplica.DisposeConsumerAsync();
+            }
+        }
+    }
+
+    /// <summary>
     /// With a delivery limit of 1 (a second return dead-letters), an order flow paused and resumed again and again by
     /// commands: every order is stored once and none reaches the error queue. Before, each pause returned the partly
     /// filled batch and the buffer (the rest by closing the channel), so orders caught in the prefetch at two pauses
