@@ -107,8 +107,8 @@ internal sealed partial class ConsumingSession(
         }
         catch (OperationCanceledException) when (ended.IsCancellationRequested && !stopping.IsCancellationRequested)
         {
-            // Paused by an operator (the batch in hand was finished; what waits in the buffer goes back below), or
-            // the channel was lost or the consumer cancelled (said below).
+            // Paused by an operator (the batch in hand was finished; what was delivered is written below), or the
+            // channel was lost or the consumer cancelled (said below).
         }
         finally
         {
