@@ -34,7 +34,10 @@ public static class ConsumerControl
     /// <summary>A direct exchange: a consumer's confirmation goes to the queue named by the command's <c>reply-to</c>.</summary>
     public static string RepliesExchange(TopologyOptions options) => options.ControlExchange + ".replies";
 
-    /// <summary>A name for a queue of one consumer's or one command's own, under the control exchange's name (so within the broker user's permissions).</summary>
+    /// <summary>
+    /// A name for a queue of one consumer's (<paramref name="purpose"/> <c>consumer</c>) or one command's own, under the
+    /// control exchange's name: the consumer's broker user may declare <c>….control.consumer.*</c> only.
+    /// </summary>
     public static string PrivateQueue(TopologyOptions options, string purpose) => $"{options.ControlExchange}.{purpose}.{Guid.NewGuid():N}";
 
     /// <summary>
@@ -44,12 +47,25 @@ public static class ConsumerControl
     public static async Task DeclareAsync(Func<CancellationToken, Task<IChannel>> openChannel, TopologyOptions options, BrokerVersion broker,
         CancellationToken cancellationToken)
     {
-        await using (var channel = await openChannel(cancellationToken))
+        try
         {
+            await using var channel = await openChannel(cancellationToken);
             await channel.ExchangeDeclareAsync(options.ControlExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
             await channel.ExchangeDeclareAsync(StateExchange(options), ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
             await channel.ExchangeDeclareAsync(RepliesExchange(options), ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: cancellationToken);
             await channel.ExchangeBindAsync(options.ControlExchange, StateExchange(options), routingKey: "", cancellationToken: cancellationToken);
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.AccessRefused)
+        {
+            // A user that may only use these names (the consumer's): the administrator declares them (the API does
+            // when it starts). They must exist; a missing one is a NOT_FOUND here, and the caller tries again.
+            await using var channel = await openChannel(cancellationToken);
+            foreach (var exchange in new[] { options.ControlExchange, StateExchange(options), RepliesExchange(options) })
+            {
+                await channel.ExchangeDeclarePassiveAsync(exchange, cancellationToken);
+            }
+            await channel.QueueDeclarePassiveAsync(StateQueue(options), cancellationToken);
+            return;
         }
         if (!await StateQueueExistsAsync(openChannel, options, cancellationToken))
         {

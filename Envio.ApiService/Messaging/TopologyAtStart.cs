@@ -19,19 +19,27 @@ public sealed partial class TopologyAtStart(
         foreach (var type in DataObjectTypes.Registered)
         {
             var names = topology.Value.NamesOf(type);
-            for (var attempt = 1; ; attempt++)
+            await UntilDoneAsync(names.Exchange, async () => mismatches.Record(names, await admin.DeclareAsync(names, stoppingToken)), stoppingToken);
+        }
+        // The operators' command names and the kept pause state, which consumers read before they consume.
+        await UntilDoneAsync(topology.Value.ControlExchange, async () => await ConsumerControl.DeclareAsync(
+            ct => admin.CreateChannelAsync(null, ct), topology.Value, await admin.BrokerVersionAsync(stoppingToken), stoppingToken), stoppingToken);
+    }
+
+    private async Task UntilDoneAsync(string exchange, Func<Task> declare, CancellationToken stoppingToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
             {
-                try
-                {
-                    mismatches.Record(names, await admin.DeclareAsync(names, stoppingToken));
-                    break;
-                }
-                catch (Exception e) when (!stoppingToken.IsCancellationRequested)
-                {
-                    var pause = TimeSpan.FromSeconds(Math.Min(LongestPause.TotalSeconds, attempt * 2));
-                    LogNotDeclared(logger, names.Exchange, pause.TotalSeconds, e.Message);
-                    await Task.Delay(pause, stoppingToken);
-                }
+                await declare();
+                return;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                var pause = TimeSpan.FromSeconds(Math.Min(LongestPause.TotalSeconds, attempt * 2));
+                LogNotDeclared(logger, exchange, pause.TotalSeconds, e.Message);
+                await Task.Delay(pause, stoppingToken);
             }
         }
     }

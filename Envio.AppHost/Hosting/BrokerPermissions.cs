@@ -56,13 +56,14 @@ public static class BrokerPermissions
             BrokerRole.Administrator => new($"^{type}([.].+)?$", $"^{type}([.].+)?$", $"^{type}([.].+)?$"),
             // Publishing to a type's work exchange is all: no declaring, no reading, no other exchange.
             BrokerRole.Api => new("^$", $"^{type}$", "^$"),
-            // The control exchange and its own control queues (envio.{plural}.control and below): declare, bind and
-            // consume them. Consume the work queues and bind to the control exchange (read); publish to the retry and
-            // error exchanges (write). Nothing else: the work, retry and error queues are the administrator's to declare.
+            // Consume the work queues; its own control queues (envio.{plural}.control.consumer.{id}): declare, bind and
+            // consume them; bind them to the control exchange and read the kept pause state (read); publish to the
+            // retry and error exchanges and its confirmations to the replies exchange (write). The topology, the
+            // control names and the kept state are the administrator's to declare.
             BrokerRole.Consumer => new(
-                $"^{type}[.]control([.].+)?$",
-                $"^{type}([.]error|[.]retry|[.]control[.].+)$",
-                $"^{type}([.]control([.].+)?)?$"),
+                $"^{type}[.]control[.]consumer[.].+$",
+                $"^{type}([.]error|[.]retry|[.]control[.]replies|[.]control[.]consumer[.].+)$",
+                $"^{type}([.]control([.]state|[.]consumer[.].+)?)?$"),
             _ => throw new ArgumentOutOfRangeException(nameof(role), role, null),
         };
     }

@@ -115,6 +115,7 @@ public sealed class BrokerPermissionTests(EnvioStack stack)
         await AssertRefusedAsync(connection, c => c.QueueDeleteAsync("envio.orders.error", cancellationToken: ct));
         await AssertRefusedAsync(connection, c => c.ExchangeDeclareAsync("envio.orders", ExchangeType.Direct, durable: true, cancellationToken: ct));
         await AssertPublishRefusedAsync(connection, "envio.orders.control");
+        await AssertPublishRefusedAsync(connection, "envio.orders.control.state");
         await AssertPublishRefusedAsync(connection, "envio.orders.error");
         await AssertPublishRefusedAsync(connection, "envio.orders.retry");
     }
@@ -130,7 +131,7 @@ public sealed class BrokerPermissionTests(EnvioStack stack)
         await using (var channel = await connection.CreateChannelAsync(cancellationToken: ct))
         {
             await channel.QueueDeclarePassiveAsync("envio.orders", ct);
-            var own = $"envio.orders.control.test.{Guid.NewGuid():N}";
+            var own = $"envio.orders.control.consumer.{Guid.NewGuid():N}";
             await channel.QueueDeclareAsync(own, durable: false, exclusive: true, autoDelete: true, cancellationToken: ct);
             await channel.QueueBindAsync(own, "envio.orders.control", "", cancellationToken: ct);
         }
@@ -143,6 +144,9 @@ public sealed class BrokerPermissionTests(EnvioStack stack)
         await AssertRefusedAsync(connection, c => c.QueueBindAsync("envio.orders.retry.1000ms", "envio.orders", "order", cancellationToken: ct));
         await AssertPublishRefusedAsync(connection, "envio.orders");
         await AssertPublishRefusedAsync(connection, "envio.orders.control");
+        await AssertPublishRefusedAsync(connection, "envio.orders.control.state");
+        await AssertRefusedAsync(connection, c => c.QueueDeleteAsync("envio.orders.control.state", cancellationToken: ct));
+        await AssertRefusedAsync(connection, c => c.QueueDeclareAsync("envio.orders.control.tap", durable: false, exclusive: true, autoDelete: true, cancellationToken: ct));
     }
 
     private static async Task AssertRefusedAsync(IConnection connection, Func<IChannel, Task> operation)

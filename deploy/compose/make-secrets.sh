@@ -85,7 +85,7 @@ permissions() { # user, configure, write, read
    "$(printf '{"name":"envio-consumer","password":"%s","tags":""}' "$(cat "$out/messaging-consumer-password")")" \
    "$(permissions "$user" "^$t([.].+)?\$" "^$t([.].+)?\$" "^$t([.].+)?\$")" \
    "$(permissions envio-api '^$' "^$t\$" '^$')" \
-   "$(permissions envio-consumer "^$t[.]control([.].+)?\$" "^$t([.]error|[.]retry|[.]control[.].+)\$" "^$t([.]control([.].+)?)?\$")" \
+   "$(permissions envio-consumer "^$t[.]control[.]consumer[.].+\$" "^$t([.]error|[.]retry|[.]control[.]replies|[.]control[.]consumer[.].+)\$" "^$t([.]control([.]state|[.]consumer[.].+)?)?\$")" \
    "$(printf '{"vhost":"envio","name":"envio-work-queues","pattern":"^%s$","apply-to":"queues","priority":0,"definition":{"max-length":%s,"overflow":"reject-publish"}}' "$t" "$max_length")" \
    >"$out/messaging-definitions.json"
  printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
