@@ -118,6 +118,10 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         {
             return Results.ValidationProblem(new Dictionary<string, string[]> { ["$"] = [batchSizeError] }, title: "The batch is not valid.");
         }
+        if (ClientRateLimiting.ChargeBatch(context, values.Count) is { } tooMany)
+        {
+            return tooMany;
+        }
         return await AcceptAsync(context, values, path: i => $"[{i}]", publisher, options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
     }
 

@@ -33,37 +33,64 @@ public static class ClientRateLimiting
                     QueueLimit = 0,
                 });
             });
-            options.AddPolicy(PolicyName, context =>
-            {
-                var limits = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RateLimit;
-                return RateLimitPartition.GetTokenBucketLimiter(ClientOf(context), _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = Math.Max(1, limits.Burst),
-                    TokensPerPeriod = Math.Max(1, limits.RequestsPerSecond),
-                    ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                });
-            });
-            options.OnRejected = async (rejected, cancellationToken) =>
-            {
-                var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
-                var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
-                var http = rejected.HttpContext;
-                http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
-                {
-                    HttpContext = http,
-                    ProblemDetails =
-                    {
-                        Status = StatusCodes.Status429TooManyRequests,
-                        Title = "Too many requests from this client.",
-                        Detail = $"Retry after {seconds} s. The limit is per client (Envio:Api:RateLimit).",
-                    },
-                });
-            };
+            // One token per request here; a batch takes one more per further object (ClientTokenBuckets).
+            options.AddPolicy(PolicyName, context => RateLimitPartition.Get(ClientOf(context),
+                client => context.RequestServices.GetRequiredService<ClientTokenBuckets>().For(client)));
+            options.OnRejected = (rejected, _) => TooManyAsync(rejected.HttpContext, rejected.Lease);
         });
+        builder.Services.AddSingleton<ClientTokenBuckets>();
         return builder;
+    }
+
+    /// <summary>429 with Retry-After (when the bucket has tokens again) as problem details.</summary>
+    internal static async ValueTask TooManyAsync(HttpContext http, RateLimitLease lease, string? detail = null)
+    {
+        var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
+        var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
+        http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        await http.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            ProblemDetails =
+            {
+                Status = StatusCodes.Status429TooManyRequests,
+                Title = "Too many requests from this client.",
+                Detail = detail ?? $"Retry after {seconds} s. The limit is per client (Envio:Api:RateLimit).",
+            },
+        });
+    }
+
+    /// <summary>
+    /// A batch of <paramref name="objects"/>: one token per object, the request's own included (taken by the
+    /// middleware). Null when the client has them; else a 429 to answer.
+    /// </summary>
+    internal static IResult? ChargeBatch(HttpContext context, int objects)
+    {
+        if (objects <= 1)
+        {
+            return null;
+        }
+        var buckets = context.RequestServices.GetRequiredService<ClientTokenBuckets>();
+        if (objects > buckets.Burst)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests from this client.",
+                detail: $"A batch costs one request per object: {objects} is more than this client may send at once (Envio:Api:RateLimit:Burst, {buckets.Burst}).");
+        }
+        var lease = buckets.TryTake(ClientOf(context), objects - 1);
+        return lease.IsAcquired ? null : new TooMany(lease,
+            $"A batch costs one request per object ({objects}); this client has fewer left. The limit is per client (Envio:Api:RateLimit).");
+    }
+
+    private sealed class TooMany(RateLimitLease lease, string detail) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            using (lease)
+            {
+                httpContext.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                await TooManyAsync(httpContext, lease, detail);
+            }
+        }
     }
 
     // The claim type is part of the key: a subject and a client of the same name are not one client.
