@@ -11,6 +11,7 @@ var messaging = builder.AddMessaging("messaging", hosting).WithQueueDepths();
 var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
 var api = builder.AddProject<Projects.Envio_ApiService>("api")
+    .WithEnvironmentOfAppHost()
     .WithBrokerUser(messaging, BrokerRole.Api).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithSettingsFrom("Envio:Topology", "Envio:Publisher", "Envio:Api")
     .WithEncryptionKeys()
@@ -23,6 +24,7 @@ messaging.WithErrorQueueCommands(api);
 
 builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))
+    .WithEnvironmentOfAppHost()
     .WithBrokerUser(messaging, BrokerRole.Consumer).WaitFor(messaging).WithBrokerTrust(messaging)
     .WaitFor(api) // the API declares the topology the consumer uses
     .WithReference(enviodb).WaitFor(enviodb)
