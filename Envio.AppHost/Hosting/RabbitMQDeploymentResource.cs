@@ -48,6 +48,7 @@ internal static class RabbitMQDeploymentBuilderExtensions
             .WithImageRegistry("docker.io")
             .WithEndpoint(targetPort: 5671, name: RabbitMQDeploymentResource.PrimaryEndpointName)
             .WithHttpsEndpoint(targetPort: 15671, name: "management")
+            .WithEnvironment("ERL_EPMD_ADDRESS", "127.0.0.1") // with rabbitmq.conf, Erlang distribution on loopback only
             .WithVolume("envio-messaging-data", "/var/lib/rabbitmq")
             .WithBindMount(Path.Combine(compose, "rabbitmq", "rabbitmq.conf"), "/etc/rabbitmq/conf.d/20-envio.conf", isReadOnly: true)
             .WithBindMount(Path.Combine(compose, "certs"), RabbitMQDeploymentResource.CertificateDirectory, isReadOnly: true)

@@ -158,10 +158,13 @@ internal static class RabbitMQProcessBuilderExtensions
     internal static string NodeName(string resourceName, int epmdPort) =>
         resourceName + "-" + epmdPort.ToString(CultureInfo.InvariantCulture) + "@localhost";
 
-    /// <summary>The TLS listener on loopback, and no plaintext listener at all.</summary>
+    /// <summary>The TLS listener and Erlang distribution on loopback, and no plaintext listener at all.</summary>
     internal static string[] Configuration(int port, DevelopmentCertificates certificates) =>
     [
         "listeners.tcp = none",
+        // Erlang distribution (rabbitmqctl, and a local cluster's nodes) on loopback only: its port would otherwise
+        // listen on every interface, where the cookie is the only thing between the network and the node.
+        "distribution.listener.interface = 127.0.0.1",
         $"listeners.ssl.default = 127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}",
         $"ssl_options.cacertfile = {certificates.CaCertificatePath}",
         $"ssl_options.certfile = {certificates.ServerCertificatePath}",

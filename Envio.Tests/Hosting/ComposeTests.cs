@@ -302,6 +302,18 @@ public sealed partial class ComposeTests
         }
     }
 
+    /// <summary>
+    /// Erlang distribution, guarded only by the cookie, stays on the broker container's loopback when there is one
+    /// node (the api and consumer containers share its network); the cluster override opens it for the other nodes.
+    /// </summary>
+    [Fact]
+    public void A_single_broker_keeps_erlang_distribution_on_loopback_and_only_the_cluster_opens_it()
+    {
+        Assert.Contains("distribution.listener.interface = 127.0.0.1", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf")));
+        Assert.Equal("127.0.0.1", Environment(ComposeServices(), "messaging")["ERL_EPMD_ADDRESS"]);
+        Assert.Contains("distribution.listener.interface = 0.0.0.0", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf")));
+    }
+
     [Fact]
     public async Task Compose_accepts_the_file_filled_from_the_template()
     {
