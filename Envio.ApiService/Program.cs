@@ -71,8 +71,8 @@ app.UseTrustedProxies();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();
+app.UseRateLimiter(); // after authentication (a client's bucket is its token's), before authorization (401s count too)
 app.UseAuthorization();
-app.UseRateLimiter();
 
 // Served anonymously, so only in Development unless ops choose to (Envio:Api:PublishApiReference).
 if (app.Environment.IsDevelopment() || api.PublishApiReference)

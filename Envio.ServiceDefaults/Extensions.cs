@@ -100,6 +100,7 @@ public static class Extensions
         builder.Services.AddHealthChecks()
             // Add a default liveness check to ensure app is responsive
             .AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
+        builder.Services.CacheHealthCheckResults(); // /health is anonymous: a result serves every call for 2 s
 
         return builder;
     }

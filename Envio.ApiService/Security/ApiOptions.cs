@@ -112,7 +112,7 @@ public sealed class ApiOptions
     /// Per client (the token's <c>client_id</c>/<c>azp</c>, else <c>sub</c>), a token bucket: <see cref="Burst"/>
     /// requests at once, refilled with <see cref="RequestsPerSecond"/> every second; and at most
     /// <see cref="ConcurrentRequests"/> in progress at once (slow bodies hold memory and a connection each). Beyond
-    /// either, 429 with Retry-After.
+    /// either, 429 with Retry-After. Requests without a valid token have a bucket per address instead.
     /// </summary>
     public sealed class RateLimitOptions
     {
@@ -121,5 +121,13 @@ public sealed class ApiOptions
         public int RequestsPerSecond { get; set; } = 5_000;
 
         public int Burst { get; set; } = 5_000;
+
+        /// <summary>
+        /// Per address, requests without a valid token (401s, <c>/health</c>, <c>/alive</c>): a bucket of
+        /// <see cref="AnonymousBurst"/> refilled with this many every second. Probes come every few seconds.
+        /// </summary>
+        public int AnonymousRequestsPerSecond { get; set; } = 20;
+
+        public int AnonymousBurst { get; set; } = 100;
     }
 }

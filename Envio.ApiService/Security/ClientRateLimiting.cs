@@ -19,20 +19,39 @@ public static class ClientRateLimiting
         builder.Services.AddRateLimiter(options =>
         {
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            // Runs before the policy's bucket, on the same endpoints (those that require the policy), with the same key.
-            options.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-            {
-                if (context.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName != PolicyName)
+            // Runs before the policy's bucket. Two limits in one: each client's requests in progress (on the endpoints
+            // that require the policy, keyed like it), and each address's unauthenticated requests (everywhere: 401s
+            // and the anonymous /health), which no client bucket counts.
+            options.GlobalLimiter = PartitionedRateLimiter.CreateChained(
+                PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 {
-                    return RateLimitPartition.GetNoLimiter("");
-                }
-                var limits = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RateLimit;
-                return RateLimitPartition.GetConcurrencyLimiter(ClientOf(context), _ => new ConcurrencyLimiterOptions
+                    if (context.GetEndpoint()?.Metadata.GetMetadata<EnableRateLimitingAttribute>()?.PolicyName != PolicyName)
+                    {
+                        return RateLimitPartition.GetNoLimiter("");
+                    }
+                    var limits = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RateLimit;
+                    return RateLimitPartition.GetConcurrencyLimiter(ClientOf(context), _ => new ConcurrencyLimiterOptions
+                    {
+                        PermitLimit = Math.Max(1, limits.ConcurrentRequests),
+                        QueueLimit = 0,
+                    });
+                }),
+                PartitionedRateLimiter.Create<HttpContext, string>(context =>
                 {
-                    PermitLimit = Math.Max(1, limits.ConcurrentRequests),
-                    QueueLimit = 0,
-                });
-            });
+                    if (context.User.Identity?.IsAuthenticated == true)
+                    {
+                        return RateLimitPartition.GetNoLimiter("");
+                    }
+                    var limits = context.RequestServices.GetRequiredService<IOptions<ApiOptions>>().Value.RateLimit;
+                    return RateLimitPartition.GetTokenBucketLimiter("anonymous@" + context.Connection.RemoteIpAddress, _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = Math.Max(1, limits.AnonymousBurst),
+                        TokensPerPeriod = Math.Max(1, limits.AnonymousRequestsPerSecond),
+                        ReplenishmentPeriod = TimeSpan.FromSeconds(1),
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    });
+                }));
             // One token per request here; a batch takes one more per further object (ClientTokenBuckets).
             options.AddPolicy(PolicyName, context => RateLimitPartition.Get(ClientOf(context),
                 client => context.RequestServices.GetRequiredService<ClientTokenBuckets>().For(client)));
