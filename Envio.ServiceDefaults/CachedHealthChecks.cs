@@ -15,7 +15,7 @@ internal static class CachedHealthChecks
 
     public static IServiceCollection CacheHealthCheckResults(this IServiceCollection services)
     {
-        var results = new ConcurrentDictionary<string, (DateTimeOffset At, Task<HealthCheckResult> Result)>(StringComparer.Ordinal);
+        var results = new ConcurrentDictionary<string, (DateTimeOffset At, Lazy<Task<HealthCheckResult>> Result)>(StringComparer.Ordinal);
         services.PostConfigure<HealthCheckServiceOptions>(options =>
         {
             foreach (var registration in options.Registrations)
@@ -27,18 +27,21 @@ internal static class CachedHealthChecks
         return services;
     }
 
-    private sealed class Cached(string name, Func<IHealthCheck> check, ConcurrentDictionary<string, (DateTimeOffset At, Task<HealthCheckResult> Result)> results)
+    private sealed class Cached(
+        string name, Func<IHealthCheck> check, ConcurrentDictionary<string, (DateTimeOffset At, Lazy<Task<HealthCheckResult>> Result)> results)
         : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {
+            // Lazy: under contention the dictionary may build several entries, but only the one it keeps runs the check.
             var now = DateTimeOffset.UtcNow;
             var entry = results.AddOrUpdate(name,
-                _ => (now, check().CheckHealthAsync(context, CancellationToken.None)),
-                (_, cached) => now - cached.At < Freshness && !cached.Result.IsFaulted
-                    ? cached
-                    : (now, check().CheckHealthAsync(context, CancellationToken.None)));
-            return entry.Result.WaitAsync(cancellationToken);
+                _ => Run(now, context),
+                (_, cached) => now - cached.At < Freshness && !(cached.Result.IsValueCreated && cached.Result.Value.IsFaulted) ? cached : Run(now, context));
+            return entry.Result.Value.WaitAsync(cancellationToken);
         }
+
+        private (DateTimeOffset, Lazy<Task<HealthCheckResult>>) Run(DateTimeOffset now, HealthCheckContext context) =>
+            (now, new Lazy<Task<HealthCheckResult>>(() => check().CheckHealthAsync(context, CancellationToken.None)));
     }
 }
