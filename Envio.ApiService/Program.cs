@@ -27,7 +27,10 @@ builder.Services.AddHealthChecks().AddCheck<UnroutableTypes>("publishing"); // D
 builder.Services.AddSingleton(services => new AdminConnection(
     services.GetKeyedService<RabbitMQ.Client.IConnectionFactory>(RabbitMQTlsExtensions.AdminConnectionName("messaging"))
     ?? services.GetRequiredService<RabbitMQ.Client.IConnectionFactory>()));
-builder.Services.AddHostedService<TopologyAtStart>(); // the consumer's user may not declare them
+// The consumer's user may not declare the names it uses: the API declares them at start, healthy once it has.
+builder.Services.AddSingleton<TopologyAtStart>();
+builder.Services.AddHostedService(services => services.GetRequiredService<TopologyAtStart>());
+builder.Services.AddHealthChecks().AddCheck<TopologyAtStart>("topology");
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);

@@ -26,7 +26,7 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReplicas(builder.Configuration.GetValue("Envio:ConsumerReplicas", 1))
     .WithEnvironmentOfAppHost()
     .WithBrokerUser(messaging, BrokerRole.Consumer).WaitFor(messaging).WithBrokerTrust(messaging)
-    .WaitFor(api) // the API declares the topology the consumer uses
+    .WaitFor(api) // healthy once it declared the names the consumer's broker user may only use
     .WithReference(enviodb).WaitFor(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithEncryptionKeys()

@@ -15,7 +15,7 @@ internal static class ServiceSettings
         if (builder.ApplicationBuilder.ExecutionContext.IsRunMode)
         {
             var environment = builder.ApplicationBuilder.Environment.EnvironmentName;
-            builder.WithEnvironment("ASPNETCORE_ENVIRONMENT", environment).WithEnvironment("DOTNET_ENVIRONMENT", environment);
+            builder.WithEnvironment("ASPNETCORE_ENVIRONMENT", environment); // what the launch profile sets
         }
         return builder;
     }

@@ -25,7 +25,6 @@ public sealed class ServiceEnvironmentTests
             {
                 var settings = (await ResourceSettings.OfAsync(app, service, ct)).ToDictionary(s => s.Key, s => s.Value);
                 Assert.Equal(environment, settings["ASPNETCORE_ENVIRONMENT"]);
-                Assert.Equal(environment, settings["DOTNET_ENVIRONMENT"]);
             }
         }
         finally
