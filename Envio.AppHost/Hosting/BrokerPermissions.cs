@@ -23,14 +23,7 @@ public static class BrokerPermissions
     /// </summary>
     public const string AnyType = "[a-z0-9-]+";
 
-    /// <summary>
-    /// <c>envio.{plural}</c> and <c>envio.{plural}.*</c> of every registered type: what the administrator identity may
-    /// configure, write and read (<c>^envio[.](orders|payments)([.].+)?$</c>). Written with <c>[.]</c> rather than
-    /// <c>\.</c> so that it reads the same in rabbitmq.conf, JSON definitions and shell commands.
-    /// </summary>
-    public static string Resources { get; } = Of(BrokerRole.Administrator, RegisteredTypes).Configure;
-
-    /// <summary>What the administrator identity may reach on a deployed broker (deploy/compose/rabbitmq/rabbitmq.conf).</summary>
+    /// <summary>What the administrator may reach on a deployed broker (the definitions deploy/compose/make-secrets.sh writes).</summary>
     public static string DeployedResources { get; } = Of(BrokerRole.Administrator, AnyType).Configure;
 
     /// <summary>
@@ -67,19 +60,6 @@ public static class BrokerPermissions
             _ => throw new ArgumentOutOfRangeException(nameof(role), role, null),
         };
     }
-
-    /// <summary>rabbitmq.conf lines that make the first boot create the virtual host and the administrator (and no guest).</summary>
-    internal static string[] Configuration(string user, string password, string resources) =>
-    [
-        $"default_vhost = {VirtualHost}",
-        $"default_user = {user}",
-        $"default_pass = {password}",
-        "default_user_tags.administrator = false", // the default user would otherwise be an administrator
-        $"default_permissions.configure = {resources}",
-        $"default_permissions.write = {resources}",
-        $"default_permissions.read = {resources}",
-        "loopback_users = none", // the list only ever named guest, which is never created
-    ];
 
     /// <summary>
     /// RabbitMQ definitions (the JSON <c>load_definitions</c> imports at every boot) that create Envio's virtual host and
