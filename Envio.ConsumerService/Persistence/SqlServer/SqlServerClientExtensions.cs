@@ -5,8 +5,11 @@ using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.Hosting;
 
-/// <summary>Settings of the SQL Server client, bound from <c>Envio:SqlServer</c> and the named connection string.</summary>
-public sealed class SqlServerClientSettings
+/// <summary>
+/// Settings of the SQL Server client: the names and meaning of Aspire.Microsoft.Data.SqlClient's
+/// <c>MicrosoftDataSqlClientSettings</c>, so that configuration written for one works for the other.
+/// </summary>
+public sealed class MicrosoftDataSqlClientSettings
 {
     public string? ConnectionString { get; set; }
 
@@ -16,22 +19,32 @@ public sealed class SqlServerClientSettings
 }
 
 /// <summary>
-/// SQL Server client wiring in the shape of Aspire's own integrations (Aspire.Microsoft.Data.SqlClient is not
-/// served here): one call registers the connection, its health check and its tracing.
+/// SQL Server client wiring in the shape of Aspire's own integration (Aspire.Microsoft.Data.SqlClient is not served
+/// here): the same method, settings class and configuration sections, so that package can replace this file without
+/// a configuration change. One call registers the connection, its health check and its tracing.
 /// </summary>
 public static class SqlServerClientExtensions
 {
-    private const string DefaultConfigSectionName = "Envio:SqlServer";
+    /// <summary>Aspire.Microsoft.Data.SqlClient's section; <c>{section}:{connectionName}</c> overrides it per connection.</summary>
+    public const string DefaultConfigSectionName = "Aspire:Microsoft:Data:SqlClient";
 
-    public static SqlServerClientSettings AddSqlServerClient(
+    /// <summary>
+    /// Settings, lowest precedence first: <c>Aspire:Microsoft:Data:SqlClient</c>, then
+    /// <c>Aspire:Microsoft:Data:SqlClient:{connectionName}</c>, then the connection string
+    /// <c>ConnectionStrings:{connectionName}</c> (over a <c>ConnectionString</c> in either section), then
+    /// <paramref name="configureSettings"/>.
+    /// </summary>
+    public static void AddSqlServerClient(
         this IHostApplicationBuilder builder,
         string connectionName,
-        Action<SqlServerClientSettings>? configureSettings = null)
+        Action<MicrosoftDataSqlClientSettings>? configureSettings = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(connectionName);
 
-        var settings = new SqlServerClientSettings();
-        builder.Configuration.GetSection(DefaultConfigSectionName).Bind(settings);
+        var settings = new MicrosoftDataSqlClientSettings();
+        var section = builder.Configuration.GetSection(DefaultConfigSectionName);
+        section.Bind(settings);
+        section.GetSection(connectionName).Bind(settings);
         if (builder.Configuration.GetConnectionString(connectionName) is { Length: > 0 } connectionString)
         {
             settings.ConnectionString = connectionString;
@@ -45,7 +58,8 @@ public static class SqlServerClientExtensions
                 $"(ConnectionStrings:{connectionName}) and no '{DefaultConfigSectionName}:ConnectionString'.");
         }
 
-        // Fail at start-up, not at the first query, when the connection string is malformed or sends data in clear.
+        // Unlike Aspire's, which checks at the first SqlConnection: fail at start-up, not at the first query, when the
+        // connection string is malformed or sends data in clear.
         if (new SqlConnectionStringBuilder(settings.ConnectionString).Encrypt == SqlConnectionEncryptOption.Optional)
         {
             throw new InvalidOperationException(
@@ -53,19 +67,17 @@ public static class SqlServerClientExtensions
                 "Use Encrypt=Strict (or Encrypt=True with a certificate the client trusts).");
         }
 
-        builder.Services.AddSingleton(settings);
-        builder.Services.AddScoped(_ => new SqlConnection(settings.ConnectionString));
+        var connectionStringInUse = settings.ConnectionString;
+        builder.Services.AddScoped(_ => new SqlConnection(connectionStringInUse));
 
         if (!settings.DisableHealthChecks)
         {
-            builder.Services.AddHealthChecks().AddSqlServer(settings.ConnectionString, name: $"SqlServer_{connectionName}");
+            builder.Services.AddHealthChecks().AddSqlServer(connectionStringInUse, name: $"SqlServer_{connectionName}");
         }
 
         if (!settings.DisableTracing)
         {
             builder.Services.AddOpenTelemetry().WithTracing(tracing => tracing.AddSqlClientInstrumentation());
         }
-
-        return settings;
     }
 }
