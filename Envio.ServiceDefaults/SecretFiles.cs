@@ -8,6 +8,10 @@ namespace Microsoft.Extensions.Hosting;
 /// value is a file under <c>/run/secrets/</c> (compose's and Kubernetes' secret mounts) gives the configuration key
 /// <c>NAME</c> (<c>__</c> for <c>:</c>, as for any environment variable) that file's content, so that connection strings
 /// and keys need not be in the environment. Other <c>*_FILE</c> variables (<c>SSL_CERT_FILE</c>) are left alone.
+/// Not the framework's key-per-file provider (<c>AddKeyPerFile</c>), which takes each key from a file's name in one
+/// folder: compose names the files after the secret (<c>messaging-api-uri</c>, which two services read as different
+/// keys), Kubernetes mounts each Secret as a folder of its own, and a secret that is not mounted would go unnoticed
+/// until first used; here it stops the start (Envio.Tests/Security/SecretFilesKeyPerFileTests.cs).
 /// </summary>
 public static class SecretFiles
 {
