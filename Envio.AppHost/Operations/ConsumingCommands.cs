@@ -21,7 +21,10 @@ internal static class ConsumingCommands
             return consumer;
         }
         var endpoint = api.GetEndpoint("http");
+        // Each calls the API (the consumers need not run: a pause is kept for those that start later).
+        var whileApiIsUp = CommandStates.WhileUp(api.Resource);
         return consumer
+            .WithCommandsFollowing(api.Resource)
             .WithCommand(Pause, "Pause consuming", async context =>
             {
                 using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsync(PathOf("pause", context), null, context.CancellationToken));
@@ -31,6 +34,7 @@ internal static class ConsumingCommands
                 Description = "Every consumer stops taking messages (its /health says Degraded), also those that start later; the work queue keeps them until resumed.",
                 ConfirmationMessage = "Pause consuming? Data objects wait in their work queue until you resume.",
                 IconName = "Pause",
+                UpdateState = whileApiIsUp,
                 Arguments = [ErrorQueueCommands.TypeInput("Type of data object (empty: all)")],
             })
             .WithCommand(Resume, "Resume consuming", async context =>
@@ -41,6 +45,7 @@ internal static class ConsumingCommands
             {
                 Description = "Every paused consumer takes messages again.",
                 IconName = "Play",
+                UpdateState = whileApiIsUp,
                 Arguments = [ErrorQueueCommands.TypeInput("Type of data object (empty: all)")],
             });
     }

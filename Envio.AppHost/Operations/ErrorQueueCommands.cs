@@ -37,8 +37,10 @@ internal static partial class ErrorQueueCommands
             return messaging;
         }
         var endpoint = api.GetEndpoint("http");
+        var whileApiIsUp = CommandStates.WhileUp(api.Resource); // each calls the API
 
         return messaging
+            .WithCommandsFollowing(api.Resource)
             .WithCommand(Show, "Show error queue", async context =>
             {
                 using var page = await AdminApi.CallAsync(endpoint, context, client => client.GetAsync(new Uri($"/admin/errors?limit={ReasonsShown}&type={TypeOf(context)}", UriKind.Relative), context.CancellationToken));
@@ -54,6 +56,7 @@ internal static partial class ErrorQueueCommands
             {
                 Description = "How many messages wait in a type's error queue, and why the first ones failed (in this resource's log).",
                 IconName = "DocumentSearch",
+                UpdateState = whileApiIsUp,
                 Arguments = [TypeInput()],
             })
             .WithCommand(ReplayAll, "Replay all", async context =>
@@ -66,6 +69,7 @@ internal static partial class ErrorQueueCommands
                 Description = "Moves every message waiting in the error queue back to the work queue (fix the cause first).",
                 ConfirmationMessage = "Replay every message of the error queue into the work queue?",
                 IconName = "ArrowRepeatAll",
+                UpdateState = whileApiIsUp,
                 Arguments = [TypeInput()],
             })
             .WithCommand(ReplayOne, "Replay one", async context =>
@@ -81,6 +85,7 @@ internal static partial class ErrorQueueCommands
                 Description = "Moves one message, by its message id, from the error queue back to the work queue.",
                 ConfirmationMessage = "Replay this message into the work queue?",
                 IconName = "ArrowRepeat1",
+                UpdateState = whileApiIsUp,
                 Arguments = [TypeInput(), MessageIdInput()],
             })
             .WithCommand(DiscardOne, "Discard one", async context =>
@@ -97,6 +102,7 @@ internal static partial class ErrorQueueCommands
                 Description = "Removes one message, by its message id, from the error queue for good.",
                 ConfirmationMessage = "Discard this message for good? It will never be stored.",
                 IconName = "Delete",
+                UpdateState = whileApiIsUp,
                 Arguments = [TypeInput(), MessageIdInput()],
             });
     }
