@@ -20,7 +20,9 @@ public static class RabbitMQTlsExtensions
     /// <summary>
     /// <c>AddRabbitMQClient</c> (Aspire) with the broker's certificate checked as described above, for one node or a
     /// cluster (see <see cref="BrokerConnectionString"/>): every connection made from the registered factory, the
-    /// shared <see cref="IConnection"/> and its recoveries included, chooses among all the nodes listed.
+    /// shared <see cref="IConnection"/> and its recoveries included, chooses among all the nodes listed. The broker's
+    /// health check (<c>RabbitMQ.Client</c>) is Aspire's registration of AspNetCore.HealthChecks.Rabbitmq on that shared
+    /// connection: a channel opened per check (Envio.Tests/Messaging/BrokerHealthCheckTests.cs).
     /// </summary>
     public static void AddRabbitMQClientOverTls(this IHostApplicationBuilder builder, string connectionName) =>
         builder.AddRabbitMQClientOverTls(connectionName, keyed: false);
