@@ -107,6 +107,9 @@ public static class Extensions
 
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        // In every environment, unlike the Aspire template (Development only): compose's health checks and Kubernetes'
+        // probes call them in production. What made the template careful is handled: they answer the status word only,
+        // results are reused for 2 s (CachedHealthChecks), and the API limits anonymous requests per address.
         // Readiness: every registered check, the broker and the database included.
         app.MapHealthChecks(HealthEndpointPath);
 
