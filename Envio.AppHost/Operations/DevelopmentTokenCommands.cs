@@ -41,6 +41,8 @@ internal static class DevelopmentTokenCommands
             api.WithEnvironment("APPDATA", root); // where the user-secrets provider looks first, on every OS
         }
 
+        // Always enabled (no UpdateState, unlike the commands that call the API): minting calls no resource, and a
+        // token minted while the API starts is good once it runs.
         return api.WithCommand(MintToken, "Mint a development token", context =>
         {
             var choice = context.Arguments.GetString(ScopesArgument) ?? "";
