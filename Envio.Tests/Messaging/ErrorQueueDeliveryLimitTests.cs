@@ -1,0 +1,60 @@
+using Envio.ApiService.Messaging;
+using Envio.Messaging;
+using Envio.Tests.Support;
+
+namespace Envio.Tests.Messaging;
+
+/// <summary>
+/// When reading an error queue would spend its messages' delivery limit (RabbitMQ 4.0–4.2 with the queue declared
+/// otherwise than Envio does), the admin calls refuse and print the policy. RabbitMQ 4.x cannot run here: the decision
+/// is tested from the version and what the declaration found; the listing itself runs on 3.10 in ErrorQueueAdminTests.
+/// </summary>
+public sealed class ErrorQueueDeliveryLimitTests
+{
+    private static readonly QueueNames OrderNames = Orders.Names(new TopologyOptions());
+
+    [Theory]
+    [InlineData("4.0.9")]
+    [InlineData("4.1.4")]
+    [InlineData("4.2.0-rc.1")]
+    public void On_4_0_to_4_2_an_error_queue_declared_otherwise_is_refused_with_the_policy_command(string version)
+    {
+        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse(version), OrderNames, declaredAsEnvioDoes: false, offByPolicy: false);
+
+        Assert.NotNull(refusal);
+        Assert.Equal("envio.orders.error", refusal.Queue);
+        Assert.Equal(
+            """rabbitmqctl set_policy --vhost <vhost> --apply-to quorum_queues envio-error-queue-order '^envio\.orders\.error$' '{"delivery-limit":-1}'""",
+            refusal.Command);
+        Assert.Contains("Envio__ErrorQueue__DeliveryLimitOffByPolicy=true", refusal.Detail, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("3.10.8", false)] // no default limit: no declaration needed
+    [InlineData("3.13.7", false)]
+    [InlineData("4.3.0", false)]  // a basic.nack does not count
+    [InlineData("5.0.0", false)]
+    [InlineData("4.0.9", true)]
+    [InlineData("4.2.3", true)]
+    public void Only_4_0_to_4_2_need_the_check(string version, bool needed)
+    {
+        Assert.Equal(needed, ErrorQueueDeliveryLimit.NeedsCheck(BrokerVersion.Parse(version), offByPolicy: false));
+        Assert.Null(ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse(version), OrderNames, declaredAsEnvioDoes: needed ? true : false, offByPolicy: false));
+    }
+
+    [Fact]
+    public void An_operator_who_set_the_policy_is_believed()
+    {
+        var broker = BrokerVersion.Parse("4.1.0");
+        Assert.False(ErrorQueueDeliveryLimit.NeedsCheck(broker, offByPolicy: true));
+        Assert.Null(ErrorQueueDeliveryLimit.Assess(broker, OrderNames, declaredAsEnvioDoes: false, offByPolicy: true));
+    }
+
+    [Fact]
+    public void Each_type_gets_a_policy_of_its_own()
+    {
+        var payments = new TopologyOptions().NamesOf(Envio.Contracts.DataObjectTypes.Registered.ByName("payment")!);
+        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.0.0"), payments, declaredAsEnvioDoes: false, offByPolicy: false)!;
+        Assert.Contains(@"envio-error-queue-payment '^envio\.payments\.error$'", refusal.Command, StringComparison.Ordinal);
+    }
+}
