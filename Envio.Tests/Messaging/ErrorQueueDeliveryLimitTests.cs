@@ -1,6 +1,10 @@
+using System.Text.Json;
+using Envio.ApiService.Endpoints;
 using Envio.ApiService.Messaging;
 using Envio.Messaging;
 using Envio.Tests.Support;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Envio.Tests.Messaging;
 
@@ -56,5 +60,27 @@ public sealed class ErrorQueueDeliveryLimitTests
         var payments = new TopologyOptions().NamesOf(Envio.Contracts.DataObjectTypes.Registered.ByName("payment")!);
         var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.0.0"), payments, declaredAsEnvioDoes: false, offByPolicy: false)!;
         Assert.Contains(@"envio-error-queue-payment '^envio\.payments\.error$'", refusal.Command, StringComparison.Ordinal);
+    }
+
+    /// <summary>What the operator gets instead of a listing: a 409 problem naming the queue, with the command to run.</summary>
+    [Fact]
+    public async Task A_refused_read_answers_409_problem_details_with_the_command()
+    {
+        var services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
+        var context = new DefaultHttpContext { RequestServices = services };
+        context.Response.Body = new MemoryStream();
+        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.1.0"), OrderNames, declaredAsEnvioDoes: false, offByPolicy: false)!;
+
+        var result = await ErrorQueueEndpoints.BrokerCallAsync(context, () => throw new ErrorQueueReadRefusedException(refusal));
+        await result.ExecuteAsync(context);
+
+        Assert.Equal(StatusCodes.Status409Conflict, context.Response.StatusCode);
+        Assert.Equal("application/problem+json", context.Response.ContentType);
+        context.Response.Body.Position = 0;
+        using var problem = await JsonDocument.ParseAsync(context.Response.Body, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(409, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.Equal("envio.orders.error", problem.RootElement.GetProperty("queue").GetString());
+        Assert.Equal(refusal.Command, problem.RootElement.GetProperty("command").GetString());
+        Assert.Contains("Nothing was read", problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 }
