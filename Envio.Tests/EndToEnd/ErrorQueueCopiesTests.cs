@@ -43,6 +43,33 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
         Assert.DoesNotContain(await ListAsync(ct), m => m.MessageId == doubled.OrderId.ToString() || m.MessageId == single.OrderId.ToString());
     }
 
+    /// <summary>
+    /// A replay by ids goes on to the end of the queue, so the messages it replayed that fail again at once come back
+    /// while it still looks: each is left for the next call (it carries this call's replay time), not replayed again.
+    /// </summary>
+    [Fact]
+    public async Task A_replay_by_ids_replays_each_copy_once_even_when_it_fails_again_during_the_call()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var invalid = Enumerable.Range(0, 200).Select(i => SampleOrders.Create(48_300 + i) with { Total = 1m }).ToList();
+        foreach (var order in invalid)
+        {
+            await DeadLetterAsync(order, "copies-test: not valid");
+        }
+        var ids = invalid.Select(o => o.OrderId.ToString()).ToHashSet();
+
+        using var response = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new { messageIds = ids }, ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var outcome = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+        var replayed = outcome.RootElement.GetProperty("replayed").EnumerateArray().Select(e => e.GetString()!).ToList();
+        var repeated = replayed.GroupBy(id => id).Where(g => g.Count() > 1).Select(g => $"{g.Key} ×{g.Count()}").ToList();
+        Assert.True(repeated.Count == 0, $"replayed more than once in one call: {string.Join(", ", repeated.Take(5))}");
+        Assert.Equal(ids, replayed.ToHashSet());
+        Assert.Equal(invalid.Count, await TakeFromErrorQueueAsync(ids, ct)); // failed again, each once; taken out again
+        Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [.. invalid.Select(o => o.OrderId)]));
+    }
+
     [Fact]
     public async Task Of_two_copies_of_one_id_one_is_discarded_by_its_handle_and_the_other_stays_and_is_replayed_by_its_own()
     {
@@ -180,6 +207,26 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
     {
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
         await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, body, ct);
+    }
+
+    /// <summary>Acknowledges the error queue's messages with these ids, one copy of each (the others go back); returns how many it found.</summary>
+    private async Task<int> TakeFromErrorQueueAsync(HashSet<string> ids, CancellationToken ct)
+    {
+        var found = new HashSet<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (found.Count < ids.Count && DateTime.UtcNow < deadline)
+        {
+            await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+            while (await channel.BasicGetAsync(stack.Topology.ErrorQueue, autoAck: false, ct) is { } message)
+            {
+                if (ids.Contains(message.BasicProperties.MessageId ?? "") && found.Add(message.BasicProperties.MessageId!))
+                {
+                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct);
+                }
+            }
+            await Task.Delay(200, ct); // closing the channel hands the others back
+        }
+        return found.Count;
     }
 
     private async Task<List<Listed>> ListAsync(CancellationToken ct)
