@@ -29,14 +29,14 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
         await DeadLetterAsync(doubled, "copies-test: second copy");
 
         using var response = await stack.Api.PostAsJsonAsync("/admin/errors/replay",
-            new { messageIds = new[] { doubled.OrderId.ToString(), single.OrderId.ToString(), "not-in-the-queue" } }, ct);
+            new { messageIds = new[] { doubled.OrderId.ToString(), single.OrderId.ToString() } }, ct);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var outcome = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
         var replayed = outcome.RootElement.GetProperty("replayed").EnumerateArray().Select(e => e.GetString()).ToList();
         Assert.Equal(2, replayed.Count(id => id == doubled.OrderId.ToString()));
         Assert.Equal(1, replayed.Count(id => id == single.OrderId.ToString()));
-        Assert.Equal(["not-in-the-queue"], outcome.RootElement.GetProperty("notFound").EnumerateArray().Select(e => e.GetString()));
+        Assert.Empty(outcome.RootElement.GetProperty("notFound").EnumerateArray());
         // Stored once each (the insert is idempotent by id), and nothing of theirs is left in the error queue.
         Assert.Equal(2, await StoredOrders.WaitForAsync(stack.Database, [doubled.OrderId, single.OrderId], TimeSpan.FromSeconds(60)));
         Assert.Equal(2, await StoredOrders.CountAsync(stack.Database, "orders", [doubled.OrderId, single.OrderId]));
@@ -174,11 +174,11 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
         var ct = TestContext.Current.CancellationToken;
         var absent = new string('0', 32);
 
-        using (var replay = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new { handles = new[] { absent } }, ct))
+        using (var replay = await stack.Api.PostAsJsonAsync("/admin/errors/replay", new { messageIds = AbsentIds, handles = new[] { absent } }, ct))
         {
             Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
             using var outcome = JsonDocument.Parse(await replay.Content.ReadAsStringAsync(ct));
-            Assert.Equal([absent], outcome.RootElement.GetProperty("notFound").EnumerateArray().Select(e => e.GetString()));
+            Assert.Equal(["not-in-the-queue", absent], outcome.RootElement.GetProperty("notFound").EnumerateArray().Select(e => e.GetString()));
         }
         using (var discard = await stack.Api.DeleteAsync(new Uri($"/admin/errors/handles/{absent}", UriKind.Relative), ct))
         {
@@ -197,6 +197,8 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
     }
 
     private static readonly string[] NotAHandle = ["ZZ"];
+
+    private static readonly string[] AbsentIds = ["not-in-the-queue"];
 
     private sealed record Listed(string Handle, string? MessageId, string? CorrelationId, string Reason);
 
