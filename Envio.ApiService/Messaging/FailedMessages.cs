@@ -146,8 +146,8 @@ public sealed partial class FailedMessages(AdminConnection admin, IOptions<Error
     private async Task EnsureReadableAsync(QueueNames names, CancellationToken cancellationToken)
     {
         var broker = await admin.BrokerVersionAsync(cancellationToken);
-        var offByPolicy = options.Value.DeliveryLimitOffByPolicy;
-        if (!ErrorQueueDeliveryLimit.NeedsCheck(broker, offByPolicy))
+        var raisedByPolicy = options.Value.DeliveryLimitRaisedByPolicy;
+        if (!ErrorQueueDeliveryLimit.NeedsCheck(broker, raisedByPolicy))
         {
             return;
         }
@@ -165,7 +165,7 @@ public sealed partial class FailedMessages(AdminConnection admin, IOptions<Error
             LogDeclarationRefused(logger, names.ErrorQueue, e.ShutdownReason.ReplyText);
             declaredAsEnvioDoes = false;
         }
-        if (ErrorQueueDeliveryLimit.Assess(broker, names, declaredAsEnvioDoes, offByPolicy) is { } refusal)
+        if (ErrorQueueDeliveryLimit.Assess(broker, names, declaredAsEnvioDoes, raisedByPolicy) is { } refusal)
         {
             throw new ErrorQueueReadRefusedException(refusal);
         }

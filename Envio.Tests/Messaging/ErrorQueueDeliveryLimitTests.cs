@@ -23,14 +23,14 @@ public sealed class ErrorQueueDeliveryLimitTests
     [InlineData("4.2.0-rc.1")]
     public void On_4_0_to_4_2_an_error_queue_declared_otherwise_is_refused_with_the_policy_command(string version)
     {
-        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse(version), OrderNames, declaredAsEnvioDoes: false, offByPolicy: false);
+        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse(version), OrderNames, declaredAsEnvioDoes: false, raisedByPolicy: false);
 
         Assert.NotNull(refusal);
         Assert.Equal("envio.orders.error", refusal.Queue);
         Assert.Equal(
-            """rabbitmqctl set_policy --vhost <vhost> --apply-to quorum_queues envio-error-queue-order '^envio\.orders\.error$' '{"delivery-limit":-1}'""",
+            """rabbitmqctl set_policy --vhost <vhost> --apply-to quorum_queues envio-error-queue-order '^envio\.orders\.error$' '{"delivery-limit":1000000}'""",
             refusal.Command);
-        Assert.Contains("Envio__ErrorQueue__DeliveryLimitOffByPolicy=true", refusal.Detail, StringComparison.Ordinal);
+        Assert.Contains("Envio__ErrorQueue__DeliveryLimitRaisedByPolicy=true", refusal.Detail, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -42,23 +42,23 @@ public sealed class ErrorQueueDeliveryLimitTests
     [InlineData("4.2.3", true)]
     public void Only_4_0_to_4_2_need_the_check(string version, bool needed)
     {
-        Assert.Equal(needed, ErrorQueueDeliveryLimit.NeedsCheck(BrokerVersion.Parse(version), offByPolicy: false));
-        Assert.Null(ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse(version), OrderNames, declaredAsEnvioDoes: needed ? true : false, offByPolicy: false));
+        Assert.Equal(needed, ErrorQueueDeliveryLimit.NeedsCheck(BrokerVersion.Parse(version), raisedByPolicy: false));
+        Assert.Null(ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse(version), OrderNames, declaredAsEnvioDoes: needed ? true : false, raisedByPolicy: false));
     }
 
     [Fact]
     public void An_operator_who_set_the_policy_is_believed()
     {
         var broker = BrokerVersion.Parse("4.1.0");
-        Assert.False(ErrorQueueDeliveryLimit.NeedsCheck(broker, offByPolicy: true));
-        Assert.Null(ErrorQueueDeliveryLimit.Assess(broker, OrderNames, declaredAsEnvioDoes: false, offByPolicy: true));
+        Assert.False(ErrorQueueDeliveryLimit.NeedsCheck(broker, raisedByPolicy: true));
+        Assert.Null(ErrorQueueDeliveryLimit.Assess(broker, OrderNames, declaredAsEnvioDoes: false, raisedByPolicy: true));
     }
 
     [Fact]
     public void Each_type_gets_a_policy_of_its_own()
     {
         var payments = new TopologyOptions().NamesOf(Envio.Contracts.DataObjectTypes.Registered.ByName("payment")!);
-        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.0.0"), payments, declaredAsEnvioDoes: false, offByPolicy: false)!;
+        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.0.0"), payments, declaredAsEnvioDoes: false, raisedByPolicy: false)!;
         Assert.Contains(@"envio-error-queue-payment '^envio\.payments\.error$'", refusal.Command, StringComparison.Ordinal);
     }
 
@@ -69,7 +69,7 @@ public sealed class ErrorQueueDeliveryLimitTests
         var services = new ServiceCollection().AddLogging().AddProblemDetails().BuildServiceProvider();
         var context = new DefaultHttpContext { RequestServices = services };
         context.Response.Body = new MemoryStream();
-        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.1.0"), OrderNames, declaredAsEnvioDoes: false, offByPolicy: false)!;
+        var refusal = ErrorQueueDeliveryLimit.Assess(BrokerVersion.Parse("4.1.0"), OrderNames, declaredAsEnvioDoes: false, raisedByPolicy: false)!;
 
         var result = await ErrorQueueEndpoints.BrokerCallAsync(context, () => throw new ErrorQueueReadRefusedException(refusal));
         await result.ExecuteAsync(context);
