@@ -31,6 +31,7 @@ builder.Services.AddSingleton(services => new AdminConnection(
 builder.Services.AddSingleton<TopologyAtStart>();
 builder.Services.AddHostedService(services => services.GetRequiredService<TopologyAtStart>());
 builder.Services.AddHealthChecks().AddCheck<TopologyAtStart>("topology");
+builder.Services.Configure<ErrorQueueOptions>(builder.Configuration.GetSection(ErrorQueueOptions.SectionName));
 builder.Services.AddSingleton<FailedMessages>();
 builder.Services.AddSingleton<ConsumerCommands>();
 builder.Services.AddSingleton(TimeProvider.System);

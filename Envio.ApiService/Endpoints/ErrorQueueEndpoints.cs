@@ -8,8 +8,11 @@ using Microsoft.Extensions.Options;
 
 namespace Envio.ApiService.Endpoints;
 
-/// <summary>Which error-queue messages to replay: the listed ids, or all of them.</summary>
-public sealed record ReplayRequest(IReadOnlyList<string>? MessageIds, bool All = false);
+/// <summary>
+/// Which error-queue messages to replay: those with the listed ids (every copy of each), those with the listed handles
+/// (the listing's <c>handle</c>: for messages without an id, or one copy of several), both, or all of them.
+/// </summary>
+public sealed record ReplayRequest(IReadOnlyList<string>? MessageIds, bool All = false, IReadOnlyList<string>? Handles = null);
 
 /// <summary>
 /// For operators: read why messages failed, replay them once the cause is fixed, or discard them, one type's error
@@ -38,23 +41,39 @@ public static partial class ErrorQueueEndpoints
             .WithDescription("Pages through the error queue without removing anything.")
             .Produces<FailedMessagePage>()
             .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         errors.MapPost("/replay", ReplayAsync)
             .WithName("ReplayFailedMessages")
             .WithSummary("Send failed messages back to the work queue")
-            .WithDescription("Replays the given message ids (or all, with \"all\": true) with their original ids, so " +
-                "orders already stored are not stored twice. Each is confirmed by the broker before it leaves the error queue.")
+            .WithDescription("Replays the messages with the given ids (every copy of each) and handles (or all, with \"all\": true) " +
+                "with their original ids, so orders already stored are not stored twice. Each is confirmed by the broker before it " +
+                "leaves the error queue. By ids or handles, the whole queue is looked through; what it did not hold is in notFound.")
             .Produces<ReplayOutcome>()
             .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         errors.MapDelete("/{messageId}", DiscardAsync)
             .WithName("DiscardFailedMessage")
             .WithSummary("Discard one failed message for good (audited)")
+            .WithDescription("Discards the first message with this id; of two copies, one. To choose the copy, or a message without an id, discard by handle.")
             .Produces(StatusCodes.Status204NoContent)
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        errors.MapDelete("/handles/{handle}", DiscardByHandleAsync)
+            .WithName("DiscardFailedMessageByHandle")
+            .WithSummary("Discard one failed message, named by its handle, for good (audited)")
+            .WithDescription("The handle is the listing's: it names a message without an id, or one of two copies of an id. " +
+                "Of two copies alike in everything (one handle), one is discarded and the other stays.")
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         return app;
@@ -84,23 +103,32 @@ public static partial class ErrorQueueEndpoints
         {
             return Task.FromResult(UnknownType(type!));
         }
-        if (request.All == (request.MessageIds is { Count: > 0 }))
+        var requested = (request.MessageIds?.Count ?? 0) + (request.Handles?.Count ?? 0);
+        if (request.All == requested > 0)
         {
             return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
             {
-                ["messageIds"] = ["Give either messageIds or \"all\": true."],
+                ["messageIds"] = ["Give messageIds or handles (or both), or \"all\": true."],
             }));
         }
-        if (request.MessageIds is { Count: > MaxPageSize })
+        if (requested > MaxPageSize)
         {
-            // Each id is searched for through the queue: an unbounded list is an unbounded amount of work per call.
+            // Each call looks through the queue: an unbounded list is an unbounded amount of work per call.
             return Task.FromResult(Results.ValidationProblem(new Dictionary<string, string[]>
             {
-                ["messageIds"] = [$"At most {MaxPageSize} ids per call (this one has {request.MessageIds.Count}); replay the rest in further calls."],
+                ["messageIds"] = [$"At most {MaxPageSize} ids per call, handles included (this one has {requested}); replay the rest in further calls."],
             }));
         }
-        IReadOnlySet<string>? ids = request.All ? null : request.MessageIds!.ToHashSet(StringComparer.Ordinal);
-        return BrokerCallAsync(context, async () => Results.Ok(await queue.ReplayAsync(topology.Value.NamesOf(chosen), ids, OperatorOf(context), context.RequestAborted)));
+        if (request.Handles?.FirstOrDefault(h => !FailedMessageHandle.IsWellFormed(h)) is { } malformed)
+        {
+            return Task.FromResult(MalformedHandle("handles", malformed));
+        }
+        var selection = request.All
+            ? FailedMessageSelection.All
+            : new FailedMessageSelection(
+                request.MessageIds is { Count: > 0 } ids ? ids.ToHashSet(StringComparer.Ordinal) : null,
+                request.Handles is { Count: > 0 } handles ? handles.ToHashSet(StringComparer.Ordinal) : null);
+        return BrokerCallAsync(context, async () => Results.Ok(await queue.ReplayAsync(topology.Value.NamesOf(chosen), selection, OperatorOf(context), context.RequestAborted)));
     }
 
     private static Task<IResult> DiscardAsync(
@@ -110,10 +138,33 @@ public static partial class ErrorQueueEndpoints
         {
             return Task.FromResult(UnknownType(type!));
         }
-        return BrokerCallAsync(context, async () => await queue.DiscardAsync(topology.Value.NamesOf(chosen), messageId, OperatorOf(context), context.RequestAborted)
-            ? Results.NoContent()
-            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
+        return BrokerCallAsync(context, async () =>
+            await queue.DiscardAsync(topology.Value.NamesOf(chosen), FailedMessageSelection.ById(messageId), OperatorOf(context), context.RequestAborted)
+                ? Results.NoContent()
+                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
     }
+
+    private static Task<IResult> DiscardByHandleAsync(
+        FailedMessages queue, HttpContext context, IOptions<TopologyOptions> topology, string handle, [Description(TypeParameter)] string? type = null)
+    {
+        if (TypeOf(type) is not { } chosen)
+        {
+            return Task.FromResult(UnknownType(type!));
+        }
+        if (!FailedMessageHandle.IsWellFormed(handle))
+        {
+            return Task.FromResult(MalformedHandle("handle", handle));
+        }
+        return BrokerCallAsync(context, async () =>
+            await queue.DiscardAsync(topology.Value.NamesOf(chosen), FailedMessageSelection.ByHandle(handle), OperatorOf(context), context.RequestAborted)
+                ? Results.NoContent()
+                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message with handle {handle} in the error queue."));
+    }
+
+    private static IResult MalformedHandle(string field, string handle) => Results.ValidationProblem(new Dictionary<string, string[]>
+    {
+        [field] = [$"'{(handle.Length > 80 ? handle[..80] + "…" : handle)}' is no handle: a handle is the listing's, {FailedMessageHandle.Length} hex digits (0-9, a-f)."],
+    });
 
     /// <summary>The type a call names, the order's when it names none; null for a name no type has.</summary>
     private static DataObjectType? TypeOf(string? name) => DataObjectTypes.Registered.ByName(name ?? TopologyOptions.OrderType);
@@ -140,6 +191,14 @@ public static partial class ErrorQueueEndpoints
                 context.Request.Path, e);
             return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "The broker is unreachable; nothing was changed.", detail: "Try again later; the API's log has the cause.");
+        }
+        catch (ErrorQueueReadRefusedException e)
+        {
+            // Not the broker being away, and not a retry's matter: its configuration makes reading lose messages.
+            return Results.Problem(statusCode: StatusCodes.Status409Conflict,
+                title: "Reading this error queue would spend its messages' delivery limit; nothing was read.",
+                detail: e.Refusal.Detail,
+                extensions: new Dictionary<string, object?> { ["queue"] = e.Refusal.Queue, ["command"] = e.Refusal.Command });
         }
     }
 

@@ -49,7 +49,8 @@ internal static partial class ErrorQueueCommands
                 LogWaiting(context.Logger, waiting);
                 foreach (var message in listing.RootElement.GetProperty("messages").EnumerateArray())
                 {
-                    LogFailed(context.Logger, message.GetProperty("messageId").GetString(), message.GetProperty("reason").GetString());
+                    LogFailed(context.Logger, message.GetProperty("messageId").GetString() ?? "(no message id)",
+                        message.GetProperty("handle").GetString(), message.GetProperty("reason").GetString());
                 }
                 return CommandResults.Success($"{waiting} message(s) wait in the error queue; the first reasons are in the resource's log.");
             }, new CommandOptions
@@ -62,7 +63,8 @@ internal static partial class ErrorQueueCommands
             .WithCommand(ReplayAll, "Replay all", async context =>
             {
                 using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync($"/admin/errors/replay?type={TypeOf(context)}", new { all = true }, context.CancellationToken));
-                var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
+                // Handles: one per message replayed, also those without a message id.
+                var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayedHandles").GetArrayLength();
                 return CommandResults.Success($"{replayed} message(s) replayed into the work queue.");
             }, new CommandOptions
             {
@@ -77,8 +79,8 @@ internal static partial class ErrorQueueCommands
                 var id = context.Arguments.GetString(MessageIdArgument)?.Trim() ?? "";
                 using var response = await AdminApi.CallAsync(endpoint, context, client => client.PostAsJsonAsync($"/admin/errors/replay?type={TypeOf(context)}", new { messageIds = new[] { id } }, context.CancellationToken));
                 var replayed = (await response.Content.ReadFromJsonAsync<JsonElement>(context.CancellationToken)).GetProperty("replayed").GetArrayLength();
-                return replayed == 1
-                    ? CommandResults.Success($"{id} replayed into the work queue.")
+                return replayed > 0
+                    ? CommandResults.Success(replayed == 1 ? $"{id} replayed into the work queue." : $"{id} replayed into the work queue ({replayed} copies).")
                     : CommandResults.Failure($"No message {id} in the error queue.");
             }, new CommandOptions
             {
@@ -132,6 +134,6 @@ internal static partial class ErrorQueueCommands
     [LoggerMessage(LogLevel.Information, "{Waiting} message(s) wait in the error queue.")]
     private static partial void LogWaiting(ILogger logger, uint waiting);
 
-    [LoggerMessage(LogLevel.Information, "{MessageId}: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string? messageId, string? reason);
+    [LoggerMessage(LogLevel.Information, "{MessageId} (handle {Handle}): {Reason}")]
+    private static partial void LogFailed(ILogger logger, string messageId, string? handle, string? reason);
 }

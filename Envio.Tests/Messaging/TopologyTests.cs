@@ -191,12 +191,12 @@ public sealed class TopologyTests(EnvioStack stack)
             }
 
             await using var connection = new AdminConnection(stack.BrokerFactory);
-            var admin = new FailedMessages(connection, NullLogger<FailedMessages>.Instance);
+            var admin = new FailedMessages(connection, Microsoft.Extensions.Options.Options.Create(new ErrorQueueOptions()), NullLogger<FailedMessages>.Instance);
             var names = Orders.Names(topology);
             foreach (var id in replayed)
             {
                 Assert.Equal(kept.Count + replayed.Count - replayed.IndexOf(id), (await admin.ListAsync(names, 0, 100, ct)).Messages.Count);
-                Assert.Equal([id], (await admin.ReplayAsync(names, new HashSet<string> { id }, "topology-tests", ct)).Replayed);
+                Assert.Equal([id], (await admin.ReplayAsync(names, FailedMessageSelection.ById(id), "topology-tests", ct)).Replayed);
             }
 
             var left = await admin.ListAsync(names, 0, 100, ct);
