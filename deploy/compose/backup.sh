@@ -44,7 +44,10 @@ log() {
 }
 
 broker() {
-  (umask 077 && docker compose exec -T messaging rabbitmqctl -q export_definitions - >"backup/broker/definitions-$stamp.json")
+  # Through a file inside the container (the CLI writes one), printed and removed there.
+  (umask 077 && docker compose exec -T messaging bash -c \
+    'f=$(mktemp /tmp/definitions.XXXXXX) && rabbitmqctl -q export_definitions "$f" >/dev/null && cat "$f"; status=$?; rm -f "$f"; exit $status' \
+    >"backup/broker/definitions-$stamp.json")
   echo "backup/broker/definitions-$stamp.json"
 }
 
