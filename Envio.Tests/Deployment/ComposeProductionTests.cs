@@ -128,6 +128,36 @@ public sealed partial class ComposeProductionTests
         Assert.Equal("sqlserver", ComposeFile.Template()["COMPOSE_PROFILES"]);
     }
 
+    /// <summary>With your own database, make-secrets.sh (run again to rotate a password) keeps the connection string you wrote.</summary>
+    [Fact]
+    public async Task With_an_external_database_make_secrets_keeps_its_connection_string()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var directory = System.IO.Directory.CreateTempSubdirectory("envio-secrets-").FullName;
+        try
+        {
+            var script = ComposeFile.PathOf("make-secrets.sh");
+            Assert.Equal(0, (await Repository.RunAsync("bash", [script, directory], ct)).ExitCode);
+            var connection = Path.Combine(directory, "enviodb-connection");
+            const string Own = "Server=db.example.com,1433;Database=enviodb;User ID=envio;Password=x;Encrypt=Mandatory;TrustServerCertificate=false";
+            await File.WriteAllTextAsync(connection, Own, ct);
+
+            var (exitCode, output) = await Repository.RunAsync("bash", [script, directory], ct,
+                new Dictionary<string, string> { ["COMPOSE_PROFILES"] = "external-db,observability" });
+            Assert.True(exitCode == 0, output);
+            Assert.Equal(Own, await File.ReadAllTextAsync(connection, ct));
+
+            // With SQL Server here, it is rewritten from the password (a rotation reaches the consumer).
+            (exitCode, output) = await Repository.RunAsync("bash", [script, directory], ct, new Dictionary<string, string> { ["COMPOSE_PROFILES"] = "sqlserver" });
+            Assert.True(exitCode == 0, output);
+            Assert.StartsWith("Server=sqlserver,1433;", await File.ReadAllTextAsync(connection, ct), StringComparison.Ordinal);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>The network's gateway, where a proxy on the host comes from, is known before the first start.</summary>
     [Fact]
     public void The_network_is_pinned_and_the_trusted_proxy_is_its_gateway()

@@ -26,6 +26,7 @@ user="${MESSAGING_USERNAME:-$( (sed -n 's/^MESSAGING_USERNAME=//p' .env 2>/dev/n
 user="${user:-envio}"
 max_length="${WORK_QUEUE_MAX_LENGTH:-$( (sed -n 's/^WORK_QUEUE_MAX_LENGTH=//p' .env 2>/dev/null || true) | tail -n1)}"
 max_length="${max_length:-1000000}"
+profiles="${COMPOSE_PROFILES:-$( (sed -n 's/^COMPOSE_PROFILES=//p' .env 2>/dev/null || true) | tail -n1)}"
 
 # 32 letters and digits with at least one upper, one lower and one digit (SQL Server's password policy).
 password() {
@@ -94,8 +95,13 @@ permissions() { # user, configure, write, read
    "$(permissions envio-consumer "^$t[.]control[.]consumer[.].+\$" "^$t([.]error|[.]retry|[.]control[.]replies|[.]control[.]consumer[.].+)\$" "^$t([.]control([.]state|[.]consumer[.].+)?)?\$")" \
    "$(printf '{"vhost":"envio","name":"envio-work-queues","pattern":"^%s$","apply-to":"queues","priority":0,"definition":{"max-length":%s,"overflow":"reject-publish"}}' "$t" "$max_length")" \
    >"$out/messaging-definitions.json"
- # Mandatory TLS with the server's certificate pinned (TrustServerCertificate=false, so the pin is checked): what
- # SQL Server 2022 on Linux accepts (it refuses strict TDS 8, error 17821), and what its health check uses too.
- printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
-   "$(cat "$out/enviodb-password")" >"$out/enviodb-connection")
+ # With your own database (COMPOSE_PROFILES has external-db) the connection string is yours: kept once written.
+ if [[ ",$profiles," == *,external-db,* && -s "$out/enviodb-connection" ]]; then
+   echo "$out/enviodb-connection kept: external-db, your database's connection string" >&2
+ else
+   # Mandatory TLS with the server's certificate pinned (TrustServerCertificate=false, so the pin is checked): what
+   # SQL Server 2022 on Linux accepts (it refuses strict TDS 8, error 17821), and what its health check uses too.
+   printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
+     "$(cat "$out/enviodb-password")" >"$out/enviodb-connection"
+ fi)
 echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."
