@@ -8,7 +8,8 @@
 #   ./backup.sh all       full + broker + secrets: before every upgrade
 # T-SQL is in sqlserver/*.sql, run with sqlcmd inside the sqlserver container, over TLS as the consumer connects and
 # with sa's password from its secret file (never on a command line). Files older than BACKUP_KEEP_DAYS (14) are
-# removed; BACKUP_COPY_TO (an rsync destination, e.g. backup@vault:/srv/envio) gets a copy of ./backup after each run.
+# removed; BACKUP_COPY_TO (an rsync destination, e.g. backup@vault:/srv/envio) gets a copy of ./backup after each run,
+# but the secrets archive, which goes to BACKUP_SECRETS_COPY_TO (another place) only.
 set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:?usage: ./backup.sh full|log|broker|secrets|all}"
@@ -71,6 +72,11 @@ esac
 # A full backup makes the earlier ones and their logs redundant only after BACKUP_KEEP_DAYS: a restore needs the
 # full backup and every log backup after it.
 find backup -type f \( -name '*.bak' -o -name '*.trn' -o -name '*.json' -o -name '*.tar.gz' \) -mtime "+$keep_days" -delete
+# Off the server: the backups to BACKUP_COPY_TO, the secrets archive (the keys that decrypt those backups) to
+# BACKUP_SECRETS_COPY_TO, somewhere else: the two together are the personal data in clear.
 if [ -n "${BACKUP_COPY_TO:-}" ]; then
-  rsync -a --chmod=Du=rwx,Dgo=,Fu=rw,Fgo= backup/ "$BACKUP_COPY_TO/"
+  rsync -a --chmod=Du=rwx,Dgo=,Fu=rw,Fgo= --exclude /secrets/ backup/ "$BACKUP_COPY_TO/"
+fi
+if [ -n "${BACKUP_SECRETS_COPY_TO:-}" ]; then
+  rsync -a --chmod=Du=rwx,Dgo=,Fu=rw,Fgo= backup/secrets/ "$BACKUP_SECRETS_COPY_TO/"
 fi
