@@ -35,6 +35,9 @@ for file in $(ls -1 backup/sqlserver/"$database"-*-log.trn 2>/dev/null | sort); 
   [[ "$(basename "$file")" > "$(basename "$full")" ]] && logs+=("$file")
 done
 
+# SQL Server reads them as mssql (uid 10001); files brought back from elsewhere belong to whoever copied them.
+chown -R 10001:0 backup/sqlserver 2>/dev/null || echo "note: run as root to give backup/sqlserver to uid 10001 (mssql)" >&2
+
 if [ "$mode" = database ]; then
   docker compose stop consumer consumer-external 2>/dev/null || docker compose stop consumer
 fi
