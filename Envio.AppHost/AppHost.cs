@@ -10,7 +10,11 @@ var hosting = builder.ChooseHosting();
 var messaging = builder.AddMessaging("messaging", hosting).WithQueueDepths();
 var enviodb = builder.AddEnvioDatabase("enviodb", hosting);
 
-var api = builder.AddProject<Projects.Envio_ApiService>("api")
+// Deployed, the API serves plain HTTP on 8080 behind the server's TLS-terminating proxy (deploy/compose): that one
+// endpoint, external. Developing, the launch profile's HTTP and HTTPS endpoints.
+var api = (builder.ExecutionContext.IsPublishMode
+        ? builder.AddProject<Projects.Envio_ApiService>("api", launchProfileName: null).WithHttpEndpoint(targetPort: 8080, name: "http")
+        : builder.AddProject<Projects.Envio_ApiService>("api"))
     .WithEnvironmentOfAppHost()
     .WithBrokerUser(messaging, BrokerRole.Api).WaitFor(messaging).WithBrokerTrust(messaging)
     .WithSettingsFrom("Envio:Topology", "Envio:Publisher", "Envio:Api")
@@ -27,7 +31,7 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithEnvironmentOfAppHost()
     .WithBrokerUser(messaging, BrokerRole.Consumer).WaitFor(messaging).WithBrokerTrust(messaging)
     .WaitFor(api) // healthy once it declared the names the consumer's broker user may only use
-    .WithReference(enviodb).WaitFor(enviodb)
+    .WithReference(enviodb).WaitFor(enviodb).WaitForLoginBootstrap(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithEncryptionKeys()
     .WithHttpHealthCheck("/health")

@@ -2,7 +2,8 @@
 # Installs what running Envio without containers needs, when it is missing: Debian's/Ubuntu's rabbitmq-server
 # and PostgreSQL. Called by run.sh (only when no container runtime answers) and test.sh (always: the suite runs
 # the broker and the database as local processes). With --for-tests it also installs docker-compose, with which a
-# test validates deploy/compose (no container engine is needed for that).
+# test validates deploy/compose (no container engine is needed for that), and Debian's prometheus for its promtool,
+# with which a test checks deploy/compose/observability's configuration and alert rules.
 set -euo pipefail
 
 if ! command -v dotnet >/dev/null 2>&1; then
@@ -20,6 +21,9 @@ have_postgres || missing+=(postgresql)
 have_setpriv || missing+=(util-linux)
 if [ "${1:-}" = "--for-tests" ] && ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
   missing+=(docker-compose)
+fi
+if [ "${1:-}" = "--for-tests" ] && ! command -v promtool >/dev/null 2>&1; then
+  missing+=(prometheus)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
@@ -45,6 +49,7 @@ for package in "${missing[@]}"; do
   case "$package" in
     rabbitmq-server) service=rabbitmq-server ;;
     postgresql) service=postgresql ;;
+    prometheus) service=prometheus ;; # only its promtool is wanted
     *) continue ;;
   esac
   if has_systemctl && ! grep -qx "$service.service" <<<"$services_before"; then

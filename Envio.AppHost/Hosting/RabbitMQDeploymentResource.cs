@@ -11,6 +11,9 @@ public sealed class RabbitMQDeploymentResource(string name, ParameterResource us
 {
     internal const string PrimaryEndpointName = "amqps";
 
+    /// <summary>A pinned release (deploy/compose uses the same): an upgrade is a choice, made with a backup first.</summary>
+    public const string Tag = "4.3.6-management";
+
     /// <summary>Where the broker's and the services' containers find the certificates (deploy/compose mounts them there).</summary>
     internal const string CertificateDirectory = "/etc/envio/tls";
 
@@ -44,7 +47,7 @@ internal static class RabbitMQDeploymentBuilderExtensions
     {
         var compose = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "deploy", "compose"));
         return builder.AddResource(new RabbitMQDeploymentResource(name, userName.Resource, password.Resource, serviceUsers))
-            .WithImage("library/rabbitmq", "4.3-management")
+            .WithImage("library/rabbitmq", RabbitMQDeploymentResource.Tag)
             .WithImageRegistry("docker.io")
             .WithEndpoint(targetPort: 5671, name: RabbitMQDeploymentResource.PrimaryEndpointName)
             .WithHttpsEndpoint(targetPort: 15671, name: "management")

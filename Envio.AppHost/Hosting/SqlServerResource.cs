@@ -9,8 +9,9 @@ namespace Envio.AppHost.Hosting;
 /// volume, and databases the AppHost creates, each with a login of its own that the services use.
 /// </summary>
 /// <param name="verifyServerCertificate">
-/// <c>true</c> for what is deployed (the manifest): <c>Encrypt=Strict</c> (TDS 8, TLS before anything else) with the
-/// server's certificate pinned (<c>ServerCertificate=</c>, the file ops mount into the consumer, as deploy/compose does).
+/// <c>true</c> for what is deployed (the manifest): <c>Encrypt=Mandatory</c> (TLS after TDS 7.4's pre-login; SQL Server
+/// 2022 on Linux refuses strict TDS 8 connections, error 17821) with <c>TrustServerCertificate=false</c> and the server's
+/// certificate pinned (<c>ServerCertificate=</c>, the file ops mount into the consumer, as deploy/compose does).
 /// <c>false</c> for the development container on this machine, whose certificate SQL Server generates itself:
 /// encrypted, but that certificate cannot be checked.
 /// </param>
@@ -20,8 +21,11 @@ public sealed class SqlServerServerResource(string name, ParameterResource passw
     /// <summary>Where the server's and the consumer's containers find the certificates (deploy/compose mounts them there).</summary>
     internal const string CertificateDirectory = "/etc/envio/tls";
 
-    /// <summary>Connection string keywords for the deployed server: encrypted, and the certificate is the one ops gave it.</summary>
-    internal const string VerifiedEncryption = "Encrypt=Strict;ServerCertificate=" + CertificateDirectory + "/sqlserver.crt";
+    /// <summary>
+    /// Connection string keywords for the deployed server: encrypted, and the certificate is the one ops gave it (the pin
+    /// is consulted because TrustServerCertificate is false). The compose health check and bootstrap use the same mode.
+    /// </summary>
+    internal const string VerifiedEncryption = "Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=" + CertificateDirectory + "/sqlserver.crt";
 
     /// <summary>Development container only: encrypted, with SQL Server's self-generated certificate taken as it is.</summary>
     internal const string DevelopmentEncryption = "Encrypt=Mandatory;TrustServerCertificate=true";
@@ -54,6 +58,9 @@ public sealed class SqlServerDatabaseResource(string name, string databaseName, 
     public string Login { get; } = login;
 
     public ParameterResource PasswordParameter { get; } = password;
+
+    /// <summary>Deployed only: the one-shot step that creates <see cref="Login"/> (see SqlServerDeployment).</summary>
+    public IResourceBuilder<ContainerResource>? Bootstrap { get; set; }
 
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
         $"Server={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};User ID={Login};Password={PasswordParameter};{Parent.Encryption};Database={DatabaseName}");
@@ -89,7 +96,7 @@ internal static class SqlServerBuilderExtensions
                 }
             })
             .WithHealthCheck($"{name}_check");
-        // Deployed: encryption forced with the certificate ops supply, as in deploy/compose.
+        // Deployed: encryption forced with the certificate ops supply, the edition and memory set, as in deploy/compose.
         return builder.ExecutionContext.IsPublishMode ? resource.WithDeploymentConfiguration() : resource;
     }
 
@@ -107,7 +114,7 @@ internal static class SqlServerBuilderExtensions
         builder.Resource.Databases.Add(database);
         if (builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
         {
-            builder.AddLoginBootstrap(database); // the AppHost is not there to create the login: a one-shot step does
+            database.Bootstrap = builder.AddLoginBootstrap(database); // the AppHost is not there to create the login: a one-shot step does
         }
 
         builder.ApplicationBuilder.Services.AddHealthChecks().AddSqlServer(

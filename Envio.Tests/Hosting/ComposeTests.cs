@@ -127,9 +127,11 @@ public sealed partial class ComposeTests
             Assert.StartsWith("amqps://", broker);
             Assert.EndsWith("/" + BrokerPermissions.VirtualHost, broker);
         }
-        var database = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets));
-        Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Strict, database.Encrypt);
+        var connectionString = ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets)!;
+        var database = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(connectionString);
+        Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Mandatory, database.Encrypt);
         Assert.False(database.TrustServerCertificate);
+        Assert.Null(VerifiedDatabaseLink.Shortfall(StoreEngine.SqlServer, connectionString)); // the consumer starts with it
         Assert.Equal("<enviodb-password>", database.Password);
     }
 
@@ -154,14 +156,23 @@ public sealed partial class ComposeTests
         Assert.Contains("SQLCMDPASSWORD=", sqlServerProbe, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Compose runs the image <c>dotnet publish /t:PublishContainer</c> makes: the project's ContainerRepository under
+    /// the registry ENVIO_REGISTRY names (its <c>-p:ContainerRegistry</c>), never pulled.
+    /// </summary>
     [Fact]
-    public void Envios_own_images_come_from_the_required_registry_and_are_never_pulled()
+    public void Envios_own_images_are_the_ones_the_build_names_from_the_required_registry_and_are_never_pulled()
     {
         var services = ComposeServices();
-        foreach (var service in new[] { "api", "consumer" })
+        foreach (var (service, project) in new[] { ("api", "Envio.ApiService"), ("consumer", "Envio.ConsumerService") })
         {
             var node = (YamlMappingNode)services[service];
-            Assert.Matches(@"^\$\{ENVIO_REGISTRY:\?[^}]+\}/envio-" + service + @":\$\{ENVIO_VERSION:\?[^}]+\}$", Scalar(node, "image"));
+            var repository = System.Xml.Linq.XDocument.Load(Path.Combine(Repository.Root, project, project + ".csproj"))
+                .Descendants("ContainerRepository").SingleOrDefault()?.Value;
+            Assert.True(repository is not null, $"{project}.csproj names no ContainerRepository: its image would be called after the assembly.");
+            var image = Regex.Match(Scalar(node, "image"), @"^\$\{ENVIO_REGISTRY:\?[^}]+\}/(?<repository>[^:$]+):\$\{ENVIO_VERSION:\?[^}]+\}$");
+            Assert.True(image.Success, $"{service}: {Scalar(node, "image")} is not ${{ENVIO_REGISTRY}}/<repository>:${{ENVIO_VERSION}}.");
+            Assert.Equal(repository, image.Groups["repository"].Value);
             Assert.Equal("never", Scalar(node, "pull_policy"));
         }
     }
@@ -247,7 +258,7 @@ public sealed partial class ComposeTests
         Assert.Equal("sqlserver,1433", database.DataSource);
         Assert.True(services.Children.ContainsKey("sqlserver"), "compose has no sqlserver service");
         Assert.Equal("enviodb", database.InitialCatalog);
-        Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Strict, database.Encrypt);
+        Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Mandatory, database.Encrypt);
         var mounts = ((YamlSequenceNode)consumer["volumes"]).Children.Select(v => ((YamlScalarNode)v).Value!.Split(':')[1]);
         Assert.Contains(database.ServerCertificate, mounts);
         Assert.False(environment.TryGetValue("DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", out var invariant) && invariant is "1" or "true",

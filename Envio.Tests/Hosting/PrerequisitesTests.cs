@@ -26,7 +26,7 @@ public sealed class PrerequisitesTests : IDisposable
             esac
             """);
         Stub("apt-get", """echo "apt-get $*" >> "$(dirname "$0")/calls" """);
-        foreach (var command in new[] { "dotnet", "epmd", "setpriv" })
+        foreach (var command in new[] { "dotnet", "epmd", "setpriv", "promtool" })
         {
             Stub(command, "exit 0");
         }

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Envio.AppHost.Hosting;
+using Envio.ConsumerService.Persistence;
 using Envio.Tests.Support;
 using Microsoft.Data.SqlClient;
 using Microsoft.Extensions.Hosting;
@@ -13,13 +14,15 @@ namespace Envio.Tests.Hosting;
 public sealed partial class SqlServerEncryptionTests
 {
     [Fact]
-    public void The_deployed_connection_string_is_strict_and_trusts_no_certificate_blindly()
+    public void The_deployed_connection_string_is_encrypted_and_trusts_no_certificate_blindly()
     {
         var connectionString = Resolve(Server(verifyServerCertificate: true).ConnectionStringExpression.ValueExpression);
 
+        // Mandatory, not Strict: SQL Server 2022 on Linux refuses TDS 8 (error 17821); the pin is checked instead.
         var parsed = new SqlConnectionStringBuilder(connectionString);
-        Assert.Equal(SqlConnectionEncryptOption.Strict, parsed.Encrypt);
+        Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
         Assert.False(parsed.TrustServerCertificate);
+        Assert.Null(VerifiedDatabaseLink.Shortfall(StoreEngine.SqlServer, connectionString));
     }
 
     [Fact]
@@ -31,14 +34,14 @@ public sealed partial class SqlServerEncryptionTests
     }
 
     [Fact]
-    public async Task The_committed_manifest_deploys_sql_server_with_strict_encryption()
+    public async Task The_committed_manifest_deploys_sql_server_with_verified_encryption()
     {
         using var manifest = JsonDocument.Parse(
             await File.ReadAllTextAsync(Path.Combine(Repository.Root, "aspire-manifest.json"), TestContext.Current.CancellationToken));
         var expression = manifest.RootElement.GetProperty("resources").GetProperty("sqlserver").GetProperty("connectionString").GetString()!;
 
         var parsed = new SqlConnectionStringBuilder(Resolve(expression));
-        Assert.Equal(SqlConnectionEncryptOption.Strict, parsed.Encrypt);
+        Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
         Assert.False(parsed.TrustServerCertificate);
     }
 
@@ -56,7 +59,8 @@ public sealed partial class SqlServerEncryptionTests
         var parsed = new SqlConnectionStringBuilder(Resolve(expression));
         Assert.Equal(SqlServerLogins.ConsumerLogin, parsed.UserID);
         Assert.Equal("enviodb", parsed.InitialCatalog);
-        Assert.Equal(SqlConnectionEncryptOption.Strict, parsed.Encrypt);
+        Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
+        Assert.False(parsed.TrustServerCertificate);
         Assert.Equal("/etc/envio/tls/sqlserver.crt", parsed.ServerCertificate);
         var configuration = await File.ReadAllLinesAsync(
             Path.Combine(Repository.Root, "deploy", "compose", "sqlserver", "mssql.conf"), TestContext.Current.CancellationToken);

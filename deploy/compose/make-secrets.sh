@@ -8,6 +8,8 @@
 #   sqlserver-password   SQL Server's sa password: the server and the bootstrap step only
 #   enviodb-password     the consumer's own login (envio), owner of enviodb and nothing else
 #   encryption-key-k1    AES-256 key for message bodies and personal columns
+#   erlang.cookie        the broker's Erlang cookie (the shared secret of its nodes and CLI tools), mounted read-only
+#                           over the one in the data volume; owned by the broker's user (uid 999): run this as root
 #   messaging-uri, messaging-api-uri, messaging-consumer-uri, enviodb-connection   the connection strings (administrator,
 #                           API, consumer, database), rewritten from the files above on every run
 #   messaging-cluster-uri, messaging-cluster-api-uri, messaging-cluster-consumer-uri   the same, listing every node of
@@ -24,6 +26,7 @@ user="${MESSAGING_USERNAME:-$( (sed -n 's/^MESSAGING_USERNAME=//p' .env 2>/dev/n
 user="${user:-envio}"
 max_length="${WORK_QUEUE_MAX_LENGTH:-$( (sed -n 's/^WORK_QUEUE_MAX_LENGTH=//p' .env 2>/dev/null || true) | tail -n1)}"
 max_length="${max_length:-1000000}"
+profiles="${COMPOSE_PROFILES:-$( (sed -n 's/^COMPOSE_PROFILES=//p' .env 2>/dev/null || true) | tail -n1)}"
 
 # 32 letters and digits with at least one upper, one lower and one digit (SQL Server's password policy).
 password() {
@@ -45,6 +48,10 @@ keep messaging-consumer-password password
 keep sqlserver-password password
 keep enviodb-password password
 keep encryption-key-k1 "openssl rand -base64 32"
+keep erlang.cookie "openssl rand -hex 32"
+# Erlang refuses a cookie others can read, and the broker reads it as its own user (uid 999 in its image).
+chmod 400 "$out/erlang.cookie"
+chown 999:999 "$out/erlang.cookie" 2>/dev/null || echo "note: run as root to give $out/erlang.cookie to uid 999 (rabbitmq)" >&2
 
 for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password; do
   if ! grep -qE '^[A-Za-z0-9]+$' "$out/$name"; then
@@ -88,6 +95,13 @@ permissions() { # user, configure, write, read
    "$(permissions envio-consumer "^$t[.]control[.]consumer[.].+\$" "^$t([.]error|[.]retry|[.]control[.]replies|[.]control[.]consumer[.].+)\$" "^$t([.]control([.]state|[.]consumer[.].+)?)?\$")" \
    "$(printf '{"vhost":"envio","name":"envio-work-queues","pattern":"^%s$","apply-to":"queues","priority":0,"definition":{"max-length":%s,"overflow":"reject-publish"}}' "$t" "$max_length")" \
    >"$out/messaging-definitions.json"
- printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
-   "$(cat "$out/enviodb-password")" >"$out/enviodb-connection")
-echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, the connection strings and messaging-definitions.json. Back them up with certs/."
+ # With your own database (COMPOSE_PROFILES has external-db) the connection string is yours: kept once written.
+ if [[ ",$profiles," == *,external-db,* && -s "$out/enviodb-connection" ]]; then
+   echo "$out/enviodb-connection kept: external-db, your database's connection string" >&2
+ else
+   # Mandatory TLS with the server's certificate pinned (TrustServerCertificate=false, so the pin is checked): what
+   # SQL Server 2022 on Linux accepts (it refuses strict TDS 8, error 17821), and what its health check uses too.
+   printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
+     "$(cat "$out/enviodb-password")" >"$out/enviodb-connection"
+ fi)
+echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."

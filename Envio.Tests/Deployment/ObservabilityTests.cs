@@ -1,0 +1,183 @@
+using System.Text.RegularExpressions;
+using Envio.Tests.Support;
+using YamlDotNet.RepresentationModel;
+
+namespace Envio.Tests.Deployment;
+
+/// <summary>
+/// Watching the compose deployment: every service names itself, the "observability" profile's Prometheus scrapes the
+/// services and the broker, and its alert rules are valid (promtool), explained, and built on metrics that exist: the
+/// services' instruments as the collector names them, or RabbitMQ's and the probe's documented ones.
+/// </summary>
+public sealed partial class ObservabilityTests
+{
+    private static readonly string Observability = ComposeFile.PathOf("observability");
+
+    /// <summary>RabbitMQ's (rabbitmq_prometheus), the blackbox exporter's and Prometheus's own names the rules may use.</summary>
+    private static readonly string[] ExternalMetrics =
+    [
+        "rabbitmq_queue_messages_ready", "rabbitmq_queue_messages_unacked", "rabbitmq_queue_messages",
+        "rabbitmq_alarms_memory_used_watermark", "rabbitmq_alarms_free_disk_space_watermark", "rabbitmq_alarms_file_descriptor_limit",
+        "probe_ssl_earliest_cert_expiry", "probe_success", "up",
+        // ASP.NET Core's request duration (ServiceDefaults adds its meter), as the collector names it.
+        "http_server_request_duration_seconds_bucket", "http_server_request_duration_seconds_count", "http_server_request_duration_seconds_sum",
+    ];
+
+    private static readonly string[] Severities = ["warning", "critical"];
+
+    private static readonly string[] PromQlWords = ["and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "inf", "nan"];
+
+    [Fact]
+    public void Every_service_names_itself_and_its_deployment_in_its_telemetry()
+    {
+        foreach (var (service, name) in new[] { ("api", "api"), ("consumer", "consumer"), ("consumer-external", "consumer") })
+        {
+            var environment = ComposeFile.Environment(ComposeFile.Service(service));
+            Assert.Equal(name, environment["OTEL_SERVICE_NAME"]);
+            var attributes = environment["OTEL_RESOURCE_ATTRIBUTES"].Split(',').Select(a => a.Split('=', 2)).ToDictionary(a => a[0], a => a[1]);
+            Assert.Equal("envio", attributes["service.namespace"]);
+            Assert.Equal("${ENVIO_ENVIRONMENT:-production}", attributes["deployment.environment"]);
+        }
+    }
+
+    [Fact]
+    public void The_observability_profile_runs_a_collector_and_prometheus_that_scrapes_the_services_and_the_broker()
+    {
+        var profiles = ComposeFile.Profiles();
+        foreach (var service in new[] { "otel-collector", "prometheus", "blackbox" })
+        {
+            Assert.Equal(["observability"], profiles[service]);
+        }
+        Assert.Equal(["grafana"], profiles["grafana"]);
+        Assert.StartsWith("docker.io/otel/opentelemetry-collector-contrib:", ComposeFile.Scalar(ComposeFile.Service("otel-collector"), "image"), StringComparison.Ordinal);
+        Assert.Contains("./observability/alerts.yml:/etc/prometheus/alerts.yml:ro", ComposeFile.Sequence(ComposeFile.Service("prometheus"), "volumes"));
+        Assert.Contains("http://otel-collector:4317", File.ReadAllText(ComposeFile.PathOf(".env.template")), StringComparison.Ordinal);
+
+        // The collector takes OTLP on 4317 and serves Prometheus on 8889, which Prometheus scrapes, with the broker's own endpoint.
+        var collector = Yaml(Path.Combine(Observability, "otel-collector.yaml"));
+        Assert.Equal("0.0.0.0:4317", Text(collector, "receivers", "otlp", "protocols", "grpc", "endpoint"));
+        Assert.Equal("0.0.0.0:8889", Text(collector, "exporters", "prometheus", "endpoint"));
+        var prometheus = Yaml(Path.Combine(Observability, "prometheus.yml"));
+        var targets = ((YamlSequenceNode)prometheus["scrape_configs"]).Children.Cast<YamlMappingNode>()
+            .SelectMany(job => ((YamlSequenceNode)job["static_configs"]).Children.Cast<YamlMappingNode>())
+            .SelectMany(config => ((YamlSequenceNode)config["targets"]).Children.Select(t => ((YamlScalarNode)t).Value!))
+            .ToList();
+        Assert.Contains("otel-collector:8889", targets);
+        Assert.Contains("messaging:15692", targets);
+        Assert.Contains("rabbitmq_prometheus", File.ReadAllText(ComposeFile.PathOf("rabbitmq", "enabled_plugins")), StringComparison.Ordinal);
+        Assert.Contains("prometheus.return_per_object_metrics = true", File.ReadAllLines(ComposeFile.PathOf("rabbitmq", "rabbitmq.conf")));
+    }
+
+    /// <summary>promtool, Prometheus's own checker: the rules and the configuration load as Prometheus would load them.</summary>
+    [Fact]
+    public async Task Promtool_accepts_the_alert_rules_and_the_prometheus_configuration()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var promtool = Promtool();
+        // A CI run must not pass without the check (test.sh also fails on this skip): scripts/prerequisites.sh --for-tests installs it.
+        Assert.False(promtool is null && (Environment.GetEnvironmentVariable("CI") is { Length: > 0 } || Environment.GetEnvironmentVariable("ENVIO_CI") is { Length: > 0 }),
+            "promtool is missing in CI: scripts/prerequisites.sh --for-tests installs Debian's prometheus.");
+        Assert.SkipWhen(promtool is null, "promtool is not installed (./test.sh installs Debian's prometheus, which has it).");
+
+        var (exitCode, output) = await Repository.RunAsync(promtool!, ["check", "rules", Path.Combine(Observability, "alerts.yml")], ct);
+        Assert.True(exitCode == 0, $"promtool check rules:\n{output}");
+        (exitCode, output) = await Repository.RunAsync(promtool!, ["check", "config", Path.Combine(Observability, "prometheus.yml")], ct);
+        Assert.True(exitCode == 0, $"promtool check config:\n{output}");
+        Assert.Contains("SUCCESS", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each rule says how long, how bad, and why that threshold (what the operator reads when it fires).</summary>
+    [Fact]
+    public void Every_alert_has_a_duration_a_severity_a_summary_and_the_reason_for_its_threshold()
+    {
+        var rules = Rules();
+        Assert.NotEmpty(rules);
+        foreach (var rule in rules)
+        {
+            var name = Text(rule, "alert");
+            Assert.Matches(@"^\d+[smh]$", Text(rule, "for"));
+            Assert.Contains(Text(rule, "labels", "severity"), Severities);
+            Assert.False(string.IsNullOrWhiteSpace(Text(rule, "annotations", "summary")), $"{name} has no summary.");
+            Assert.True(Text(rule, "annotations", "why").Length > 40, $"{name} does not say why its threshold.");
+        }
+        Assert.Equal(rules.Count, rules.Select(r => Text(r, "alert")).Distinct().Count());
+    }
+
+    /// <summary>The conditions an operator must hear of, each with an alert on the metric that shows it.</summary>
+    [Theory]
+    [InlineData("anything in an error queue", @"rabbitmq_queue_messages_ready\{[^}]*\.error", "1m")]
+    [InlineData("a work queue rising for 10 minutes", @"deriv\(rabbitmq_queue_messages_ready", "10m")]
+    [InlineData("a consumer in an outage for over 5 minutes", @"envio_consumer_paused\) == 1", "5m")]
+    [InlineData("publisher nacks", @"envio_publisher_nacked_total", "5m")]
+    [InlineData("503s", @"http_response_status_code=""503""", "5m")]
+    [InlineData("accepted-to-committed p99 over 1 s", @"histogram_quantile\(0\.99, .*envio_order_end_to_end_duration_seconds_bucket.*\) > 1$", "10m")]
+    [InlineData("the broker's memory alarm", @"rabbitmq_alarms_memory_used_watermark", "0m")]
+    [InlineData("the broker's disk alarm", @"rabbitmq_alarms_free_disk_space_watermark", "0m")]
+    [InlineData("a certificate expiring within 30 days", @"probe_ssl_earliest_cert_expiry.* < 30 \* 86400", "1h")]
+    public void An_alert_watches(string condition, string expression, string duration)
+    {
+        Assert.True(Rules().Any(r => Regex.IsMatch(Text(r, "expr"), expression) && Text(r, "for") == duration),
+            $"No alert for {condition} (an expr matching {expression}, for: {duration}).");
+    }
+
+    /// <summary>
+    /// A rule on a name nobody exports never fires. Every metric a rule reads is one of the services' instruments as
+    /// the collector's Prometheus exporter names it (found in the code), or RabbitMQ's, the probe's or Prometheus's own.
+    /// </summary>
+    [Fact]
+    public void Every_metric_an_alert_reads_is_exported()
+    {
+        var exported = MetricsDocumentationTests.Instruments().SelectMany(i => i.PrometheusNames()).Concat(ExternalMetrics).ToHashSet(StringComparer.Ordinal);
+        foreach (var rule in Rules())
+        {
+            foreach (var metric in MetricNames(Text(rule, "expr")))
+            {
+                Assert.True(exported.Contains(metric), $"{Text(rule, "alert")} reads {metric}, which neither the services nor the broker export.");
+            }
+        }
+        // The translation itself, as the collector writes it: a counter gets _total, seconds get _seconds.
+        Assert.Contains("envio_publisher_nacked_total", exported);
+        Assert.Contains("envio_order_end_to_end_duration_seconds_bucket", exported);
+        Assert.Contains("envio_consumer_paused", exported);
+    }
+
+    /// <summary>The metric names of a PromQL expression: identifiers outside label matchers, ranges and groupings, that call nothing.</summary>
+    internal static IEnumerable<string> MetricNames(string expression)
+    {
+        var bare = Regex.Replace(expression, @"""[^""]*""", "");
+        bare = Regex.Replace(bare, @"\{[^}]*\}", "");
+        bare = Regex.Replace(bare, @"\[[^\]]*\]", "");
+        bare = Regex.Replace(bare, @"\b(by|without|on|ignoring)\s*\([^)]*\)", "");
+        return Identifier().Matches(bare).Select(m => m.Value).Where(word => !PromQlWords.Contains(word, StringComparer.OrdinalIgnoreCase)).Distinct();
+    }
+
+    private static List<YamlMappingNode> Rules() =>
+        ((YamlSequenceNode)Yaml(Path.Combine(Observability, "alerts.yml"))["groups"]).Children.Cast<YamlMappingNode>()
+            .SelectMany(group => ((YamlSequenceNode)group["rules"]).Children.Cast<YamlMappingNode>())
+            .ToList();
+
+    private static YamlMappingNode Yaml(string path)
+    {
+        var yaml = new YamlStream();
+        using var reader = new StreamReader(path);
+        yaml.Load(reader);
+        return (YamlMappingNode)yaml.Documents[0].RootNode;
+    }
+
+    private static string Text(YamlMappingNode node, params string[] path)
+    {
+        YamlNode current = node;
+        foreach (var key in path)
+        {
+            Assert.True(current is YamlMappingNode mapping && mapping.Children.ContainsKey(key), $"No '{string.Join('.', path)}' in {node}.");
+            current = ((YamlMappingNode)current)[key];
+        }
+        return ((YamlScalarNode)current).Value!;
+    }
+
+    private static string? Promtool() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "promtool")).FirstOrDefault(File.Exists);
+
+    [GeneratedRegex(@"(?<![\w.])[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()")]
+    private static partial Regex Identifier();
+}
