@@ -30,6 +30,7 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithReference(enviodb).WaitFor(enviodb)
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithEncryptionKeys()
+    .WithColumnKeys() // the stored columns' own ring: the API never holds it
     .WithHttpHealthCheck("/health")
     .WithConsumingCommands(api); // Development: pause and resume from the dashboard
 

@@ -164,7 +164,7 @@ public sealed class FailureTests
             var accepted = stream.AcceptedIds;
             var stored = await StoredOrders.WaitForAsync(database, accepted, arrivalTimeout ?? TimeSpan.FromMinutes(3));
             await BrokerQueues.WaitUntilDrainedAsync(app, topology, ct); // every redelivery consumed: the counts below are final
-            var keys = await EncryptionKeysOf.AppAsync(app);
+            var keys = await EncryptionKeysOf.ColumnsAsync(app);
             var unknown = stream.Unknown.Keys.ToList();
             var unknownStored = await StoredOrders.CountAsync(database, "orders", unknown);
             // A 503 after a confirm timeout does not mean the broker lost the message (invariant 2): it may be stored.

@@ -7,7 +7,8 @@
 #   messaging-api-password, messaging-consumer-password   the services' own broker users (envio-api, envio-consumer)
 #   sqlserver-password   SQL Server's sa password: the server and the bootstrap step only
 #   enviodb-password     the consumer's own login (envio), owner of enviodb and nothing else
-#   encryption-key-k1    AES-256 key for message bodies and personal columns
+#   encryption-key-k1    AES-256 key for message bodies (and for personal columns stored before column-key-c1)
+#   column-key-c1        AES-256 key for personal columns, the consumer's alone
 #   messaging-uri, messaging-api-uri, messaging-consumer-uri, enviodb-connection   the connection strings (administrator,
 #                           API, consumer, database), rewritten from the files above on every run
 #   messaging-cluster-uri, messaging-cluster-api-uri, messaging-cluster-consumer-uri   the same, listing every node of
@@ -45,6 +46,7 @@ keep messaging-consumer-password password
 keep sqlserver-password password
 keep enviodb-password password
 keep encryption-key-k1 "openssl rand -base64 32"
+keep column-key-c1 "openssl rand -base64 32"
 
 for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password; do
   if ! grep -qE '^[A-Za-z0-9]+$' "$out/$name"; then
@@ -90,4 +92,4 @@ permissions() { # user, configure, write, read
    >"$out/messaging-definitions.json"
  printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Strict;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
    "$(cat "$out/enviodb-password")" >"$out/enviodb-connection")
-echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, the connection strings and messaging-definitions.json. Back them up with certs/."
+echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, column-key-c1, the connection strings and messaging-definitions.json. Back them up with certs/."

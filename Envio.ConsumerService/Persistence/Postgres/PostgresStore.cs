@@ -6,7 +6,7 @@ using Npgsql;
 namespace Envio.ConsumerService.Persistence.Postgres;
 
 /// <summary>PostgreSQL's writers: one <see cref="PostgresTableWriter{T}"/> per type, its SQL built once.</summary>
-internal sealed class PostgresWriters(NpgsqlDataSource dataSource, KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
+internal sealed class PostgresWriters(NpgsqlDataSource dataSource, [FromKeyedServices(KeyRing.ColumnsServiceKey)] KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
 {
     public ITableWriter<T> WriterOf<T>(TableMap<T> map) where T : class =>
         new PostgresTableWriter<T>(dataSource, map, keys, identity, loggers.CreateLogger<PostgresWriters>());

@@ -7,7 +7,7 @@ using Microsoft.Data.SqlClient;
 namespace Envio.ConsumerService.Persistence.SqlServer;
 
 /// <summary>SQL Server's writers: one <see cref="SqlServerTableWriter{T}"/> per type, its T-SQL built once.</summary>
-internal sealed class SqlServerWriters(StoreSettings settings, KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
+internal sealed class SqlServerWriters(StoreSettings settings, [FromKeyedServices(KeyRing.ColumnsServiceKey)] KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
 {
     public ITableWriter<T> WriterOf<T>(TableMap<T> map) where T : class =>
         new SqlServerTableWriter<T>(settings, map, keys, identity, loggers.CreateLogger<SqlServerWriters>());
