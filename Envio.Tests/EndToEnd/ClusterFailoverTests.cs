@@ -163,7 +163,7 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Cluster cluster) :
         using var log = new AnswerLog();
         using var api = new HttpClient(log) { BaseAddress = App.GetEndpoint("api", "http") };
         api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
-        await using var database = (NpgsqlDataSource)StoredOrders.Connect((await App.GetConnectionStringAsync("enviodb", ct))!);
+        await using var database = (NpgsqlDataSource)StoredOrders.Connect((await App.OwnerConnectionStringAsync(ct)));
         var errorQueueBefore = await ErrorQueueDepthAsync(ct);
 
         var phases = new List<(string Name, DateTime Start)>();

@@ -148,7 +148,7 @@ public sealed class FailureTests
         await using (var app = await EnvioAppHost.StartAsync(dataRoot, ConsumerWrites.Enable, ct, appHostArgs ?? []))
         {
             using var api = app.ApiClient(); // no retries: every answer counts
-            await using var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
+            await using var database = StoredOrders.Connect((await app.OwnerConnectionStringAsync(ct)));
             await using var broker = await app.ConnectToBrokerAsync(ct);
 
             await using var stream = OrderStream.Start(api, seed);
@@ -234,7 +234,7 @@ public sealed class FailureTests
     /// </summary>
     private static async Task<IAsyncDisposable> HoldConsumerInsideAWriteAsync(DistributedApplication app, CancellationToken ct)
     {
-        var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
+        var database = StoredOrders.Connect((await app.OwnerConnectionStringAsync(ct)));
         var connection = await database.OpenConnectionAsync(ct);
         var transaction = await connection.BeginTransactionAsync(ct);
         await using (var lockOrders = connection.CreateCommand())

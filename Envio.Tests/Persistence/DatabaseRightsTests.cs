@@ -2,6 +2,7 @@ using Envio.AppHost.Hosting;
 using Envio.ConsumerService.Persistence;
 using Envio.Tests.Support;
 using Microsoft.Data.SqlClient;
+using System.Net.Http.Json;
 using Npgsql;
 
 namespace Envio.Tests.Persistence;
@@ -138,6 +139,32 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
             await SqlServerAsync(administrator, "master",
                 $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{owner}') IS NOT NULL DROP LOGIN [{owner}];");
         }
+    }
+
+    [Fact]
+    public async Task The_stacks_consumer_writes_as_a_role_that_is_no_superuser_and_may_not_delete_what_is_stored()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var consumer = (await ResourceSettings.OfAsync(stack.App, "consumer", ct)).ToDictionary(s => s.Key, s => s.Value);
+        var api = await ResourceSettings.OfAsync(stack.App, "api", ct);
+        var runtime = consumer["ConnectionStrings:enviodb"]!;
+        var owner = consumer["ConnectionStrings:enviodb-migrations"]!;
+        var order = SampleOrders.Create(99_300);
+        using (var accepted = await stack.Api.PostAsJsonAsync("/api/orders", order, Envio.Contracts.DataObjects.WireFormat.Options, ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+        Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Database, [order.OrderId], TimeSpan.FromSeconds(60)));
+
+        await using var asRuntime = NpgsqlDataSource.Create(runtime);
+        await using var asOwner = NpgsqlDataSource.Create(owner);
+        Assert.NotEqual(new NpgsqlConnectionStringBuilder(runtime).Username, new NpgsqlConnectionStringBuilder(owner).Username);
+        Assert.Equal(false, await ScalarAsync(asRuntime, "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user"));
+        Assert.Equal(false, await ScalarAsync(asOwner, "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user"));
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => ScalarAsync(asRuntime, $"DELETE FROM orders WHERE order_id = '{order.OrderId}'"));
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
+        Assert.Equal(1L, await ScalarAsync(asRuntime, $"SELECT count(*) FROM orders WHERE order_id = '{order.OrderId}'"));
+        Assert.DoesNotContain(api, s => s.Key.StartsWith("ConnectionStrings:enviodb", StringComparison.Ordinal)); // the API holds no database identity
     }
 
     private string As(string database, string role) =>

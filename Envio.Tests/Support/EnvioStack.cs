@@ -94,7 +94,7 @@ public class EnvioStack : IAsyncLifetime
         _app = await EnvioAppHost.StartAsync(_dataRoot, LogAuthentication, ct, ["--Envio:ConsumerReplicas=2", .. database]);
         Api = _app.CreateHttpClient("api");
         Api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
-        var orders = (await _app.GetConnectionStringAsync("enviodb", ct))!;
+        var orders = (await _app.OwnerConnectionStringAsync(ct));
         Orders = StoredOrders.Connect(orders);
         if (Orders is NpgsqlDataSource postgres)
         {
