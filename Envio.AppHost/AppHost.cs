@@ -31,9 +31,10 @@ builder.AddProject<Projects.Envio_ConsumerService>("consumer")
     .WithEnvironmentOfAppHost()
     .WithBrokerUser(messaging, BrokerRole.Consumer).WaitFor(messaging).WithBrokerTrust(messaging)
     .WaitFor(api) // healthy once it declared the names the consumer's broker user may only use
-    .WithReference(enviodb).WaitFor(enviodb).WaitForLoginBootstrap(enviodb)
+    .WithDatabase(enviodb).WaitForLoginBootstrap(enviodb) // writes as a role that may select and insert; migrates as the schema's owner
     .WithSettingsFrom("Envio:Topology", "Envio:Consumer")
     .WithEncryptionKeys()
+    .WithColumnKeys() // the stored columns' own ring: the API never holds it
     .WithHttpHealthCheck("/health")
     .WithConsumingCommands(api); // Development: pause and resume from the dashboard
 

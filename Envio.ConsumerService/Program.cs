@@ -8,7 +8,9 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddRabbitMQClientOverTls("messaging");
-builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration)); // stops start-up when a key is missing or malformed
+var messageKeys = KeyRing.FromConfiguration(builder.Configuration); // stops start-up when a key is missing or malformed
+builder.Services.AddSingleton(messageKeys); // opens message bodies
+builder.Services.AddKeyedSingleton(KeyRing.ColumnsServiceKey, KeyRing.ForColumns(builder.Configuration, messageKeys)); // seals stored columns: the consumer's alone
 builder.AddEnvioStore("enviodb"); // migrations, and the check of the tables against the types, run before the consumer starts
 
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));

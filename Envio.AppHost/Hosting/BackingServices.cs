@@ -65,6 +65,10 @@ internal static class BackingServices
     {
         if (builder.Configuration.GetConnectionString(name) is { Length: > 0 })
         {
+            if (builder.Configuration.GetConnectionString(name + DatabaseOwners.Suffix) is { Length: > 0 })
+            {
+                builder.AddConnectionString(name + DatabaseOwners.Suffix); // the schema's owner, for the migrations
+            }
             return builder.AddConnectionString(name);
         }
 

@@ -31,16 +31,43 @@ public sealed class PostgresProcessResource(
         $"Host={PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={PrimaryEndpoint.Property(EndpointProperty.Port)};Username={UserNameParameter};Password={PasswordParameter};SSL Mode=VerifyFull;Root Certificate={CaCertificatePath}");
 }
 
-/// <summary>A database on a <see cref="PostgresProcessResource"/>, created by the AppHost once the server is ready.</summary>
-public sealed class PostgresProcessDatabaseResource(string name, string databaseName, PostgresProcessResource parent)
+/// <summary>
+/// A database on a <see cref="PostgresProcessResource"/>, created by the AppHost once the server is ready, with two
+/// roles of its own: <see cref="OwnerRole"/> owns it and runs the migrations (<see cref="Owner"/>, the connection
+/// <c>{name}-migrations</c>); <see cref="WriterRole"/>, whose connection string this is, writes the batches with what the
+/// owner grants it (select and insert). Neither is the server's superuser, which only the AppHost and tests use.
+/// </summary>
+public sealed class PostgresProcessDatabaseResource(
+    string name, string databaseName, PostgresProcessResource parent, ParameterResource ownerPassword, ParameterResource writerPassword)
     : Resource(name), IResourceWithParent<PostgresProcessResource>, IResourceWithConnectionString
 {
     public PostgresProcessResource Parent { get; } = parent;
 
     public string DatabaseName { get; } = databaseName;
 
-    public ReferenceExpression ConnectionStringExpression =>
-        ReferenceExpression.Create($"{Parent};Database={DatabaseName}");
+    public string OwnerRole => $"{DatabaseName}_owner";
+
+    public string WriterRole => $"{DatabaseName}_writer";
+
+    public ParameterResource OwnerPassword { get; } = ownerPassword;
+
+    public ParameterResource WriterPassword { get; } = writerPassword;
+
+    public PostgresProcessDatabaseOwnerResource Owner => field ??= new($"{Name}{DatabaseOwners.Suffix}", this);
+
+    public ReferenceExpression ConnectionStringExpression => ConnectionAs(WriterRole, WriterPassword);
+
+    internal ReferenceExpression ConnectionAs(string role, ParameterResource password) => ReferenceExpression.Create(
+        $"Host={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)};Port={Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};Username={role};Password={password};SSL Mode=VerifyFull;Root Certificate={Parent.CaCertificatePath};Database={DatabaseName}");
+}
+
+/// <summary>The database's owner connection: the consumer's migrations, and what tests do as a database administrator.</summary>
+public sealed class PostgresProcessDatabaseOwnerResource(string name, PostgresProcessDatabaseResource database)
+    : Resource(name), IResourceWithConnectionString
+{
+    public PostgresProcessDatabaseResource Database { get; } = database;
+
+    public ReferenceExpression ConnectionStringExpression => Database.ConnectionAs(Database.OwnerRole, Database.OwnerPassword);
 }
 
 internal static class PostgresProcessBuilderExtensions
@@ -111,14 +138,20 @@ internal static class PostgresProcessBuilderExtensions
                 await connection.OpenAsync(ct);
                 foreach (var database in resource.Databases)
                 {
+                    // Each start sets the roles' passwords again (a rotated parameter takes effect) and the owner.
+                    foreach (var (role, password) in new[] { (database.OwnerRole, database.OwnerPassword), (database.WriterRole, database.WriterPassword) })
+                    {
+                        await using var setRole = new NpgsqlCommand(RoleStatement(role, (await password.GetValueAsync(ct))!), connection);
+                        await setRole.ExecuteNonQueryAsync(ct);
+                    }
                     await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = $1", connection);
                     exists.Parameters.Add(new() { Value = database.DatabaseName });
-                    if (await exists.ExecuteScalarAsync(ct) is null)
-                    {
-                        await using var create = new NpgsqlCommand($"CREATE DATABASE {QuoteIdentifier(database.DatabaseName)}", connection);
-                        await create.ExecuteNonQueryAsync(ct);
-                    }
+                    var (databaseName, ownerRole) = (QuoteIdentifier(database.DatabaseName), QuoteIdentifier(database.OwnerRole));
+                    await using var create = new NpgsqlCommand(
+                        await exists.ExecuteScalarAsync(ct) is null ? $"CREATE DATABASE {databaseName} OWNER {ownerRole}" : $"ALTER DATABASE {databaseName} OWNER TO {ownerRole}", connection);
+                    await create.ExecuteNonQueryAsync(ct);
                     await database.MarkRunningAsync(ready.Services);
+                    await database.Owner.MarkRunningAsync(ready.Services);
                 }
             })
             .WithHealthCheck($"{name}_check")
@@ -128,17 +161,38 @@ internal static class PostgresProcessBuilderExtensions
     public static IResourceBuilder<PostgresProcessDatabaseResource> AddDatabase(
         this IResourceBuilder<PostgresProcessResource> builder, string name, string? databaseName = null)
     {
-        var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource);
+        var passwords = builder.ApplicationBuilder;
+        var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource,
+            passwords.AddParameter($"{name}-owner-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true).Resource,
+            passwords.AddParameter($"{name}-writer-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true).Resource);
         builder.Resource.Databases.Add(database);
 
         builder.ApplicationBuilder.Services.AddHealthChecks().AddNpgSql(
             _ => database.CurrentConnectionString(),
             name: $"{name}_check");
+        builder.ApplicationBuilder.AddResource(database.Owner).WithHealthCheck($"{name}_check").ExcludeFromManifest();
 
         return builder.ApplicationBuilder.AddResource(database)
             .WithHealthCheck($"{name}_check")
             .ExcludeFromManifest();
     }
+
+    /// <summary>A login role, no superuser, created or given its password again (DDL takes no parameters: a quoted literal).</summary>
+    internal static string RoleStatement(string role, string password)
+    {
+        var literal = $"'{password.Replace("'", "''", StringComparison.Ordinal)}'";
+        return $"""
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {Literal(role)}) THEN
+                    CREATE ROLE {QuoteIdentifier(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal};
+                ELSE
+                    ALTER ROLE {QuoteIdentifier(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal};
+                END IF;
+            END $$
+            """;
+    }
+
+    private static string Literal(string text) => $"'{text.Replace("'", "''", StringComparison.Ordinal)}'";
 
     private static async Task InitDbAsync(
         string bin, string directory, string dataDirectory, string? user, string? password, CancellationToken ct)

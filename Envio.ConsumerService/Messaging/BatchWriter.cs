@@ -87,7 +87,7 @@ public sealed partial class BatchWriter
                 activity?.SetStatus(ActivityStatusCode.Error, "The database refused the batch.");
                 if (batch.Count == 1)
                 {
-                    var move = await _failures.DeadLetterAsync(names, batch[0].Delivery, $"The database refused the {type.Name}: {e.Message}", e, cancellationToken);
+                    var move = await _failures.DeadLetterAsync(names, batch[0].Delivery, $"The database refused the {type.Name}: {FailureText.Of(e)}", e, cancellationToken);
                     if (move == Move.DeadLettered)
                     {
                         ConsumerTelemetry.MessageDeadLettered(type, ConsumerTelemetry.DeadLetterReason.Refused);
@@ -114,7 +114,7 @@ public sealed partial class BatchWriter
         for (var i = 0; i < batch.Count; i++)
         {
             var (delivery, received) = batch[i];
-            var move = await _failures.RetryLaterAsync(names, delivery, $"Writing failed transiently: {failure.Message}", failure, cancellationToken);
+            var move = await _failures.RetryLaterAsync(names, delivery, $"Writing failed transiently: {FailureText.Of(failure)}", failure, cancellationToken);
             switch (move)
             {
                 case Move.Retried:

@@ -107,7 +107,7 @@ public sealed partial class FailurePublisher(
         {
             [FailureHeaders.Attempts] = attempts,
             [FailureHeaders.Reason] = reason,
-            [FailureHeaders.Exception] = exception is null ? null : $"{exception.GetType().FullName}: {exception.Message}",
+            [FailureHeaders.Exception] = exception is null ? null : FailureText.WithType(exception),
             [FailureHeaders.FailedAt] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
             [FailureHeaders.OriginalQueue] = names.Queue,
             [FailureHeaders.Consumer] = Environment.MachineName,

@@ -52,7 +52,7 @@ public sealed class MessageDecoder(KeyRing keys)
         }
         catch (UndecryptableException e)
         {
-            return new(null, $"The body cannot be decrypted: {e.Message}", e);
+            return new(null, $"The body cannot be decrypted: {FailureText.Of(e)}", e);
         }
 
         T? value;
@@ -62,7 +62,7 @@ public sealed class MessageDecoder(KeyRing keys)
         }
         catch (JsonException e)
         {
-            return new(null, $"The body is not a valid {type.Name}: {e.Message}", e);
+            return new(null, $"The body is not a valid {type.Name}: {FailureText.Of(e)}", e);
         }
 
         var errors = new Dictionary<string, List<string>>(StringComparer.Ordinal);

@@ -13,6 +13,7 @@ public sealed class DatabaseMigrator(IStoreMigrator migrator, TableMaps maps) : 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await migrator.MigrateAsync(cancellationToken);
+        await migrator.GrantWritingAsync(maps.Shapes, cancellationToken); // before the check: it reads the catalog as the runtime identity
         var problems = await migrator.SchemaProblemsAsync(maps.Shapes, cancellationToken);
         if (problems.Count > 0)
         {

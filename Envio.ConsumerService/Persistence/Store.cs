@@ -39,6 +39,13 @@ public interface IStoreMigrator
     Task MigrateAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// When the runtime identity is not the one that migrates (<see cref="StoreSettings.OwnerConnectionString"/>),
+    /// grants it what writing needs and nothing more: select and insert on <paramref name="tables"/>, the heartbeat's
+    /// row, and on SQL Server the table types the batches travel in. No update or delete of stored objects, no DDL.
+    /// </summary>
+    Task GrantWritingAsync(IReadOnlyList<TableShape> tables, CancellationToken cancellationToken);
+
+    /// <summary>
     /// What the database lacks for the tables <paramref name="expected"/> describes (a missing table or column, a
     /// wrong type or nullability, a text column narrower than its property allows, a missing table type), each
     /// naming the table and column; empty when it has everything.

@@ -10,8 +10,19 @@ namespace Envio.ConsumerService.Persistence;
 /// <summary>The database engines Envio stores data objects in.</summary>
 public enum StoreEngine { SqlServer, Postgres }
 
-/// <summary>The store's connection, as configured (with its credentials, which DbUp needs).</summary>
-public sealed record StoreSettings(StoreEngine Engine, string ConnectionString);
+/// <summary>
+/// The store's connections, as configured (with their credentials, which DbUp needs): <see cref="ConnectionString"/>
+/// the runtime identity's, which writes the batches and may only select and insert; <see cref="OwnerConnectionString"/>
+/// (<c>ConnectionStrings:{name}-migrations</c>) the identity that owns the schema, runs the migrations and grants the
+/// runtime identity its rights. Without one, a single identity does both, as every version before did.
+/// </summary>
+public sealed record StoreSettings(StoreEngine Engine, string ConnectionString, string? OwnerConnectionString = null)
+{
+    /// <summary>The suffix of the owner's connection name: <c>enviodb-migrations</c> beside <c>enviodb</c>.</summary>
+    public const string OwnerConnectionSuffix = "-migrations";
+
+    public string MigrationConnectionString => OwnerConnectionString ?? ConnectionString;
+}
 
 public static class StoreRegistration
 {
@@ -26,7 +37,12 @@ public static class StoreRegistration
         var connectionString = builder.Configuration.GetConnectionString(connectionName);
         var engine = DetectEngine(connectionName, connectionString);
         builder.RequireVerifiedDatabaseLink(connectionName, engine, connectionString!);
-        builder.Services.AddSingleton(new StoreSettings(engine, connectionString!));
+        var ownerConnectionString = builder.Configuration.GetConnectionString(connectionName + StoreSettings.OwnerConnectionSuffix) is { Length: > 0 } owner ? owner : null;
+        if (ownerConnectionString is not null)
+        {
+            builder.RequireVerifiedDatabaseLink(connectionName + StoreSettings.OwnerConnectionSuffix, DetectEngine(connectionName + StoreSettings.OwnerConnectionSuffix, ownerConnectionString), ownerConnectionString);
+        }
+        builder.Services.AddSingleton(new StoreSettings(engine, connectionString!, ownerConnectionString));
         builder.Services.AddSingleton(ConsumerIdentity.Current);
         builder.Services.AddSingleton(new TableMaps(DataObjectTypes.Registered)); // a type that cannot be mapped stops the start here
         // The database's own health check says Degraded, not Unhealthy, when it does not answer: restarting the

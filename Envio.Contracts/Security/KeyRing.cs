@@ -48,28 +48,43 @@ public sealed class KeyRing : IDisposable
     public IReadOnlyCollection<string> KeyIds => _keys.Keys;
 
     /// <summary>
+    /// The ring that seals stored columns: <c>Envio:Encryption:Columns</c> (its own <c>CurrentKeyId</c> and
+    /// <c>Keys:&lt;id&gt;</c>), which only the consumer is given, so that the internet-facing API, holding the message
+    /// keys, cannot open what is stored. A deployment that has not split its keys yet (no <c>Columns:CurrentKeyId</c>)
+    /// seals columns with <paramref name="messageKeys"/>, as every version before did.
+    /// </summary>
+    public static KeyRing ForColumns(IConfiguration configuration, KeyRing messageKeys) =>
+        string.IsNullOrWhiteSpace(configuration[ColumnsSectionName + ":CurrentKeyId"]) ? messageKeys : FromConfiguration(configuration, ColumnsSectionName);
+
+    public const string ColumnsSectionName = SectionName + ":Columns";
+
+    /// <summary>The key the consumer's column ring is registered under (a keyed service beside the message ring).</summary>
+    public const string ColumnsServiceKey = "columns";
+
+    /// <summary>
     /// Reads the ring from configuration, and says clearly what is missing or malformed (never the key itself): a
     /// service calls this while it starts, so a bad key stops it at once instead of at its first message.
     /// </summary>
-    public static KeyRing FromConfiguration(IConfiguration configuration)
+    public static KeyRing FromConfiguration(IConfiguration configuration, string sectionName = SectionName)
     {
-        var section = configuration.GetSection(SectionName);
+        var section = configuration.GetSection(sectionName);
+        var variable = sectionName.Replace(":", "__", StringComparison.Ordinal);
         var currentKeyId = section["CurrentKeyId"];
         if (string.IsNullOrWhiteSpace(currentKeyId))
         {
             throw new InvalidOperationException(
-                $"{SectionName}:CurrentKeyId is not set (environment variable Envio__Encryption__CurrentKeyId): name the key that " +
-                $"encrypts new messages and rows, and give it as {SectionName}:Keys:<id>, the base64 of {KeySize} random bytes.");
+                $"{sectionName}:CurrentKeyId is not set (environment variable {variable}__CurrentKeyId): name the key that " +
+                $"encrypts new values, and give it as {sectionName}:Keys:<id>, the base64 of {KeySize} random bytes.");
         }
         var keys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var child in section.GetSection("Keys").GetChildren())
         {
-            keys[child.Key] = Decode(child.Key, child.Value);
+            keys[child.Key] = Decode(sectionName, child.Key, child.Value);
         }
         if (!keys.ContainsKey(currentKeyId))
         {
             throw new InvalidOperationException(
-                $"{SectionName}:Keys:{currentKeyId} (the current key) is not set (environment variable Envio__Encryption__Keys__{currentKeyId}): " +
+                $"{sectionName}:Keys:{currentKeyId} (the current key) is not set (environment variable {variable}__Keys__{currentKeyId}): " +
                 $"give the base64 of {KeySize} random bytes.");
         }
         try
@@ -78,17 +93,17 @@ public sealed class KeyRing : IDisposable
         }
         catch (ArgumentException e)
         {
-            throw new InvalidOperationException($"{SectionName}: {e.Message}", e);
+            throw new InvalidOperationException($"{sectionName}: {e.Message}", e);
         }
     }
 
-    private static byte[] Decode(string id, string? value)
+    private static byte[] Decode(string sectionName, string id, string? value)
     {
         var key = new byte[KeySize];
         if (string.IsNullOrWhiteSpace(value) || !Convert.TryFromBase64String(value.Trim(), key, out var length) || length != KeySize)
         {
             throw new InvalidOperationException(
-                $"{SectionName}:Keys:{id} is not the base64 of {KeySize} bytes (an AES-256 key); generate one with `openssl rand -base64 {KeySize}`.");
+                $"{sectionName}:Keys:{id} is not the base64 of {KeySize} bytes (an AES-256 key); generate one with `openssl rand -base64 {KeySize}`.");
         }
         return key;
     }

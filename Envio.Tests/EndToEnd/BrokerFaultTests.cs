@@ -72,7 +72,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var first = Enumerable.Range(0, 8).Select(i => SampleOrders.Create(51_000 + i)).ToList();
         var later = Enumerable.Range(0, 4).Select(i => SampleOrders.Create(51_100 + i)).ToList();
-        var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+        var database = (await stack.App.OwnerConnectionStringAsync(ct));
         await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(6));
 
         // A consumer connection of its own that recovers quickly, a prefetch of 8 read in batches of 4.
@@ -124,7 +124,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await using var pipeline = new InProcessPipeline(stack, Topologies.Private(TimeSpan.FromSeconds(1)));
         await pipeline.StartPublisherAsync();
         var orders = Enumerable.Range(0, 8).Select(i => SampleOrders.Create(52_000 + i)).ToList();
-        var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+        var database = (await stack.App.OwnerConnectionStringAsync(ct));
         await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(4));
         var (consuming, name) = await QuicklyRecoveringConnectionAsync("stale", ct);
         await using (consuming)

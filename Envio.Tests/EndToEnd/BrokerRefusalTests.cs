@@ -27,7 +27,7 @@ public sealed class BrokerRefusalTests
         var dataRoot = EnvioAppHost.NewDataRoot();
         await using var app = await EnvioAppHost.StartAsync(dataRoot, ct, $"--Envio:Topology:MaxLength={QueueBound}");
         using var api = app.ApiClient(); // no retries: see every answer
-        await using var database = Npgsql.NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))!);
+        await using var database = Npgsql.NpgsqlDataSource.Create((await app.OwnerConnectionStringAsync(ct)));
 
         // With the consumer stopped, the bounded queue fills up and the broker nacks what comes next. (A quorum
         // queue notices that it is over its bound a moment late: it may take one more before it refuses.)

@@ -163,7 +163,7 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Cluster cluster) :
         using var log = new AnswerLog();
         using var api = new HttpClient(log) { BaseAddress = App.GetEndpoint("api", "http") };
         api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
-        await using var database = (NpgsqlDataSource)StoredOrders.Connect((await App.GetConnectionStringAsync("enviodb", ct))!);
+        await using var database = (NpgsqlDataSource)StoredOrders.Connect((await App.OwnerConnectionStringAsync(ct)));
         var errorQueueBefore = await ErrorQueueDepthAsync(ct);
 
         var phases = new List<(string Name, DateTime Start)>();
@@ -179,7 +179,7 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Cluster cluster) :
         var expectedItems = stream.Accepted.Values.Sum(o => o.Items.Count);
         var storedItems = await StoredOrders.CountAsync(database, "order_items", accepted);
         Guid[] notAccepted = [.. stream.Refused.Keys, .. stream.Unknown.Keys];
-        var notAcceptedStored = await StoredOrders.ReadAsync(database, await Security.EncryptionKeysOf.AppAsync(App), notAccepted);
+        var notAcceptedStored = await StoredOrders.ReadAsync(database, await Security.EncryptionKeysOf.ColumnsAsync(App), notAccepted);
         var notAcceptedItems = await StoredOrders.CountAsync(database, "order_items", notAccepted);
         var errorQueue = await ErrorQueueDepthAsync(ct) - errorQueueBefore;
 

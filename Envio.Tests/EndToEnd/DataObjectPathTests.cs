@@ -83,8 +83,8 @@ public abstract class DataObjectPathTests(EnvioStack stack)
             Assert.Equal(sent.Select(type.IdOf), accepted);
             Assert.Equal(sent.Count, await WaitForAsync(accepted));
             await stack.WaitUntilQueuesDrainedAsync(_ct);
-            var stored = await StoredObjects.ReadAsync(stack.Orders, _map, stack.Keys, accepted);
-            var expected = StoredObjects.Expected(_map, stack.Keys, sent.Select(v => new Received<T>(v, type.IdOf(v), correlation, TestTokens.DefaultClient)));
+            var stored = await StoredObjects.ReadAsync(stack.Orders, _map, stack.ColumnKeys, accepted);
+            var expected = StoredObjects.Expected(_map, stack.ColumnKeys, sent.Select(v => new Received<T>(v, type.IdOf(v), correlation, TestTokens.DefaultClient)));
             Assert.Equal(sent.Count, stored.Count);
             foreach (var id in accepted)
             {

@@ -50,7 +50,7 @@ public abstract class DataPathTests(EnvioStack stack)
         Assert.Equal(orders.Select(o => o.OrderId).Order(), accepted.Order());
         Assert.Equal(1_000, await StoredOrders.WaitForAsync(stack.Orders, accepted, ArrivalTimeout));
 
-        var stored = await StoredOrders.ReadAsync(stack.Orders, stack.Keys, accepted);
+        var stored = await StoredOrders.ReadAsync(stack.Orders, stack.ColumnKeys, accepted);
         Assert.Equal(1_000, stored.Count);
         foreach (var order in orders)
         {
@@ -124,7 +124,7 @@ public abstract class DataPathTests(EnvioStack stack)
 
         Assert.Equal(7, id.Version);
         Assert.Equal(1, await StoredOrders.WaitForAsync(stack.Orders, [id], ArrivalTimeout));
-        var stored = (await StoredOrders.ReadAsync(stack.Orders, stack.Keys, [id]))[id].Order;
+        var stored = (await StoredOrders.ReadAsync(stack.Orders, stack.ColumnKeys, [id]))[id].Order;
         Assert.InRange(stored.CreatedAt, before, DateTimeOffset.UtcNow.AddSeconds(1));
     }
 

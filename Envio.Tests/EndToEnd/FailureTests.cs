@@ -148,7 +148,7 @@ public sealed class FailureTests
         await using (var app = await EnvioAppHost.StartAsync(dataRoot, ConsumerWrites.Enable, ct, appHostArgs ?? []))
         {
             using var api = app.ApiClient(); // no retries: every answer counts
-            await using var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
+            await using var database = StoredOrders.Connect((await app.OwnerConnectionStringAsync(ct)));
             await using var broker = await app.ConnectToBrokerAsync(ct);
 
             await using var stream = OrderStream.Start(api, seed);
@@ -164,7 +164,7 @@ public sealed class FailureTests
             var accepted = stream.AcceptedIds;
             var stored = await StoredOrders.WaitForAsync(database, accepted, arrivalTimeout ?? TimeSpan.FromMinutes(3));
             await BrokerQueues.WaitUntilDrainedAsync(app, topology, ct); // every redelivery consumed: the counts below are final
-            var keys = await EncryptionKeysOf.AppAsync(app);
+            var keys = await EncryptionKeysOf.ColumnsAsync(app);
             var unknown = stream.Unknown.Keys.ToList();
             var unknownStored = await StoredOrders.CountAsync(database, "orders", unknown);
             // A 503 after a confirm timeout does not mean the broker lost the message (invariant 2): it may be stored.
@@ -234,7 +234,7 @@ public sealed class FailureTests
     /// </summary>
     private static async Task<IAsyncDisposable> HoldConsumerInsideAWriteAsync(DistributedApplication app, CancellationToken ct)
     {
-        var database = StoredOrders.Connect((await app.GetConnectionStringAsync("enviodb", ct))!);
+        var database = StoredOrders.Connect((await app.OwnerConnectionStringAsync(ct)));
         var connection = await database.OpenConnectionAsync(ct);
         var transaction = await connection.BeginTransactionAsync(ct);
         await using (var lockOrders = connection.CreateCommand())

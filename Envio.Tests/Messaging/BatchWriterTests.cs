@@ -62,6 +62,28 @@ public sealed class BatchWriterTests(EnvioStack stack) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_error_queue_keeps_why_the_database_refused_an_order_but_not_the_values_it_quoted()
+    {
+        // With Include Error Detail (an operator debugging), PostgreSQL's refusal carries "Failing row contains (…)":
+        // the item's SKU in clear, which the encrypted body was meant to keep off the broker's disk.
+        await using var detailed = NpgsqlDataSource.Create(DatabaseConnectionString + ";Include Error Detail=true");
+        var refused = SampleOrders.Create(20_200) with { Items = [new() { Sku = "SKU-PRIVATE-7731", Quantity = 0, UnitPrice = 1m }], Total = 0m };
+
+        await WriteAsync(Writer(), Store(detailed), [(Deliver(refused), Orders.Received(refused))], TestContext.Current.CancellationToken);
+
+        var dead = await GetAsync(_topology.ErrorQueue);
+        Assert.Equal(refused.OrderId.ToString(), dead!.BasicProperties.MessageId);
+        var reason = Header(dead, FailureHeaders.Reason);
+        var exception = Header(dead, FailureHeaders.Exception);
+        Assert.Contains("23514", reason, StringComparison.Ordinal); // the check constraint, named
+        Assert.Contains("order_items", reason, StringComparison.Ordinal);
+        Assert.StartsWith("Npgsql.PostgresException: 23514", exception, StringComparison.Ordinal);
+        Assert.DoesNotContain("SKU-PRIVATE-7731", reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("SKU-PRIVATE-7731", exception, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n   at ", exception, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_batch_failing_transiently_while_the_database_answers_waits_in_the_first_retry_queue_with_its_attempt_counted()
     {
         var orders = new[] { SampleOrders.Create(21_000), SampleOrders.Create(21_001) };

@@ -83,8 +83,8 @@ public sealed class InProcessPipeline(EnvioStack stack, TopologyOptions? topolog
     {
         if (store is null)
         {
-            var connectionString = await stack.App.GetConnectionStringAsync("enviodb");
-            store = TestStore.Postgres(stack.Database, connectionString!, stack.Keys, new ConsumerIdentity("observability-tests"));
+            var connectionString = await stack.App.OwnerConnectionStringAsync();
+            store = TestStore.Postgres(stack.Database, connectionString, stack.Keys, new ConsumerIdentity("observability-tests"));
         }
         var consumerOptions = options ?? new ConsumerOptions
         {

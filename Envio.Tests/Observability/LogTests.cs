@@ -89,7 +89,7 @@ public sealed class LogTests(EnvioStack stack)
         await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
         try
         {
-            var database = (await stack.App.GetConnectionStringAsync("enviodb", ct))!;
+            var database = (await stack.App.OwnerConnectionStringAsync(ct));
             await using var waitsBriefly = StoreFailures.WaitingBriefly(database);
             await using var failures = stack.FailurePublisher(topology);
             var log = new FakeLogger<BatchWriter>();

@@ -48,7 +48,7 @@ public sealed class DevelopmentStack : IAsyncLifetime
             await _app.ResourceNotifications.WaitForResourceHealthyAsync(resource, timeout.Token);
         }
         Broker = await _app.ConnectToBrokerAsync(ct);
-        Orders = StoredOrders.Connect((await _app.GetConnectionStringAsync("enviodb", ct))!);
+        Orders = StoredOrders.Connect((await _app.OwnerConnectionStringAsync(ct)));
         Keys = await EncryptionKeysOf.AppAsync(_app);
     }
 

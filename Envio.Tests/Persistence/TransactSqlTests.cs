@@ -21,6 +21,8 @@ public sealed class TransactSqlTests
         .. DataObjectTypes.Registered.SelectMany(type => SqlOf(type).RowTypes.Select(rowType => $"Store: create table type {rowType.Name}")),
         "Store: take migration lock",
         "Store: release migration lock",
+        "Store: the runtime login, a user of the database",
+        "Store: the runtime login's grants",
         .. Migrations(),
     ];
 
@@ -36,6 +38,11 @@ public sealed class TransactSqlTests
             File.ReadAllText(Path.Combine(Envio.Tests.Support.Repository.Root, "deploy", "compose", "sqlserver", "bootstrap.sql")),
         "Store: take migration lock" => SqlServerMigrator.TakeMigrationLock,
         "Store: release migration lock" => SqlServerMigrator.ReleaseMigrationLock,
+        "Store: the runtime login, a user of the database" => SqlServerWriterRights.EnsureUser,
+        "Store: the runtime login's grants" => string.Join('\n', [
+            SqlServerWriterRights.TableGrants("envio_writer", TestStore.Maps.Shapes.Select(t => t.Table)),
+            .. TestStore.Maps.Shapes.Select(t => SqlServerWriterRights.TypeGrant("envio_writer", t.RowType)),
+            .. TestStore.Maps.Shapes.Select(t => SqlServerWriterRights.TypeAsTableGrant("envio_writer", t.RowType))]),
         _ when name.StartsWith("Store: insert new ", StringComparison.Ordinal) =>
             SqlOf(DataObjectTypes.Registered.Single(t => name.EndsWith(" " + t.Plural, StringComparison.Ordinal))).InsertNew,
         _ when name.StartsWith("Store: create table type ", StringComparison.Ordinal) => DataObjectTypes.Registered.SelectMany(t => SqlOf(t).RowTypes)

@@ -50,8 +50,27 @@ public sealed class CanaryTests(EnvioStack stack)
             Assert.False(Contains(database, secret), $"the database's files hold '{secret}' in clear");
         }
 
-        var stored = (await StoredOrders.ReadAsync(stack.Database, stack.Keys, [order.OrderId]))[order.OrderId].Order;
+        var stored = (await StoredOrders.ReadAsync(stack.Database, stack.ColumnKeys, [order.OrderId]))[order.OrderId].Order;
         Assert.Equal(order.Customer, stored.Customer); // what is on disk is the canary, encrypted
+        // …by the consumer's own column ring: the API's (message) ring, all the internet-facing service holds, cannot open it.
+        var refused = await Assert.ThrowsAsync<Envio.Contracts.Security.UndecryptableException>(
+            () => StoredOrders.ReadAsync(stack.Database, stack.Keys, [order.OrderId]));
+        Assert.Contains($"encrypted with key '{stack.ColumnKeys.CurrentKeyId}', which is not in the key ring", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Only_the_consumer_is_given_the_keys_of_the_stored_columns()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var api = await ResourceSettings.OfAsync(stack.App, "api", ct);
+        var consumer = await ResourceSettings.OfAsync(stack.App, "consumer", ct);
+
+        Assert.DoesNotContain(api, s => s.Key.StartsWith(Envio.Contracts.Security.KeyRing.ColumnsSectionName, StringComparison.Ordinal));
+        Assert.Contains(consumer, s => s.Key == $"{Envio.Contracts.Security.KeyRing.ColumnsSectionName}:Keys:{stack.ColumnKeys.CurrentKeyId}");
+        var messageKeys = api.Where(s => s.Key.StartsWith("Envio:Encryption:Keys:", StringComparison.Ordinal)).Select(s => s.Value).ToHashSet();
+        var columnKeys = consumer.Where(s => s.Key.StartsWith($"{Envio.Contracts.Security.KeyRing.ColumnsSectionName}:Keys:", StringComparison.Ordinal)).Select(s => s.Value);
+        Assert.NotEmpty(messageKeys);
+        Assert.DoesNotContain(columnKeys, messageKeys.Contains); // not the same key under another name
     }
 
     /// <summary>A plaintext message in a quorum queue of its own (the consumer never sees it), confirmed: on disk.</summary>

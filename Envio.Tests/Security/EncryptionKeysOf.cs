@@ -20,6 +20,14 @@ public static class EncryptionKeysOf
         return KeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
     }
 
+    /// <summary>The stored columns' ring, which the AppHost hands the consumer alone.</summary>
+    public static async Task<KeyRing> ColumnsAsync(DistributedApplication app)
+    {
+        var settings = (await ResourceSettings.OfAsync(app, "consumer", CancellationToken.None))
+            .Where(s => s.Key.StartsWith(KeyRing.ColumnsSectionName + ":", StringComparison.Ordinal));
+        return KeyRing.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), KeyRing.ColumnsSectionName);
+    }
+
     /// <summary>A ring of fresh random keys, the first current.</summary>
     public static KeyRing Fresh(params string[] keyIds) =>
         new(keyIds[0], keyIds.ToDictionary(id => id, _ => RandomNumberGenerator.GetBytes(KeyRing.KeySize)));

@@ -126,7 +126,7 @@ public sealed partial class FuzzTests(EnvioStack stack)
                 sent[ids[k]] = orders[k] with { OrderId = ids[k] };
             }
         }
-        var stored = await StoredOrders.ReadAsync(stack.Orders, stack.Keys, sent.Keys);
+        var stored = await StoredOrders.ReadAsync(stack.Orders, stack.ColumnKeys, sent.Keys);
         Assert.Equal(sent.Count, stored.Count);
         foreach (var (id, order) in sent)
         {

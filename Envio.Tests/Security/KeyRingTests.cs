@@ -209,6 +209,27 @@ public sealed class KeyRingTests
     }
 
     [Fact]
+    public void Columns_have_a_ring_of_their_own_once_one_is_configured_and_the_message_ring_until_then()
+    {
+        var message = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var column = RandomNumberGenerator.GetBytes(32);
+        using var messageKeys = KeyRing.FromConfiguration(Configuration(("CurrentKeyId", "k1"), ("Keys:k1", message)));
+
+        // A deployment that has not split its keys yet keeps sealing its columns as before.
+        Assert.Same(messageKeys, KeyRing.ForColumns(Configuration(("CurrentKeyId", "k1"), ("Keys:k1", message)), messageKeys));
+
+        using var columnKeys = KeyRing.ForColumns(
+            Configuration(("CurrentKeyId", "k1"), ("Keys:k1", message), ("Columns:CurrentKeyId", "c1"), ("Columns:Keys:c1", Convert.ToBase64String(column))), messageKeys);
+        Assert.Equal("c1", columnKeys.CurrentKeyId);
+        Assert.Equal(["c1"], columnKeys.KeyIds);
+        var sealedValue = columnKeys.Seal("x"u8, "where"u8);
+        Assert.Throws<UndecryptableException>(() => messageKeys.Open(sealedValue, "where"u8));
+
+        var error = Assert.Throws<InvalidOperationException>(() => KeyRing.ForColumns(Configuration(("Columns:CurrentKeyId", "c2")), messageKeys));
+        Assert.Contains("Envio:Encryption:Columns:Keys:c2 (the current key) is not set (environment variable Envio__Encryption__Columns__Keys__c2)", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_key_of_the_wrong_length_is_refused() =>
         Assert.Throws<ArgumentException>(() => new KeyRing("k1", new Dictionary<string, byte[]> { ["k1"] = new byte[16] }));
 

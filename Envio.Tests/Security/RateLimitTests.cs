@@ -28,7 +28,7 @@ public sealed class RateLimitTests
         {
             using var flooder = app.ApiClient(TestTokens.Create(client: "flooder", scopes: [TestTokens.SendScope]));
             using var other = app.ApiClient(TestTokens.Create(client: "neighbour", scopes: [TestTokens.SendScope]));
-            await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))!);
+            await using var database = NpgsqlDataSource.Create((await app.OwnerConnectionStringAsync(ct)));
 
             var limited = new List<Guid>();
             HttpResponseMessage? tooMany = null;

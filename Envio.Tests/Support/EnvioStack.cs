@@ -67,8 +67,11 @@ public class EnvioStack : IAsyncLifetime
 
     public TopologyOptions Topology { get; } = new();
 
-    /// <summary>The key ring the stack's services encrypt with.</summary>
+    /// <summary>The key ring the stack's services encrypt messages with.</summary>
     public KeyRing Keys { get; private set; } = null!;
+
+    /// <summary>The key ring the stack's consumer seals stored columns with (the API does not have it).</summary>
+    public KeyRing ColumnKeys { get; private set; } = null!;
 
     /// <summary>Where this stack's broker and database keep their files (<c>run-*/messaging</c>, <c>run-*/postgres/data</c>).</summary>
     public string DataRoot => _dataRoot;
@@ -91,7 +94,7 @@ public class EnvioStack : IAsyncLifetime
         _app = await EnvioAppHost.StartAsync(_dataRoot, LogAuthentication, ct, ["--Envio:ConsumerReplicas=2", .. database]);
         Api = _app.CreateHttpClient("api");
         Api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
-        var orders = (await _app.GetConnectionStringAsync("enviodb", ct))!;
+        var orders = (await _app.OwnerConnectionStringAsync(ct));
         Orders = StoredOrders.Connect(orders);
         if (Orders is NpgsqlDataSource postgres)
         {
@@ -99,6 +102,7 @@ public class EnvioStack : IAsyncLifetime
             ServerConnectionString = (await _app.GetConnectionStringAsync("postgres", ct))!;
         }
         Keys = await EncryptionKeysOf.AppAsync(_app);
+        ColumnKeys = await EncryptionKeysOf.ColumnsAsync(_app);
         _brokerFactory = await _app.BrokerFactoryAsync(ct);
         _broker = await _brokerFactory.CreateConnectionAsync(ct);
     }

@@ -23,18 +23,20 @@ public sealed class TestStore(IStoreWriters writers, IStoreMigrator migrator, IS
 
     private readonly ITableWriter<Order> _orders = writers.WriterOf(Maps.For(Orders.Type));
 
-    public static TestStore Postgres(NpgsqlDataSource dataSource, string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null)
+    /// <summary>PostgreSQL's store; with <paramref name="ownerConnectionString"/>, migrated by that role and written by the data source's.</summary>
+    public static TestStore Postgres(NpgsqlDataSource dataSource, string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null, string? ownerConnectionString = null)
     {
         var factory = loggers ?? NullLoggerFactory.Instance;
         return new TestStore(new PostgresWriters(dataSource, keys, identity, factory),
-            new PostgresMigrator(dataSource, new StoreSettings(StoreEngine.Postgres, connectionString), factory.CreateLogger<PostgresMigrator>()),
+            new PostgresMigrator(dataSource, new StoreSettings(StoreEngine.Postgres, connectionString, ownerConnectionString), factory.CreateLogger<PostgresMigrator>()),
             new PostgresProbe(dataSource, identity));
     }
 
-    public static TestStore SqlServer(string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null)
+    /// <summary>SQL Server's store; with <paramref name="ownerConnectionString"/>, migrated by that login and written by <paramref name="connectionString"/>'s.</summary>
+    public static TestStore SqlServer(string connectionString, KeyRing keys, ConsumerIdentity identity, ILoggerFactory? loggers = null, string? ownerConnectionString = null)
     {
         var factory = loggers ?? NullLoggerFactory.Instance;
-        var settings = new StoreSettings(StoreEngine.SqlServer, connectionString);
+        var settings = new StoreSettings(StoreEngine.SqlServer, connectionString, ownerConnectionString);
         return new TestStore(new SqlServerWriters(settings, keys, identity, factory),
             new SqlServerMigrator(settings, factory.CreateLogger<SqlServerMigrator>()), new SqlServerProbe(settings, identity));
     }
@@ -46,6 +48,13 @@ public sealed class TestStore(IStoreWriters writers, IStoreMigrator migrator, IS
     public IStoreProbe Probe => probe;
 
     public Task MigrateAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
+
+    /// <summary>What the consumer does at start: migrate, then grant the runtime identity what writing needs.</summary>
+    public async Task MigrateAndGrantAsync(CancellationToken cancellationToken)
+    {
+        await migrator.MigrateAsync(cancellationToken);
+        await migrator.GrantWritingAsync(Maps.Shapes, cancellationToken);
+    }
 
     /// <summary>What the database lacks for the registered types (the consumer refuses to start on any).</summary>
     public Task<IReadOnlyList<string>> SchemaProblemsAsync(CancellationToken cancellationToken) => migrator.SchemaProblemsAsync(Maps.Shapes, cancellationToken);

@@ -33,7 +33,7 @@ Console.WriteLine($"Envio benchmark: N = {n}{(quick ? " (quick)" : "")}, {rounds
 var dataRoot = Path.Combine(Path.GetTempPath(), "envio-bench", Guid.NewGuid().ToString("N")[..8]);
 await using var app = await StartStackAsync(dataRoot);
 await using var broker = await ConnectBrokerAsync(app);
-await using var database = NpgsqlDataSource.Create((await app.GetConnectionStringAsync("enviodb", ct))! + ";Maximum Pool Size=64");
+await using var database = NpgsqlDataSource.Create((await app.OwnerConnectionStringAsync(ct)) + ";Maximum Pool Size=64");
 using var api = new HttpClient { BaseAddress = app.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
 var topology = new TopologyOptions();
 var keys = await BenchOrders.KeysAsync(app);
@@ -335,7 +335,7 @@ async Task ClusterBatchRatesAsync()
 {
     Console.WriteLine("Starting a stack whose broker is a 3-node cluster (processes)…");
     await using var stack = await StartStackAsync(dataRoot + "-cluster", "--Envio:Messaging:Nodes=3");
-    await using var rows = NpgsqlDataSource.Create((await stack.GetConnectionStringAsync("enviodb", ct))!);
+    await using var rows = NpgsqlDataSource.Create((await stack.OwnerConnectionStringAsync(ct)));
     using var client = new HttpClient { BaseAddress = stack.GetEndpoint("api", "http"), Timeout = TimeSpan.FromMinutes(2), DefaultRequestHeaders = { Authorization = TestTokens.Bearer() } };
     for (var round = 1; round <= rounds; round++)
     {

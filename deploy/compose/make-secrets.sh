@@ -7,7 +7,8 @@
 #   messaging-api-password, messaging-consumer-password   the services' own broker users (envio-api, envio-consumer)
 #   sqlserver-password   SQL Server's sa password: the server and the bootstrap step only
 #   enviodb-password     the consumer's own login (envio), owner of enviodb and nothing else
-#   encryption-key-k1    AES-256 key for message bodies and personal columns
+#   encryption-key-k1    AES-256 key for message bodies (and for personal columns stored before column-key-c1)
+#   column-key-c1        AES-256 key for personal columns, the consumer's alone
 #   erlang.cookie        the broker's Erlang cookie (the shared secret of its nodes and CLI tools), mounted read-only
 #                           over the one in the data volume; owned by the broker's user (uid 999): run this as root
 #   messaging-uri, messaging-api-uri, messaging-consumer-uri, enviodb-connection   the connection strings (administrator,
@@ -48,6 +49,7 @@ keep messaging-consumer-password password
 keep sqlserver-password password
 keep enviodb-password password
 keep encryption-key-k1 "openssl rand -base64 32"
+keep column-key-c1 "openssl rand -base64 32"
 keep erlang.cookie "openssl rand -hex 32"
 # Erlang refuses a cookie others can read, and the broker reads it as its own user (uid 999 in its image).
 chmod 400 "$out/erlang.cookie"
@@ -104,4 +106,4 @@ permissions() { # user, configure, write, read
    printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
      "$(cat "$out/enviodb-password")" >"$out/enviodb-connection"
  fi)
-echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."
+echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, column-key-c1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."

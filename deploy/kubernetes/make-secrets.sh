@@ -4,7 +4,8 @@
 # and run this again (docs/kubernetes.md, "Rotating"). Passwords are letters and digits: they travel unquoted in a
 # URI and a connection string.
 #   envio-{api,consumer,admin,keda}-broker   username, password (the topology operator creates the user), uri
-#   envio-encryption                          k1: AES-256 key for message bodies and personal columns
+#   envio-encryption                          k1: AES-256 key for message bodies (API and consumer)
+#   envio-column-encryption                   c1: AES-256 key for personal columns (the consumer only)
 #   enviodb-login                             password of the consumer's login envio (the bootstrap Job sets it)
 #   enviodb-connection                        connection: the consumer's connection string
 #   sqlserver-admin (trial only)              username sa, password: the trial server's administrator
@@ -65,6 +66,10 @@ if exists envio-encryption; then echo "envio-encryption: kept"; else
   openssl rand -base64 32 | tr -d '\n' >"$work/k1"
   create envio-encryption "k1=$work/k1"
 fi
+if exists envio-column-encryption; then echo "envio-column-encryption: kept"; else
+  openssl rand -base64 32 | tr -d '\n' >"$work/c1"
+  create envio-column-encryption "c1=$work/c1"
+fi
 
 if exists enviodb-login; then read_key enviodb-login password >"$work/enviodb-password"; echo "enviodb-login: kept"; else
   password >"$work/enviodb-password"
@@ -82,4 +87,4 @@ if [ "$mode" = trial ]; then
     create sqlserver-admin "username=$work/sa-username" "password=$work/sa-password"
   fi
 fi
-echo "Back these Secrets up with the CA (Secret envio-ca): the data depends on envio-encryption."
+echo "Back these Secrets up with the CA (Secret envio-ca): the data depends on envio-encryption and envio-column-encryption."

@@ -6,7 +6,7 @@ using Npgsql;
 namespace Envio.ConsumerService.Persistence.Postgres;
 
 /// <summary>PostgreSQL's writers: one <see cref="PostgresTableWriter{T}"/> per type, its SQL built once.</summary>
-internal sealed class PostgresWriters(NpgsqlDataSource dataSource, KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
+internal sealed class PostgresWriters(NpgsqlDataSource dataSource, [FromKeyedServices(KeyRing.ColumnsServiceKey)] KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
 {
     public ITableWriter<T> WriterOf<T>(TableMap<T> map) where T : class =>
         new PostgresTableWriter<T>(dataSource, map, keys, identity, loggers.CreateLogger<PostgresWriters>());
@@ -37,7 +37,7 @@ internal sealed class PostgresProbe(NpgsqlDataSource dataSource, ConsumerIdentit
 }
 
 /// <summary>PostgreSQL's migrations (DbUp, under an advisory lock) and its catalog (information_schema).</summary>
-internal sealed class PostgresMigrator(NpgsqlDataSource dataSource, StoreSettings settings, ILogger<PostgresMigrator> logger) : IStoreMigrator
+internal sealed partial class PostgresMigrator(NpgsqlDataSource dataSource, StoreSettings settings, ILogger<PostgresMigrator> logger) : IStoreMigrator
 {
     /// <summary>Any fixed number: the advisory lock every replica takes before migrating.</summary>
     internal const long MigrationLockKey = 0x456E76696F;
@@ -51,7 +51,8 @@ internal sealed class PostgresMigrator(NpgsqlDataSource dataSource, StoreSetting
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
-        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var lockConnection = new NpgsqlConnection(settings.MigrationConnectionString);
+        await lockConnection.OpenAsync(cancellationToken);
         await using (var take = new NpgsqlCommand($"SELECT pg_advisory_lock({MigrationLockKey})", lockConnection)
         {
             CommandTimeout = Migrations.LockCommandTimeoutSeconds,
@@ -62,7 +63,7 @@ internal sealed class PostgresMigrator(NpgsqlDataSource dataSource, StoreSetting
         try
         {
             // DbUp opens its own connections; the lock above, held on another session, makes replicas take turns.
-            Migrations.Apply(DeployChanges.To.PostgresqlDatabase(settings.ConnectionString), "Postgres", logger);
+            Migrations.Apply(DeployChanges.To.PostgresqlDatabase(settings.MigrationConnectionString), "Postgres", logger);
         }
         finally
         {
@@ -70,6 +71,31 @@ internal sealed class PostgresMigrator(NpgsqlDataSource dataSource, StoreSetting
             await release.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }
+
+    public async Task GrantWritingAsync(IReadOnlyList<TableShape> tables, CancellationToken cancellationToken)
+    {
+        var runtime = new NpgsqlConnectionStringBuilder(settings.ConnectionString).Username;
+        if (settings.OwnerConnectionString is null || runtime is null
+            || runtime == new NpgsqlConnectionStringBuilder(settings.OwnerConnectionString).Username)
+        {
+            return;
+        }
+        await using var connection = new NpgsqlConnection(settings.OwnerConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        string database, schema;
+        await using (var where = new NpgsqlCommand("SELECT current_database(), current_schema()", connection))
+        await using (var reader = await where.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            (database, schema) = (reader.GetString(0), reader.GetString(1));
+        }
+        await using var grant = new NpgsqlCommand(PostgresWriterRights.Grants(database, schema, runtime, tables.Select(t => t.Table)), connection);
+        await grant.ExecuteNonQueryAsync(cancellationToken);
+        LogGranted(logger, runtime, tables.Count);
+    }
+
+    [LoggerMessage(LogLevel.Information, "The runtime role {Role} may select and insert on the {Tables} tables of the registered types, and update the heartbeat; nothing else.")]
+    private static partial void LogGranted(ILogger logger, string role, int tables);
 
     public async Task<IReadOnlyList<string>> SchemaProblemsAsync(IReadOnlyList<TableShape> expected, CancellationToken cancellationToken)
     {

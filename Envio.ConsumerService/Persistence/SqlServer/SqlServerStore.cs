@@ -7,7 +7,7 @@ using Microsoft.Data.SqlClient;
 namespace Envio.ConsumerService.Persistence.SqlServer;
 
 /// <summary>SQL Server's writers: one <see cref="SqlServerTableWriter{T}"/> per type, its T-SQL built once.</summary>
-internal sealed class SqlServerWriters(StoreSettings settings, KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
+internal sealed class SqlServerWriters(StoreSettings settings, [FromKeyedServices(KeyRing.ColumnsServiceKey)] KeyRing keys, ConsumerIdentity identity, ILoggerFactory loggers) : IStoreWriters
 {
     public ITableWriter<T> WriterOf<T>(TableMap<T> map) where T : class =>
         new SqlServerTableWriter<T>(settings, map, keys, identity, loggers.CreateLogger<SqlServerWriters>());
@@ -45,7 +45,7 @@ internal sealed class SqlServerProbe(StoreSettings settings, ConsumerIdentity id
 /// SQL Server's migrations (DbUp, under <c>sp_getapplock</c>, after creating the database on a bare server) and its
 /// catalog: the tables' columns (INFORMATION_SCHEMA, which Babelfish keeps as SQL Server does) and the table types.
 /// </summary>
-internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServerMigrator> logger) : IStoreMigrator
+internal sealed partial class SqlServerMigrator(StoreSettings settings, ILogger<SqlServerMigrator> logger) : IStoreMigrator
 {
     internal const string TakeMigrationLock = """
         DECLARE @result int;
@@ -74,8 +74,8 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
 
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
-        await SqlServerDatabases.EnsureExistsAsync(settings.ConnectionString, cancellationToken); // a bare server (compose)
-        await using var lockConnection = new SqlConnection(settings.ConnectionString);
+        await SqlServerDatabases.EnsureExistsAsync(settings.MigrationConnectionString, cancellationToken); // a bare server (compose)
+        await using var lockConnection = new SqlConnection(settings.MigrationConnectionString);
         await lockConnection.OpenAsync(cancellationToken);
         await using (var take = TakeMigrationLockCommand(lockConnection))
         {
@@ -84,7 +84,7 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
         try
         {
             // DbUp opens its own connections; the session lock above makes replicas take turns.
-            Migrations.Apply(DeployChanges.To.SqlDatabase(settings.ConnectionString), "SqlServer", logger);
+            Migrations.Apply(DeployChanges.To.SqlDatabase(settings.MigrationConnectionString), "SqlServer", logger);
         }
         finally
         {
@@ -92,6 +92,52 @@ internal sealed class SqlServerMigrator(StoreSettings settings, ILogger<SqlServe
             await release.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }
+
+    public async Task GrantWritingAsync(IReadOnlyList<TableShape> tables, CancellationToken cancellationToken)
+    {
+        var runtime = new SqlConnectionStringBuilder(settings.ConnectionString).UserID;
+        if (settings.OwnerConnectionString is null || string.IsNullOrEmpty(runtime)
+            || string.Equals(runtime, new SqlConnectionStringBuilder(settings.OwnerConnectionString).UserID, StringComparison.OrdinalIgnoreCase))
+        {
+            return; // one identity, or one the server authenticates otherwise (Entra ID): its rights are the operator's to grant
+        }
+        await using var connection = new SqlConnection(settings.OwnerConnectionString);
+        await connection.OpenAsync(cancellationToken);
+        try
+        {
+            await using var user = new SqlCommand(SqlServerWriterRights.EnsureUser, connection);
+            user.Parameters.Add("@runtimeUser", SqlDbType.NVarChar, 128).Value = runtime;
+            await user.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (SqlException e) when (e.Number == SqlServerWriterRights.NoSuchLogin)
+        {
+            throw new InvalidOperationException(
+                $"The login '{runtime}' of ConnectionStrings:enviodb does not exist on the server: create it first, as the deployment's bootstrap step does " +
+                "(deploy/compose/sqlserver/bootstrap.sql), with CREATE LOGIN only; the consumer's migrations then make it a user of the database and grant it what writing needs.", e);
+        }
+        await using (var grant = new SqlCommand(SqlServerWriterRights.TableGrants(runtime, tables.Select(t => t.Table)), connection))
+        {
+            await grant.ExecuteNonQueryAsync(cancellationToken);
+        }
+        foreach (var rowType in tables.Select(t => t.RowType).Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            try
+            {
+                await using var execute = new SqlCommand(SqlServerWriterRights.TypeGrant(runtime, rowType), connection);
+                await execute.ExecuteNonQueryAsync(cancellationToken);
+            }
+            catch (SqlException e) when (e.Message.Contains("not currently supported", StringComparison.Ordinal))
+            {
+                // Babelfish keeps a table type as a table and has no grant on a TYPE: what reading the batch needs there.
+                await using var select = new SqlCommand(SqlServerWriterRights.TypeAsTableGrant(runtime, rowType), connection);
+                await select.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+        LogGranted(logger, runtime, tables.Count);
+    }
+
+    [LoggerMessage(LogLevel.Information, "The runtime login {Login} may select and insert on the {Tables} tables of the registered types, use their table types and update the heartbeat; nothing else.")]
+    private static partial void LogGranted(ILogger logger, string login, int tables);
 
     /// <summary>Takes the migration lock for the connection's session, waiting up to <see cref="Migrations.LockWait"/>.</summary>
     internal static SqlCommand TakeMigrationLockCommand(SqlConnection connection) =>
