@@ -79,6 +79,8 @@ internal static class SqlServerDeployment
             .WithEnvironment("ENVIO_DB_NAME", database.DatabaseName)
             .WithEnvironment("ENVIO_DB_LOGIN", database.Login)
             .WithEnvironment(context => context.EnvironmentVariables["ENVIO_DB_PASSWORD"] = database.PasswordParameter)
+            .WithEnvironment("ENVIO_DB_WRITER_LOGIN", database.WriterLogin)
+            .WithEnvironment(context => context.EnvironmentVariables["ENVIO_DB_WRITER_PASSWORD"] = database.WriterPasswordParameter)
             .WithBindMount(Path.Combine(compose, "sqlserver", "bootstrap.sql"), BootstrapScript, isReadOnly: true)
             .WithBindMount(Path.Combine(compose, "certs"), SqlServerServerResource.CertificateDirectory, isReadOnly: true);
     }

@@ -45,10 +45,12 @@ public sealed class SqlServerServerResource(string name, ParameterResource passw
 }
 
 /// <summary>
-/// A database on a <see cref="SqlServerServerResource"/>, and the login that owns it and nothing else: what the
-/// services get is that login's connection string, never <c>sa</c>'s.
+/// A database on a <see cref="SqlServerServerResource"/>, with two logins of its own and nothing else: this connection
+/// string is the writer's (<see cref="WriterLogin"/>, select and insert, granted by the consumer's migrations), and
+/// <see cref="Owner"/> (<c>{name}-migrations</c>) is the owner's, which runs them. The services never get <c>sa</c>'s.
 /// </summary>
-public sealed class SqlServerDatabaseResource(string name, string databaseName, string login, ParameterResource password, SqlServerServerResource parent)
+public sealed class SqlServerDatabaseResource(
+    string name, string databaseName, string login, ParameterResource password, ParameterResource writerPassword, SqlServerServerResource parent)
     : Resource(name), IResourceWithParent<SqlServerServerResource>, IResourceWithConnectionString
 {
     public SqlServerServerResource Parent { get; } = parent;
@@ -59,11 +61,28 @@ public sealed class SqlServerDatabaseResource(string name, string databaseName, 
 
     public ParameterResource PasswordParameter { get; } = password;
 
+    /// <summary>The consumer's runtime login (<see cref="SqlServerLogins.WriterLogin"/>).</summary>
+    public string WriterLogin { get; } = SqlServerLogins.WriterLogin;
+
+    public ParameterResource WriterPasswordParameter { get; } = writerPassword;
+
+    public SqlServerDatabaseOwnerResource Owner => field ??= new($"{Name}{DatabaseOwners.Suffix}", this);
+
     /// <summary>Deployed only: the one-shot step that creates <see cref="Login"/> (see SqlServerDeployment).</summary>
     public IResourceBuilder<ContainerResource>? Bootstrap { get; set; }
 
-    public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create(
-        $"Server={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};User ID={Login};Password={PasswordParameter};{Parent.Encryption};Database={DatabaseName}");
+    public ReferenceExpression ConnectionStringExpression => ConnectionAs(WriterLogin, WriterPasswordParameter);
+
+    internal ReferenceExpression ConnectionAs(string login, ParameterResource password) => ReferenceExpression.Create(
+        $"Server={Parent.PrimaryEndpoint.Property(EndpointProperty.IPV4Host)},{Parent.PrimaryEndpoint.Property(EndpointProperty.Port)};User ID={login};Password={password};{Parent.Encryption};Database={DatabaseName}");
+}
+
+/// <summary>The database's owner connection: the consumer's migrations.</summary>
+public sealed class SqlServerDatabaseOwnerResource(string name, SqlServerDatabaseResource database) : Resource(name), IResourceWithConnectionString
+{
+    public SqlServerDatabaseResource Database { get; } = database;
+
+    public ReferenceExpression ConnectionStringExpression => Database.ConnectionAs(Database.Login, Database.PasswordParameter);
 }
 
 internal static class SqlServerBuilderExtensions
@@ -91,8 +110,9 @@ internal static class SqlServerBuilderExtensions
                 var administrator = (await resource.ConnectionStringExpression.GetValueAsync(ct))!;
                 foreach (var database in resource.Databases)
                 {
-                    var password = (await database.PasswordParameter.GetValueAsync(ct))!;
-                    await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database.DatabaseName, database.Login, password, ct);
+                    await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database.DatabaseName,
+                        database.Login, (await database.PasswordParameter.GetValueAsync(ct))!,
+                        database.WriterLogin, (await database.WriterPasswordParameter.GetValueAsync(ct))!, ct);
                 }
             })
             .WithHealthCheck($"{name}_check");
@@ -110,16 +130,22 @@ internal static class SqlServerBuilderExtensions
         var password = builder.ApplicationBuilder.AddParameter($"{name}-password",
             new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
             secret: true, persist: true);
-        var database = new SqlServerDatabaseResource(name, databaseName ?? name, SqlServerLogins.ConsumerLogin, password.Resource, builder.Resource);
+        var writerPassword = builder.ApplicationBuilder.AddParameter($"{name}-writer-password",
+            new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
+            secret: true, persist: true);
+        var database = new SqlServerDatabaseResource(
+            name, databaseName ?? name, SqlServerLogins.ConsumerLogin, password.Resource, writerPassword.Resource, builder.Resource);
         builder.Resource.Databases.Add(database);
         if (builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
         {
             database.Bootstrap = builder.AddLoginBootstrap(database); // the AppHost is not there to create the login: a one-shot step does
         }
 
+        // As the owner: the writer is a user of the database only once the consumer's migrations made it one.
         builder.ApplicationBuilder.Services.AddHealthChecks().AddSqlServer(
-            _ => database.CurrentConnectionString(),
+            _ => database.Owner.CurrentConnectionString(),
             name: $"{name}_check");
+        builder.ApplicationBuilder.AddResource(database.Owner).WithHealthCheck($"{name}_check");
 
         return builder.ApplicationBuilder.AddResource(database).WithHealthCheck($"{name}_check");
     }

@@ -71,7 +71,10 @@ public sealed partial class ComposeTests
         using var secrets = GeneratedSecrets.Create();
         foreach (var (name, resource) in ManifestResources().Where(r => IsDeployable(r.Resource)))
         {
-            foreach (var variable in resource.TryGetProperty("env", out var env) ? env.EnumerateObject() : default)
+            var variables = resource.TryGetProperty("env", out var env) ? env.EnumerateObject().ToList() : [];
+            // Aspire writes a connection whose name has a dash twice, the second with an underscore for shells that
+            // refuse the dash (ConnectionStrings__enviodb_migrations); .NET reads the first, which compose gives.
+            foreach (var variable in variables.Where(v => !variables.Any(other => other.Name != v.Name && other.Name.Replace('-', '_') == v.Name)))
             {
                 var actual = ComposeValue(services, name, variable.Name, secrets);
                 Assert.True(actual is not null,
@@ -132,7 +135,10 @@ public sealed partial class ComposeTests
         Assert.Equal(Microsoft.Data.SqlClient.SqlConnectionEncryptOption.Mandatory, database.Encrypt);
         Assert.False(database.TrustServerCertificate);
         Assert.Null(VerifiedDatabaseLink.Shortfall(StoreEngine.SqlServer, connectionString)); // the consumer starts with it
-        Assert.Equal("<enviodb-password>", database.Password);
+        Assert.Equal("<enviodb-writer-password>", database.Password);
+        var migrations = ComposeValue(services, "consumer", "ConnectionStrings__enviodb-migrations", secrets)!;
+        Assert.Null(VerifiedDatabaseLink.Shortfall(StoreEngine.SqlServer, migrations));
+        Assert.Equal("<enviodb-password>", new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(migrations).Password);
     }
 
     /// <summary>
@@ -201,15 +207,18 @@ public sealed partial class ComposeTests
     }
 
     /// <summary>
-    /// The consumer logs in as its own login, which owns enviodb and nothing else; <c>sa</c>'s password reaches only
-    /// SQL Server and the bootstrap step that creates that login, with the AppHost's own statement.
+    /// The consumer writes as its runtime login (select and insert) and migrates as its own login, which owns enviodb
+    /// and nothing else; <c>sa</c>'s password reaches only SQL Server and the bootstrap step that creates both logins,
+    /// with the AppHost's own statement.
     /// </summary>
     [Fact]
     public void Only_sql_server_and_its_bootstrap_see_sa_and_the_consumer_logs_in_as_its_own_login()
     {
         var services = ComposeServices();
         using var secrets = GeneratedSecrets.Create();
-        var consumer = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets));
+        var writer = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(ComposeValue(services, "consumer", "ConnectionStrings__enviodb", secrets));
+        var consumer = new Microsoft.Data.SqlClient.SqlConnectionStringBuilder(ComposeValue(services, "consumer", "ConnectionStrings__enviodb-migrations", secrets));
+        Assert.Equal(SqlServerLogins.WriterLogin, writer.UserID);
         Assert.Equal(SqlServerLogins.ConsumerLogin, consumer.UserID);
         Assert.NotEqual("sa", consumer.UserID, StringComparer.OrdinalIgnoreCase);
 
@@ -226,6 +235,8 @@ public sealed partial class ComposeTests
         Assert.Equal(consumer.InitialCatalog, bootstrap["ENVIO_DB_NAME"]);
         Assert.Equal(consumer.UserID, bootstrap["ENVIO_DB_LOGIN"]);
         Assert.Equal("<enviodb-password>", ComposeValue(services, "sqlserver-bootstrap", "ENVIO_DB_PASSWORD", secrets));
+        Assert.Equal(writer.UserID, bootstrap["ENVIO_DB_WRITER_LOGIN"]);
+        Assert.Equal("<enviodb-writer-password>", ComposeValue(services, "sqlserver-bootstrap", "ENVIO_DB_WRITER_PASSWORD", secrets));
         var consumerNode = (YamlMappingNode)services["consumer"];
         Assert.Equal("service_completed_successfully",
             Scalar((YamlMappingNode)((YamlMappingNode)consumerNode["depends_on"])["sqlserver-bootstrap"], "condition"));
@@ -234,7 +245,8 @@ public sealed partial class ComposeTests
         var script = File.ReadAllText(Path.Combine(ComposeDirectory, "sqlserver", "bootstrap.sql")).ReplaceLineEndings("\n");
         var body = script[(script.IndexOf("\nDECLARE @database", StringComparison.Ordinal) + 1)..];
         var declarations = body[..(body.IndexOf('\n') + 1)];
-        Assert.Equal("DECLARE @database sysname = N'$(ENVIO_DB_NAME)', @login sysname = N'$(ENVIO_DB_LOGIN)', @password nvarchar(128) = N'$(ENVIO_DB_PASSWORD)';\n", declarations);
+        Assert.Equal("DECLARE @database sysname = N'$(ENVIO_DB_NAME)', @login sysname = N'$(ENVIO_DB_LOGIN)', @password nvarchar(128) = N'$(ENVIO_DB_PASSWORD)', " +
+            "@writerLogin sysname = N'$(ENVIO_DB_WRITER_LOGIN)', @writerPassword nvarchar(128) = N'$(ENVIO_DB_WRITER_PASSWORD)';\n", declarations);
         Assert.Equal(SqlServerLogins.CreateLoginOwningDatabase.ReplaceLineEndings("\n").Trim(), body[declarations.Length..].Trim());
     }
 

@@ -54,10 +54,13 @@ public sealed partial class SqlServerEncryptionTests
     {
         using var manifest = JsonDocument.Parse(
             await File.ReadAllTextAsync(Path.Combine(Repository.Root, "aspire-manifest.json"), TestContext.Current.CancellationToken));
-        var expression = manifest.RootElement.GetProperty("resources").GetProperty("enviodb").GetProperty("connectionString").GetString()!;
+        var resources = manifest.RootElement.GetProperty("resources");
+        var expression = resources.GetProperty("enviodb").GetProperty("connectionString").GetString()!;
+        var owner = resources.GetProperty("enviodb-migrations").GetProperty("connectionString").GetString()!;
 
+        Assert.Equal(SqlServerLogins.ConsumerLogin, new SqlConnectionStringBuilder(Resolve(owner)).UserID); // migrates as the owner
         var parsed = new SqlConnectionStringBuilder(Resolve(expression));
-        Assert.Equal(SqlServerLogins.ConsumerLogin, parsed.UserID);
+        Assert.Equal(SqlServerLogins.WriterLogin, parsed.UserID); // writes as the runtime login
         Assert.Equal("enviodb", parsed.InitialCatalog);
         Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
         Assert.False(parsed.TrustServerCertificate);
@@ -73,10 +76,12 @@ public sealed partial class SqlServerEncryptionTests
         var server = Server(verifyServerCertificate: false);
         var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions { Args = [], DisableDashboard = true });
         var password = builder.AddParameter("enviodb-password", "not-a-secret", secret: true);
-        var database = new SqlServerDatabaseResource("enviodb", "enviodb", SqlServerLogins.ConsumerLogin, password.Resource, server);
+        var writerPassword = builder.AddParameter("enviodb-writer-password", "not-a-secret-either", secret: true);
+        var database = new SqlServerDatabaseResource("enviodb", "enviodb", SqlServerLogins.ConsumerLogin, password.Resource, writerPassword.Resource, server);
 
+        Assert.Equal(SqlServerLogins.ConsumerLogin, new SqlConnectionStringBuilder(Resolve(database.Owner.ConnectionStringExpression.ValueExpression)).UserID);
         var parsed = new SqlConnectionStringBuilder(Resolve(database.ConnectionStringExpression.ValueExpression));
-        Assert.Equal(SqlServerLogins.ConsumerLogin, parsed.UserID);
+        Assert.Equal(SqlServerLogins.WriterLogin, parsed.UserID); // the consumer writes as the writer, migrates as the owner
         Assert.Equal(SqlConnectionEncryptOption.Mandatory, parsed.Encrypt);
     }
 

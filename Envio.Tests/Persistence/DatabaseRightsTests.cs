@@ -76,8 +76,7 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
         try
         {
             // What the bootstrap step does: the owner's login owning the database, the writer's login and nothing more.
-            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, owner, password, ct);
-            await SqlServerAsync(administrator, "master", $"CREATE LOGIN [{writer}] WITH PASSWORD = N'{password}'");
+            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, owner, password, writer, password, ct);
             var asOwner = new SqlConnectionStringBuilder(administrator) { UserID = owner, Password = password, InitialCatalog = database }.ConnectionString;
             var asWriter = new SqlConnectionStringBuilder(administrator) { UserID = writer, Password = password, InitialCatalog = database }.ConnectionString;
             var store = TestStore.SqlServer(asWriter, stack.Keys, new ConsumerIdentity("rights-tests"), ownerConnectionString: asOwner);
@@ -124,7 +123,7 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
         const string password = "Rights0Password1Letters";
         try
         {
-            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, owner, password, ct);
+            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, owner, password, $"writer_{suffix}", password, ct);
             var asOwner = new SqlConnectionStringBuilder(administrator) { UserID = owner, Password = password, InitialCatalog = database }.ConnectionString;
             var asMissing = new SqlConnectionStringBuilder(asOwner) { UserID = $"missing_{suffix}" }.ConnectionString;
             var store = TestStore.SqlServer(asMissing, stack.Keys, new ConsumerIdentity("rights-tests"), ownerConnectionString: asOwner);
@@ -137,7 +136,8 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
         {
             SqlConnection.ClearAllPools();
             await SqlServerAsync(administrator, "master",
-                $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{owner}') IS NOT NULL DROP LOGIN [{owner}];");
+                $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{owner}') IS NOT NULL DROP LOGIN [{owner}]; " +
+                $"IF SUSER_ID(N'writer_{suffix}') IS NOT NULL DROP LOGIN [writer_{suffix}];");
         }
     }
 

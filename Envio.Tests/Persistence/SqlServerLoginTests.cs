@@ -22,11 +22,20 @@ public sealed class SqlServerLoginTests
         var administrator = TestSqlServer.ConnectionString!;
         var database = $"envio_login_{Guid.NewGuid():N}";
         var login = $"envio_{Guid.NewGuid():N}"[..20];
+        var writer = $"writer_{Guid.NewGuid():N}"[..20];
         const string password = "Consumer0Password1Letters";
         try
         {
-            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, login, password, ct);
-            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, login, password, ct); // again: idempotent
+            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, login, password, writer, password, ct);
+            await SqlServerLogins.EnsureLoginOwnsDatabaseAsync(administrator, database, login, password, writer, password, ct); // again: idempotent
+
+            // The writer logs in (to master: it becomes a user of the database through the consumer's migrations) and can create nothing.
+            await using (var asWriter = new SqlConnection(new SqlConnectionStringBuilder(administrator) { UserID = writer, Password = password, InitialCatalog = "master", Pooling = false }.ConnectionString))
+            {
+                await asWriter.OpenAsync(ct);
+                await using var createAsWriter = new SqlCommand($"CREATE DATABASE [{database}_writers]", asWriter);
+                await Assert.ThrowsAsync<SqlException>(() => createAsWriter.ExecuteNonQueryAsync(ct));
+            }
 
             var consumer = new SqlConnectionStringBuilder(administrator) { UserID = login, Password = password, InitialCatalog = database, Pooling = false };
             // What the consumer does first at start (through master), then its migrations.
@@ -50,7 +59,8 @@ public sealed class SqlServerLoginTests
             await using var connection = new SqlConnection(new SqlConnectionStringBuilder(administrator) { InitialCatalog = "master" }.ConnectionString);
             await connection.OpenAsync(ct);
             await using var drop = new SqlCommand(
-                $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{login}') IS NOT NULL DROP LOGIN [{login}];", connection);
+                $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{login}') IS NOT NULL DROP LOGIN [{login}]; " +
+                $"IF SUSER_ID(N'{writer}') IS NOT NULL DROP LOGIN [{writer}];", connection);
             await drop.ExecuteNonQueryAsync(ct);
         }
     }

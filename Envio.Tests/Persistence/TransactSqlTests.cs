@@ -33,7 +33,7 @@ public sealed class TransactSqlTests
     {
         "AppHost and consumer: create database" => SqlServerDatabases.CreateIfMissing,
         "AppHost: the consumer's login, owner of its database" =>
-            "DECLARE @database sysname = N'enviodb', @login sysname = N'envio', @password nvarchar(128) = N'x';\n" + SqlServerLogins.CreateLoginOwningDatabase,
+            "DECLARE @database sysname = N'enviodb', @login sysname = N'envio', @password nvarchar(128) = N'x', @writerLogin sysname = N'envio_writer', @writerPassword nvarchar(128) = N'y';\n" + SqlServerLogins.CreateLoginOwningDatabase,
         "Deployment: deploy/compose/sqlserver/bootstrap.sql" =>
             File.ReadAllText(Path.Combine(Envio.Tests.Support.Repository.Root, "deploy", "compose", "sqlserver", "bootstrap.sql")),
         "Store: take migration lock" => SqlServerMigrator.TakeMigrationLock,

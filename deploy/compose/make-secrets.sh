@@ -6,7 +6,8 @@
 #   messaging-password   the broker administrator's password (MESSAGING_USERNAME in .env): topology and operators' calls
 #   messaging-api-password, messaging-consumer-password   the services' own broker users (envio-api, envio-consumer)
 #   sqlserver-password   SQL Server's sa password: the server and the bootstrap step only
-#   enviodb-password     the consumer's own login (envio), owner of enviodb and nothing else
+#   enviodb-password     the consumer's migrations login (envio), owner of enviodb and nothing else
+#   enviodb-writer-password   the consumer's runtime login (envio_writer): select and insert on the types' tables
 #   encryption-key-k1    AES-256 key for message bodies (and for personal columns stored before column-key-c1)
 #   column-key-c1        AES-256 key for personal columns, the consumer's alone
 #   erlang.cookie        the broker's Erlang cookie (the shared secret of its nodes and CLI tools), mounted read-only
@@ -48,6 +49,7 @@ keep messaging-api-password password
 keep messaging-consumer-password password
 keep sqlserver-password password
 keep enviodb-password password
+keep enviodb-writer-password password
 keep encryption-key-k1 "openssl rand -base64 32"
 keep column-key-c1 "openssl rand -base64 32"
 keep erlang.cookie "openssl rand -hex 32"
@@ -55,7 +57,7 @@ keep erlang.cookie "openssl rand -hex 32"
 chmod 400 "$out/erlang.cookie"
 chown 999:999 "$out/erlang.cookie" 2>/dev/null || echo "note: run as root to give $out/erlang.cookie to uid 999 (rabbitmq)" >&2
 
-for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password; do
+for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password enviodb-writer-password; do
   if ! grep -qE '^[A-Za-z0-9]+$' "$out/$name"; then
     echo "$out/$name: letters and digits only (it goes unquoted into a connection string)" >&2
     exit 1
@@ -98,12 +100,16 @@ permissions() { # user, configure, write, read
    "$(printf '{"vhost":"envio","name":"envio-work-queues","pattern":"^%s$","apply-to":"queues","priority":0,"definition":{"max-length":%s,"overflow":"reject-publish"}}' "$t" "$max_length")" \
    >"$out/messaging-definitions.json"
  # With your own database (COMPOSE_PROFILES has external-db) the connection string is yours: kept once written.
+ # Its migrations connection too, unless you write one (a login owning the database; without one, your login does both).
  if [[ ",$profiles," == *,external-db,* && -s "$out/enviodb-connection" ]]; then
    echo "$out/enviodb-connection kept: external-db, your database's connection string" >&2
+   [ -s "$out/enviodb-migrations-connection" ] || cp "$out/enviodb-connection" "$out/enviodb-migrations-connection"
  else
    # Mandatory TLS with the server's certificate pinned (TrustServerCertificate=false, so the pin is checked): what
    # SQL Server 2022 on Linux accepts (it refuses strict TDS 8, error 17821), and what its health check uses too.
-   printf 'Server=sqlserver,1433;User ID=envio;Password=%s;Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb' \
-     "$(cat "$out/enviodb-password")" >"$out/enviodb-connection"
+   # The consumer writes as envio_writer and migrates as envio (the database's owner).
+   link='Encrypt=Mandatory;TrustServerCertificate=false;ServerCertificate=/etc/envio/tls/sqlserver.crt;Database=enviodb'
+   printf 'Server=sqlserver,1433;User ID=envio_writer;Password=%s;%s' "$(cat "$out/enviodb-writer-password")" "$link" >"$out/enviodb-connection"
+   printf 'Server=sqlserver,1433;User ID=envio;Password=%s;%s' "$(cat "$out/enviodb-password")" "$link" >"$out/enviodb-migrations-connection"
  fi)
-echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb), encryption-key-k1, column-key-c1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."
+echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb, enviodb-writer), encryption-key-k1, column-key-c1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."

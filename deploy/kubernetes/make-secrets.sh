@@ -6,8 +6,9 @@
 #   envio-{api,consumer,admin,keda}-broker   username, password (the topology operator creates the user), uri
 #   envio-encryption                          k1: AES-256 key for message bodies (API and consumer)
 #   envio-column-encryption                   c1: AES-256 key for personal columns (the consumer only)
-#   enviodb-login                             password of the consumer's login envio (the bootstrap Job sets it)
-#   enviodb-connection                        connection: the consumer's connection string
+#   enviodb-login                             password of the consumer's login envio (owner of enviodb: its migrations),
+#                                             writer-password of envio_writer (what it writes with); the bootstrap Job sets both
+#   enviodb-connection                        connection: the consumer's as envio_writer; migrations: as envio
 #   sqlserver-admin (trial only)              username sa, password: the trial server's administrator
 # Usage: ./make-secrets.sh trial
 #        ./make-secrets.sh external <sql-host>[,<port>]   e.g. envio-ag-listener.db.example.com
@@ -71,13 +72,21 @@ if exists envio-column-encryption; then echo "envio-column-encryption: kept"; el
   create envio-column-encryption "c1=$work/c1"
 fi
 
-if exists enviodb-login; then read_key enviodb-login password >"$work/enviodb-password"; echo "enviodb-login: kept"; else
-  password >"$work/enviodb-password"
-  create enviodb-login "password=$work/enviodb-password"
+# A Secret from before the runtime login (no writer-password, no migrations key) is completed, its password kept.
+if exists enviodb-login && [ -n "$(read_key enviodb-login writer-password)" ]; then
+  read_key enviodb-login password >"$work/enviodb-password"; read_key enviodb-login writer-password >"$work/enviodb-writer-password"
+  echo "enviodb-login: kept"
+else
+  if exists enviodb-login; then read_key enviodb-login password >"$work/enviodb-password"; kubectl -n "$ns" delete secret enviodb-login >/dev/null
+  else password >"$work/enviodb-password"; fi
+  password >"$work/enviodb-writer-password"
+  create enviodb-login "password=$work/enviodb-password" "writer-password=$work/enviodb-writer-password"
 fi
-if exists enviodb-connection; then echo "enviodb-connection: kept"; else
-  printf 'Server=%s;Database=enviodb;User ID=envio;Password=%s;%s' "$server" "$(cat "$work/enviodb-password")" "$link" >"$work/connection"
-  create enviodb-connection "connection=$work/connection"
+if exists enviodb-connection && [ -n "$(read_key enviodb-connection migrations)" ]; then echo "enviodb-connection: kept"; else
+  if exists enviodb-connection; then kubectl -n "$ns" delete secret enviodb-connection >/dev/null; fi
+  printf 'Server=%s;Database=enviodb;User ID=envio_writer;Password=%s;%s' "$server" "$(cat "$work/enviodb-writer-password")" "$link" >"$work/connection"
+  printf 'Server=%s;Database=enviodb;User ID=envio;Password=%s;%s' "$server" "$(cat "$work/enviodb-password")" "$link" >"$work/migrations"
+  create enviodb-connection "connection=$work/connection" "migrations=$work/migrations"
 fi
 
 if [ "$mode" = trial ]; then
