@@ -8,9 +8,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddRabbitMQClientOverTls("messaging");
-var messageKeys = KeyRing.FromConfiguration(builder.Configuration); // stops start-up when a key is missing or malformed
-builder.Services.AddSingleton(messageKeys); // opens message bodies
-builder.Services.AddKeyedSingleton(KeyRing.ColumnsServiceKey, KeyRing.ForColumns(builder.Configuration, messageKeys)); // seals stored columns: the consumer's alone
+builder.AddKeyRings(); // the messages' and the stored columns' (the consumer's alone); a missing or malformed key stops the start
 builder.AddEnvioStore("enviodb"); // migrations, and the check of the tables against the types, run before the consumer starts
 
 builder.Services.Configure<TopologyOptions>(builder.Configuration.GetSection(TopologyOptions.SectionName));
@@ -21,7 +19,7 @@ builder.Services.AddSingleton<StoreOutage>();
 builder.Services.AddHealthChecks().AddCheck<StoreOutage>("store-outage"); // Degraded while consuming waits for the database
 builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddSingleton<BatchHandlers>(); // one per registered type of data object
-builder.Services.AddSingleton<ConsumingSwitch>(); // an operator's pause and resume, per type
+builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<ConsumingSwitch>(services).Observed()); // an operator's pause and resume, per type
 builder.Services.AddHostedService<ConsumerControlListener>(); // keeps the switch at the operators' kept state
 builder.Services.AddHealthChecks().AddCheck<ConsumingSwitch>("consuming-switch"); // Degraded while a type is paused
 builder.Services.AddSingleton<QueueMismatches>();

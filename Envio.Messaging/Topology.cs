@@ -278,8 +278,9 @@ public static class Topology
         var policy = $"rabbitmqctl set_policy --vhost <vhost> --apply-to queues {queue} '^{Regex.Escape(queue)}$'";
         return queue == names.ErrorQueue && brokerSays.Contains("x-delivery-limit", StringComparison.Ordinal)
             // Declared by an earlier Envio without the argument; the queue holds what operators have not acted on yet.
+            // A policy cannot say -1 (RabbitMQ reads it only as a queue argument), so a limit no operator reaches.
             ? $"The error queue '{queue}' was created without 'x-delivery-limit: -1', so RabbitMQ 4.x may drop a message in it "
-                + $"after 20 returns ({brokerSays}). It is used as it is. Turn the limit off with a policy: {policy} '{{\"delivery-limit\":-1}}'."
+                + $"after 20 returns ({brokerSays}). It is used as it is. Raise the limit out of reach with a policy: {policy} '{{\"delivery-limit\":1000000}}'."
             : $"The queue '{queue}' exists with other arguments than Envio's settings declare ({brokerSays}). It is used as it is. "
                 + "A policy can lower a length or delivery limit on the live queue (the broker applies the smaller of the queue's "
                 + $"argument and the policy's), e.g. {policy} '{{\"max-length\":100000}}'; any other change (a higher limit, the "

@@ -199,6 +199,12 @@ public static class ConsumerTelemetry
         Meter.CreateObservableGauge("envio.consumer.paused", () => paused() ? 1 : 0, "{state}",
             "1 while the consumer is paused because the database does not answer (see StoreOutage), else 0.");
 
+    /// <summary>The <c>envio.consumer.operator_paused</c> gauge: 1 for each type an operator paused, by <c>envio.type</c>.</summary>
+    public static void ObserveOperatorPauses(Func<IEnumerable<(string Type, bool Paused)>> types) =>
+        Meter.CreateObservableGauge("envio.consumer.operator_paused",
+            () => types().Select(t => new Measurement<int>(t.Paused ? 1 : 0, new KeyValuePair<string, object?>(MessagingTelemetry.DataObjectType, t.Type))),
+            "{state}", "1 while an operator's pause holds the type (POST /admin/consumers/pause), else 0.");
+
     private static IEnumerable<Measurement<long>> ObserveDepths()
     {
         foreach (var (queue, (type, depth)) in Depths)

@@ -20,6 +20,13 @@ public sealed partial class ConsumingSwitch(ILogger<ConsumingSwitch> logger) : I
 
     public bool IsPaused(DataObjectType type) => _switches[type].IsPaused;
 
+    /// <summary>Registers the <c>envio.consumer.operator_paused</c> gauge on this switch (once per process, as the switch is).</summary>
+    public ConsumingSwitch Observed()
+    {
+        ConsumerTelemetry.ObserveOperatorPauses(() => _switches.Select(s => (s.Key.Name, s.Value.IsPaused)).ToList());
+        return this;
+    }
+
     /// <summary>The sequence of the kept state applied last (0: none yet).</summary>
     public long AppliedSequence
     {

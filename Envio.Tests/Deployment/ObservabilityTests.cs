@@ -108,6 +108,7 @@ public sealed partial class ObservabilityTests
     [InlineData("anything in an error queue", @"rabbitmq_queue_messages_ready\{[^}]*\.error", "1m")]
     [InlineData("a work queue rising for 10 minutes", @"deriv\(rabbitmq_queue_messages_ready", "10m")]
     [InlineData("a consumer in an outage for over 5 minutes", @"envio_consumer_paused\) == 1", "5m")]
+    [InlineData("a type paused by an operator for over 5 minutes", @"envio_consumer_operator_paused\) == 1", "5m")]
     [InlineData("publisher nacks", @"envio_publisher_nacked_total", "5m")]
     [InlineData("503s", @"http_response_status_code=""503""", "5m")]
     [InlineData("accepted-to-committed p99 over 1 s", @"histogram_quantile\(0\.99, .*envio_order_end_to_end_duration_seconds_bucket.*\) > 1$", "10m")]

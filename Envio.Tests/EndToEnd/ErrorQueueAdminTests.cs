@@ -79,7 +79,7 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
         Assert.Superset(invalid.Select(o => o.OrderId.ToString()).ToHashSet(), replayed.ToHashSet());
 
         // They failed again, with the reason, and stay for the operator; this test takes its own out again.
-        var back = await TakeFromErrorQueueAsync(invalid.Select(o => o.OrderId.ToString()).ToHashSet(), ct);
+        var back = await stack.TakeFromErrorQueueAsync(invalid.Select(o => o.OrderId.ToString()).ToHashSet(), ct);
         Assert.Equal(invalid.Count, back);
         Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [.. invalid.Select(o => o.OrderId)]));
     }
@@ -133,26 +133,6 @@ public sealed class ErrorQueueAdminTests(EnvioStack stack)
 
     private Task DeadLetterAsync(Order order, string reason) =>
         ErrorQueueMessages.DeadLetterAsync(stack.Broker, stack.Keys, stack.Topology.ErrorExchange, order, reason, "admin-test");
-
-    /// <summary>Acknowledges the error queue's messages with these ids (the others go back); returns how many it found.</summary>
-    private async Task<int> TakeFromErrorQueueAsync(HashSet<string> ids, CancellationToken ct)
-    {
-        var found = new HashSet<string>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (found.Count < ids.Count && DateTime.UtcNow < deadline)
-        {
-            await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-            while (await channel.BasicGetAsync(stack.Topology.ErrorQueue, autoAck: false, ct) is { } message)
-            {
-                if (ids.Contains(message.BasicProperties.MessageId ?? "") && found.Add(message.BasicProperties.MessageId!))
-                {
-                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct);
-                }
-            }
-            await Task.Delay(200, ct); // closing the channel hands the others back
-        }
-        return found.Count;
-    }
 
     private async Task<JsonElement> FindAsync(Guid id, CancellationToken ct) =>
         await TryFindAsync(id, ct) ?? throw new Xunit.Sdk.XunitException($"{id} is not listed in the error queue.");

@@ -66,7 +66,7 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
         var repeated = replayed.GroupBy(id => id).Where(g => g.Count() > 1).Select(g => $"{g.Key} ×{g.Count()}").ToList();
         Assert.True(repeated.Count == 0, $"replayed more than once in one call: {string.Join(", ", repeated.Take(5))}");
         Assert.Equal(ids, replayed.ToHashSet());
-        Assert.Equal(invalid.Count, await TakeFromErrorQueueAsync(ids, ct)); // failed again, each once; taken out again
+        Assert.Equal(invalid.Count, await stack.TakeFromErrorQueueAsync(ids, ct)); // failed again, each once; taken out again
         Assert.Equal(0, await StoredOrders.CountAsync(stack.Database, "orders", [.. invalid.Select(o => o.OrderId)]));
     }
 
@@ -209,26 +209,6 @@ public sealed class ErrorQueueCopiesTests(EnvioStack stack)
     {
         await using var channel = await stack.Broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
         await channel.BasicPublishAsync(stack.Topology.ErrorExchange, "", mandatory: true, properties, body, ct);
-    }
-
-    /// <summary>Acknowledges the error queue's messages with these ids, one copy of each (the others go back); returns how many it found.</summary>
-    private async Task<int> TakeFromErrorQueueAsync(HashSet<string> ids, CancellationToken ct)
-    {
-        var found = new HashSet<string>();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (found.Count < ids.Count && DateTime.UtcNow < deadline)
-        {
-            await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-            while (await channel.BasicGetAsync(stack.Topology.ErrorQueue, autoAck: false, ct) is { } message)
-            {
-                if (ids.Contains(message.BasicProperties.MessageId ?? "") && found.Add(message.BasicProperties.MessageId!))
-                {
-                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct);
-                }
-            }
-            await Task.Delay(200, ct); // closing the channel hands the others back
-        }
-        return found.Count;
     }
 
     private async Task<List<Listed>> ListAsync(CancellationToken ct)

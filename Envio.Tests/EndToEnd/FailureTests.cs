@@ -80,6 +80,43 @@ public sealed class FailureTests
         arrivalTimeout: TimeSpan.FromMinutes(1), accounting: Accounting.CommitsMayBeUnanswered,
         appHostArgs: ["--Envio:Topology:RetryDelays:0=00:00:02", "--Envio:Topology:RetryDelays:1=00:00:04", "--Envio:Topology:RetryDelays:2=00:00:06"]);
 
+    /// <summary>
+    /// A database that answers but refuses the consumer's writes (INSERT on orders revoked from its runtime role for
+    /// 20 s, as a revoked privilege, a read-only failover or a full log would): the first failed batches wait in the
+    /// retry queues, a run of them holds the stream, and nothing reaches the error queue.
+    /// </summary>
+    [Fact(Timeout = 600_000)]
+    public Task Writes_refused_for_20_seconds_while_the_database_answers_lose_and_duplicate_nothing() =>
+        RunAsync("PostgreSQL refuses the consumer's inserts for 20 s (INSERT revoked from its role; reads answered)", 600_000, async (app, _, ct) =>
+        {
+            var runtimeRole = new Npgsql.NpgsqlConnectionStringBuilder(await app.GetConnectionStringAsync("enviodb", ct)).Username!;
+            await using var owner = Npgsql.NpgsqlDataSource.Create(await app.OwnerConnectionStringAsync(ct));
+            await using (var revoke = owner.CreateCommand($"REVOKE INSERT ON orders FROM \"{runtimeRole}\""))
+            {
+                await revoke.ExecuteNonQueryAsync(ct);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(20), ct);
+            await using var grant = owner.CreateCommand($"GRANT INSERT ON orders TO \"{runtimeRole}\"");
+            await grant.ExecuteNonQueryAsync(ct);
+            return [];
+        }, hitsWorkInFlight: false);
+
+    /// <summary>An operator's pause for 15 s while orders keep arriving, then the resume: each accepted order stored once.</summary>
+    [Fact(Timeout = 600_000)]
+    public Task Consumers_paused_for_15_seconds_and_resumed_mid_stream_lose_and_duplicate_nothing() =>
+        RunAsync("consumers paused for 15 s by an operator, then resumed", 700_000, async (app, _, ct) =>
+        {
+            using var admin = app.ApiClient();
+            using (var pause = await admin.PostAsync(new Uri("/admin/consumers/pause?type=order", UriKind.Relative), null, ct))
+            {
+                Assert.Equal(System.Net.HttpStatusCode.OK, pause.StatusCode);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(15), ct);
+            using var resume = await admin.PostAsync(new Uri("/admin/consumers/resume?type=order", UriKind.Relative), null, ct);
+            Assert.Equal(System.Net.HttpStatusCode.OK, resume.StatusCode);
+            return [];
+        }, hitsWorkInFlight: false);
+
     private static async Task WaitForConsumerHealthAsync(DistributedApplication app, string status, CancellationToken ct)
     {
         using var consumer = app.CreateHttpClient("consumer");

@@ -179,7 +179,7 @@ public sealed class ApiHardeningTests(ApiHardeningTests.DeployedApi deployed) : 
         while (true)
         {
             var line = collector.GetSnapshot().Select(log => log.Message)
-                .FirstOrDefault(m => m.Contains($"{orderId} discarded", StringComparison.Ordinal));
+                .FirstOrDefault(m => m.Contains($"message {orderId} (handle ", StringComparison.Ordinal) && m.Contains(") discarded from the error queue by ", StringComparison.Ordinal));
             if (line is not null)
             {
                 return line;

@@ -65,7 +65,7 @@ public sealed class DatabaseLinkVerificationTests
         builder.AddEnvioStore("enviodb");
         builder.Configuration["Envio:Encryption:CurrentKeyId"] = "k1";
         builder.Configuration["Envio:Encryption:Keys:k1"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        builder.Services.AddSingleton(KeyRing.FromConfiguration(builder.Configuration)); // the store's, as in Program.cs
+        builder.AddKeyRings(); // the store's, as in Program.cs
         using var host = builder.Build();
         // Everything the store registered for start-up, but the migrator (it would connect).
         foreach (var service in host.Services.GetServices<IHostedService>().Where(s => s is not DatabaseMigrator))

@@ -137,6 +137,26 @@ public class EnvioStack : IAsyncLifetime
     public Task PublishEncryptedAsync(Envelope envelope, byte[] json) =>
         PublishRawAsync(EncryptedBody.Properties(envelope), EncryptedBody.Seal(Keys, envelope, json));
 
+    /// <summary>Acknowledges the error queue's messages with these ids, one copy of each (the others go back); returns how many it found.</summary>
+    public async Task<int> TakeFromErrorQueueAsync(HashSet<string> ids, CancellationToken ct)
+    {
+        var found = new HashSet<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (found.Count < ids.Count && DateTime.UtcNow < deadline)
+        {
+            await using var channel = await Broker.CreateChannelAsync(cancellationToken: ct);
+            while (await channel.BasicGetAsync(Topology.ErrorQueue, autoAck: false, ct) is { } message)
+            {
+                if (ids.Contains(message.BasicProperties.MessageId ?? "") && found.Add(message.BasicProperties.MessageId!))
+                {
+                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct);
+                }
+            }
+            await Task.Delay(200, ct); // closing the channel hands the others back
+        }
+        return found.Count;
+    }
+
     /// <summary>
     /// The first error-queue message that satisfies <paramref name="match"/>, among those taken earlier and those in
     /// the queue now. Messages are taken with auto-ack into a set the stack keeps: a quorum queue hands a requeued
