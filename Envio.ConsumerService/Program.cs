@@ -1,6 +1,5 @@
 using Envio.ConsumerService.Messaging;
 using Envio.ConsumerService.Persistence;
-using Envio.Contracts.Security;
 using Envio.Messaging;
 
 // A web host only for /health and /alive: the consumer's work is its background services.
@@ -19,7 +18,7 @@ builder.Services.AddSingleton<StoreOutage>();
 builder.Services.AddHealthChecks().AddCheck<StoreOutage>("store-outage"); // Degraded while consuming waits for the database
 builder.Services.AddSingleton<BatchWriter>();
 builder.Services.AddSingleton<BatchHandlers>(); // one per registered type of data object
-builder.Services.AddSingleton(services => ActivatorUtilities.CreateInstance<ConsumingSwitch>(services).Observed()); // an operator's pause and resume, per type
+builder.Services.AddSingleton<ConsumingSwitch>(); // an operator's pause and resume, per type (and the envio.consumer.operator_paused gauge)
 builder.Services.AddHostedService<ConsumerControlListener>(); // keeps the switch at the operators' kept state
 builder.Services.AddHealthChecks().AddCheck<ConsumingSwitch>("consuming-switch"); // Degraded while a type is paused
 builder.Services.AddSingleton<QueueMismatches>();

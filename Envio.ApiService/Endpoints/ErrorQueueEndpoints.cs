@@ -138,10 +138,7 @@ public static partial class ErrorQueueEndpoints
         {
             return Task.FromResult(UnknownType(type!));
         }
-        return BrokerCallAsync(context, async () =>
-            await queue.DiscardAsync(topology.Value.NamesOf(chosen), FailedMessageSelection.ById(messageId), OperatorOf(context), context.RequestAborted)
-                ? Results.NoContent()
-                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message {messageId} in the error queue."));
+        return DiscardOneAsync(queue, context, topology.Value.NamesOf(chosen), FailedMessageSelection.ById(messageId), $"No message {messageId} in the error queue.");
     }
 
     private static Task<IResult> DiscardByHandleAsync(
@@ -155,11 +152,13 @@ public static partial class ErrorQueueEndpoints
         {
             return Task.FromResult(MalformedHandle("handle", handle));
         }
-        return BrokerCallAsync(context, async () =>
-            await queue.DiscardAsync(topology.Value.NamesOf(chosen), FailedMessageSelection.ByHandle(handle), OperatorOf(context), context.RequestAborted)
-                ? Results.NoContent()
-                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: $"No message with handle {handle} in the error queue."));
+        return DiscardOneAsync(queue, context, topology.Value.NamesOf(chosen), FailedMessageSelection.ByHandle(handle), $"No message with handle {handle} in the error queue.");
     }
+
+    private static Task<IResult> DiscardOneAsync(FailedMessages queue, HttpContext context, QueueNames names, FailedMessageSelection selection, string notFound) =>
+        BrokerCallAsync(context, async () => await queue.DiscardAsync(names, selection, OperatorOf(context), context.RequestAborted)
+            ? Results.NoContent()
+            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: notFound));
 
     private static IResult MalformedHandle(string field, string handle) => Results.ValidationProblem(new Dictionary<string, string[]>
     {

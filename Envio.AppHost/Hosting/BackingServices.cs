@@ -55,10 +55,9 @@ internal static class BackingServices
         };
     }
 
-    /// <summary><c>{prefix}-password</c>: generated once, kept in the AppHost's user secrets.</summary>
+    /// <summary><c>{prefix}-password</c>: generated once, kept in the AppHost's user secrets (no symbols: it travels inside an amqp:// URI).</summary>
     private static IResourceBuilder<ParameterResource> AddBrokerPassword(this IDistributedApplicationBuilder builder, string prefix) =>
-        // No symbols: the password travels inside an amqp:// URI.
-        builder.AddParameter($"{prefix}-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+        builder.AddGeneratedPassword($"{prefix}-password");
 
     public static IResourceBuilder<IResourceWithConnectionString> AddEnvioDatabase(
         this IDistributedApplicationBuilder builder, string name, HostingChoice hosting)

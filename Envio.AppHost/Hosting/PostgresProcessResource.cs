@@ -95,8 +95,7 @@ internal static class PostgresProcessBuilderExtensions
         var hbaFile = Path.Combine(directory, "pg_hba.conf");
 
         var userName = builder.AddParameter($"{name}-username", "envio", publishValueAsDefault: true);
-        var password = builder.AddParameter($"{name}-password",
-            new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true);
+        var password = builder.AddGeneratedPassword($"{name}-password");
 
         var (command, prefix) = AsServiceAccount(Path.Combine(bin, "postgres"));
         var postgres = new PostgresProcessResource(
@@ -161,10 +160,9 @@ internal static class PostgresProcessBuilderExtensions
     public static IResourceBuilder<PostgresProcessDatabaseResource> AddDatabase(
         this IResourceBuilder<PostgresProcessResource> builder, string name, string? databaseName = null)
     {
-        var passwords = builder.ApplicationBuilder;
         var database = new PostgresProcessDatabaseResource(name, databaseName ?? name, builder.Resource,
-            passwords.AddParameter($"{name}-owner-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true).Resource,
-            passwords.AddParameter($"{name}-writer-password", new GenerateParameterDefault { MinLength = 24, Special = false }, secret: true, persist: true).Resource);
+            builder.ApplicationBuilder.AddGeneratedPassword($"{name}-owner-password").Resource,
+            builder.ApplicationBuilder.AddGeneratedPassword($"{name}-writer-password").Resource);
         builder.Resource.Databases.Add(database);
 
         builder.ApplicationBuilder.Services.AddHealthChecks().AddNpgSql(

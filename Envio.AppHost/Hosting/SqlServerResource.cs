@@ -89,10 +89,7 @@ internal static class SqlServerBuilderExtensions
 {
     public static IResourceBuilder<SqlServerServerResource> AddSqlServer(this IDistributedApplicationBuilder builder, string name)
     {
-        // SQL Server's policy: at least 8 characters from three of upper, lower, digits and symbols.
-        var password = builder.AddParameter($"{name}-password",
-            new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
-            secret: true, persist: true);
+        var password = builder.AddGeneratedSqlServerPassword($"{name}-password");
         var server = new SqlServerServerResource(name, password.Resource, verifyServerCertificate: builder.ExecutionContext.IsPublishMode);
 
         builder.Services.AddHealthChecks().AddSqlServer(
@@ -126,15 +123,9 @@ internal static class SqlServerBuilderExtensions
     public static IResourceBuilder<SqlServerDatabaseResource> AddDatabase(
         this IResourceBuilder<SqlServerServerResource> builder, string name, string? databaseName = null)
     {
-        // Letters and digits: it travels unquoted in a connection string and in the bootstrap's sqlcmd variables.
-        var password = builder.ApplicationBuilder.AddParameter($"{name}-password",
-            new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
-            secret: true, persist: true);
-        var writerPassword = builder.ApplicationBuilder.AddParameter($"{name}-writer-password",
-            new GenerateParameterDefault { MinLength = 24, MinLower = 1, MinUpper = 1, MinNumeric = 1, Special = false },
-            secret: true, persist: true);
-        var database = new SqlServerDatabaseResource(
-            name, databaseName ?? name, SqlServerLogins.ConsumerLogin, password.Resource, writerPassword.Resource, builder.Resource);
+        var database = new SqlServerDatabaseResource(name, databaseName ?? name, SqlServerLogins.ConsumerLogin,
+            builder.ApplicationBuilder.AddGeneratedSqlServerPassword($"{name}-password").Resource,
+            builder.ApplicationBuilder.AddGeneratedSqlServerPassword($"{name}-writer-password").Resource, builder.Resource);
         builder.Resource.Databases.Add(database);
         if (builder.ApplicationBuilder.ExecutionContext.IsPublishMode)
         {

@@ -11,21 +11,21 @@ namespace Envio.ConsumerService.Messaging;
 /// takes none of its deliveries and <c>/health</c> says Degraded; the other types go on. Nothing is consumed before the
 /// kept state was read once, so a consumer started while the others are paused never takes a message.
 /// </summary>
-public sealed partial class ConsumingSwitch(ILogger<ConsumingSwitch> logger) : IHealthCheck, IDisposable
+public sealed partial class ConsumingSwitch : IHealthCheck, IDisposable
 {
+    private readonly ILogger<ConsumingSwitch> _logger;
     private readonly Dictionary<DataObjectType, TypeSwitch> _switches = DataObjectTypes.Registered.ToDictionary(type => type, _ => new TypeSwitch());
     private readonly TaskCompletionSource _known = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
     private long _applied;
 
-    public bool IsPaused(DataObjectType type) => _switches[type].IsPaused;
-
-    /// <summary>Registers the <c>envio.consumer.operator_paused</c> gauge on this switch (once per process, as the switch is).</summary>
-    public ConsumingSwitch Observed()
+    public ConsumingSwitch(ILogger<ConsumingSwitch> logger)
     {
+        _logger = logger;
         ConsumerTelemetry.ObserveOperatorPauses(() => _switches.Select(s => (s.Key.Name, s.Value.IsPaused)).ToList());
-        return this;
     }
+
+    public bool IsPaused(DataObjectType type) => _switches[type].IsPaused;
 
     /// <summary>The sequence of the kept state applied last (0: none yet).</summary>
     public long AppliedSequence
@@ -120,11 +120,11 @@ public sealed partial class ConsumingSwitch(ILogger<ConsumingSwitch> logger) : I
         var state = sequence is { } known ? $"state {known}" : "an earlier API's command";
         if (paused)
         {
-            LogPaused(logger, type.Plural, by, state);
+            LogPaused(_logger, type.Plural, by, state);
         }
         else
         {
-            LogResumed(logger, type.Plural, by, state);
+            LogResumed(_logger, type.Plural, by, state);
         }
     }
 

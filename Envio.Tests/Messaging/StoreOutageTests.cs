@@ -153,8 +153,8 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
         try
         {
             await TestStore.SqlServer(database, stack.Keys, new ConsumerIdentity("outage-tests")).MigrateAsync(ct);
-            await SqlServerAsync(database, "master", $"CREATE LOGIN [{login}] WITH PASSWORD = N'{login}_P1'");
-            await SqlServerAsync(database, null, $"CREATE USER [{login}] FOR LOGIN [{login}]; " +
+            await TestSqlServer.ExecuteAsync(database, "master", $"CREATE LOGIN [{login}] WITH PASSWORD = N'{login}_P1'");
+            await TestSqlServer.ExecuteAsync(database, null, $"CREATE USER [{login}] FOR LOGIN [{login}]; " +
                 $"GRANT SELECT, INSERT ON dbo.orders TO [{login}]; GRANT SELECT, INSERT ON dbo.order_items TO [{login}]; " +
                 $"GRANT SELECT, INSERT, UPDATE ON dbo.envio_heartbeat TO [{login}]");
             foreach (var rowType in Envio.Tests.Persistence.TransactSqlTests.SqlOf(Orders.Type).RowTypes.Select(t => t.Name))
@@ -162,14 +162,14 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
                 // The table types the careful path sends: SQL Server's grant first, Babelfish's (a type is a table there) else.
                 try
                 {
-                    await SqlServerAsync(database, null, $"GRANT EXECUTE ON TYPE::dbo.{rowType} TO [{login}]");
+                    await TestSqlServer.ExecuteAsync(database, null, $"GRANT EXECUTE ON TYPE::dbo.{rowType} TO [{login}]");
                 }
                 catch (SqlException e) when (e.Message.Contains("not currently supported", StringComparison.Ordinal))
                 {
-                    await SqlServerAsync(database, null, $"GRANT SELECT, INSERT ON dbo.{rowType} TO [{login}]");
+                    await TestSqlServer.ExecuteAsync(database, null, $"GRANT SELECT, INSERT ON dbo.{rowType} TO [{login}]");
                 }
             }
-            await SqlServerAsync(database, null, $"REVOKE INSERT ON dbo.orders FROM [{login}]");
+            await TestSqlServer.ExecuteAsync(database, null, $"REVOKE INSERT ON dbo.orders FROM [{login}]");
             var asLogin = new SqlConnectionStringBuilder(database) { UserID = login, Password = $"{login}_P1" }.ConnectionString;
             await using var stored = StoredOrders.Connect(database);
             await using var pipeline = await StartAsync(TestStore.SqlServer(asLogin, stack.Keys, new ConsumerIdentity("outage-tests")));
@@ -182,14 +182,14 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
             Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.ErrorQueue, ct));
             Assert.Contains("Writing orders fails while the database takes writes", held.Description, StringComparison.Ordinal);
 
-            await SqlServerAsync(database, null, $"GRANT INSERT ON dbo.orders TO [{login}]");
+            await TestSqlServer.ExecuteAsync(database, null, $"GRANT INSERT ON dbo.orders TO [{login}]");
 
             await AssertAllStoredOnceAsync(pipeline, stored, orders, ct);
         }
         finally
         {
             await TestSqlServer.DropDatabaseAsync(database);
-            await SqlServerAsync(database, "master", $"IF SUSER_ID(N'{login}') IS NOT NULL DROP LOGIN [{login}]");
+            await TestSqlServer.ExecuteAsync(database, "master", $"IF SUSER_ID(N'{login}') IS NOT NULL DROP LOGIN [{login}]");
         }
     }
 
@@ -253,19 +253,6 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
     }
 
     /// <summary>As the SQL Server administrator, in <paramref name="database"/> or the one named.</summary>
-    private static async Task SqlServerAsync(string database, string? catalog, string sql)
-    {
-        var builder = new SqlConnectionStringBuilder(database) { Pooling = false };
-        if (catalog is not null)
-        {
-            builder.InitialCatalog = catalog;
-        }
-        await using var connection = new SqlConnection(builder.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new SqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
-
     /// <summary>As the administrator, in the test's database.</summary>
     private async Task DatabaseAsync(string sql)
     {

@@ -15,7 +15,7 @@ public sealed class OperatorPauseGaugeTests
     [Fact]
     public void The_gauge_says_which_types_an_operator_paused_until_they_are_resumed()
     {
-        using var consumingSwitch = new ConsumingSwitch(NullLogger<ConsumingSwitch>.Instance).Observed();
+        using var consumingSwitch = new ConsumingSwitch(NullLogger<ConsumingSwitch>.Instance);
 
         consumingSwitch.Pause(Orders.Type, "ops");
         var paused = Measure();

@@ -96,14 +96,14 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
                 "DROP TABLE dbo.order_items", "ALTER TABLE dbo.orders ADD stolen nvarchar(10) NULL", "CREATE TABLE dbo.stolen (id int)",
             })
             {
-                await Assert.ThrowsAsync<SqlException>(() => SqlServerAsync(asWriter, null, forbidden));
+                await Assert.ThrowsAsync<SqlException>(() => TestSqlServer.ExecuteAsync(asWriter, null, forbidden));
             }
             Assert.Equal(3, await SqlServerScalarAsync(asOwner, "SELECT COUNT(*) FROM dbo.orders"));
         }
         finally
         {
             SqlConnection.ClearAllPools();
-            await SqlServerAsync(administrator, "master",
+            await TestSqlServer.ExecuteAsync(administrator, "master",
                 $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{owner}') IS NOT NULL DROP LOGIN [{owner}]; " +
                 $"IF SUSER_ID(N'{writer}') IS NOT NULL DROP LOGIN [{writer}];");
         }
@@ -135,7 +135,7 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
         finally
         {
             SqlConnection.ClearAllPools();
-            await SqlServerAsync(administrator, "master",
+            await TestSqlServer.ExecuteAsync(administrator, "master",
                 $"IF DB_ID(N'{database}') IS NOT NULL DROP DATABASE [{database}]; IF SUSER_ID(N'{owner}') IS NOT NULL DROP LOGIN [{owner}]; " +
                 $"IF SUSER_ID(N'writer_{suffix}') IS NOT NULL DROP LOGIN [writer_{suffix}];");
         }
@@ -181,19 +181,6 @@ public sealed class DatabaseRightsTests(EnvioStack stack)
     {
         await using var command = source.CreateCommand(sql);
         return await command.ExecuteScalarAsync();
-    }
-
-    private static async Task SqlServerAsync(string connectionString, string? catalog, string sql)
-    {
-        var builder = new SqlConnectionStringBuilder(connectionString) { Pooling = false };
-        if (catalog is not null)
-        {
-            builder.InitialCatalog = catalog;
-        }
-        await using var connection = new SqlConnection(builder.ConnectionString);
-        await connection.OpenAsync();
-        await using var command = new SqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 
     private static async Task<object?> SqlServerScalarAsync(string connectionString, string sql)

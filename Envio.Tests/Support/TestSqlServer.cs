@@ -33,6 +33,20 @@ public static class TestSqlServer
         return new SqlConnectionStringBuilder(server) { InitialCatalog = name }.ConnectionString;
     }
 
+    /// <summary>Runs <paramref name="sql"/> on a connection of its own (no pooling), in <paramref name="catalog"/> when given.</summary>
+    public static async Task ExecuteAsync(string connectionString, string? catalog, string sql)
+    {
+        var builder = new SqlConnectionStringBuilder(connectionString) { Pooling = false };
+        if (catalog is not null)
+        {
+            builder.InitialCatalog = catalog;
+        }
+        await using var connection = new SqlConnection(builder.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new SqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     public static async Task DropDatabaseAsync(string connectionString)
     {
         // With the pools cleared nothing holds the database, so DROP needs no SET SINGLE_USER (Babelfish has none).
