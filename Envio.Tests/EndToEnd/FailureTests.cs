@@ -18,7 +18,7 @@ namespace Envio.Tests.EndToEnd;
 /// TestResults/reliability.md (<see cref="ReliabilityTable"/>).
 /// </summary>
 [Collection(AppHostTests.Name)]
-public sealed class FailureTests
+public sealed partial class FailureTests
 {
     private static readonly TimeSpan Steady = TimeSpan.FromSeconds(3);
 
