@@ -16,6 +16,17 @@ public static class BrokerControl
         return new Restore(() => RabbitMQCtl.RunAsync(node, CancellationToken.None, "set_vm_memory_high_watermark", "0.4"));
     }
 
+    /// <summary>
+    /// Sets off the broker's disk alarm (a free-disk limit far above what the disk has): like the memory alarm it
+    /// blocks every connection that publishes. Disposing restores the default limit (50 MB).
+    /// </summary>
+    public static async Task<IAsyncDisposable> DiskAlarmAsync(DistributedApplication app, CancellationToken ct)
+    {
+        var node = app.Nodes()[0];
+        await RabbitMQCtl.RunAsync(node, ct, "set_disk_free_limit", "1000000GB");
+        return new Restore(() => RabbitMQCtl.RunAsync(node, CancellationToken.None, "set_disk_free_limit", "50MB"));
+    }
+
     /// <summary>Closes the broker's end of the connections whose client-provided name contains <paramref name="nameContains"/>.</summary>
     public static async Task<int> CloseConnectionsAsync(DistributedApplication app, string nameContains, CancellationToken ct)
     {
