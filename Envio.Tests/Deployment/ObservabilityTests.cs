@@ -115,6 +115,7 @@ public sealed partial class ObservabilityTests
     [InlineData("the broker's memory alarm", @"rabbitmq_alarms_memory_used_watermark", "0m")]
     [InlineData("the broker's disk alarm", @"rabbitmq_alarms_free_disk_space_watermark", "0m")]
     [InlineData("a certificate expiring within 30 days", @"probe_ssl_earliest_cert_expiry.* < 30 \* 86400", "1h")]
+    [InlineData("SQL Server's transaction log over 80 % for 10 minutes", @"\(sqlserver_log_space_used_percent\) > 80$", "10m")]
     public void An_alert_watches(string condition, string expression, string duration)
     {
         Assert.True(Rules().Any(r => Regex.IsMatch(Text(r, "expr"), expression) && Text(r, "for") == duration),
@@ -128,7 +129,8 @@ public sealed partial class ObservabilityTests
     [Fact]
     public void Every_metric_an_alert_reads_is_exported()
     {
-        var exported = MetricsDocumentationTests.Instruments().SelectMany(i => i.PrometheusNames()).Concat(ExternalMetrics).ToHashSet(StringComparer.Ordinal);
+        var exported = MetricsDocumentationTests.Instruments().SelectMany(i => i.PrometheusNames()).Concat(ExternalMetrics)
+            .Concat(CollectorQueryMetrics().Select(m => m.PrometheusName)).ToHashSet(StringComparer.Ordinal);
         foreach (var rule in Rules())
         {
             foreach (var metric in MetricNames(Text(rule, "expr")))
@@ -140,6 +142,94 @@ public sealed partial class ObservabilityTests
         Assert.Contains("envio_publisher_nacked_total", exported);
         Assert.Contains("envio_order_end_to_end_duration_seconds_bucket", exported);
         Assert.Contains("envio_consumer_paused", exported);
+    }
+
+    /// <summary>
+    /// SQL Server's log space comes from the collector's own query (the sqlserver receiver's log metrics are Windows-only),
+    /// made as a login that reads the server's and the database's state and nothing stored, whose password reaches the
+    /// collector as a secret file only, over TLS verified as the consumer's is.
+    /// </summary>
+    [Fact]
+    public async Task Sql_servers_log_space_is_queried_over_tls_by_a_login_that_may_read_state_only()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var collector = Yaml(Path.Combine(Observability, "otel-collector.yaml"));
+        var receiver = (YamlMappingNode)((YamlMappingNode)collector["receivers"])["sqlquery/sqlserver"];
+        Assert.Equal("sqlserver", Text(receiver, "driver"));
+        var pipeline = ((YamlSequenceNode)((YamlMappingNode)((YamlMappingNode)((YamlMappingNode)collector["service"])["pipelines"])["metrics"])["receivers"]).Children;
+        Assert.Contains(pipeline, r => ((YamlScalarNode)r).Value == "sqlquery/sqlserver");
+        var query = Assert.Single(((YamlSequenceNode)receiver["queries"]).Children.Cast<YamlMappingNode>());
+        Assert.Contains("sys.dm_db_log_space_usage", Text(query, "sql"), StringComparison.Ordinal);
+        Assert.Contains("used_log_space_in_percent", CollectorQueryMetrics().Select(m => m.ValueColumn));
+
+        // The datasource: the monitor's login, its password a secret file the collector mounts, TLS verified against ca.crt.
+        var source = Regex.Match(Text(receiver, "datasource"),
+            @"^sqlserver://(?<user>[^:@]+):\$\{file:/run/secrets/(?<secret>[a-z0-9-]+)\}@(?<host>[a-z0-9-]+):1433\?(?<query>[^#]+)$");
+        Assert.True(source.Success, $"The datasource is not sqlserver://<login>:${{file:/run/secrets/<secret>}}@<host>:1433?...: {Text(receiver, "datasource")}");
+        var parameters = source.Groups["query"].Value.Split('&').Select(p => p.Split('=', 2)).ToDictionary(p => p[0], p => p[1], StringComparer.OrdinalIgnoreCase);
+        var service = ComposeFile.Service("otel-collector");
+        var login = ComposeFile.Environment(ComposeFile.Service("sqlserver-monitor-login"));
+        Assert.Equal("sqlserver", source.Groups["host"].Value);
+        Assert.Equal(login["ENVIO_MONITOR_LOGIN"], source.Groups["user"].Value);
+        Assert.Equal(login["ENVIO_DB_NAME"], parameters["database"]);
+        Assert.Equal("true", parameters["encrypt"]);
+        Assert.Equal("false", parameters["TrustServerCertificate"]);
+        Assert.Contains(ComposeFile.Sequence(service, "volumes"), m => m.EndsWith($":{parameters["certificate"]}:ro", StringComparison.Ordinal) && m.StartsWith("./certs/ca.crt:", StringComparison.Ordinal));
+        var secret = source.Groups["secret"].Value;
+        Assert.Contains(secret, ComposeFile.Sequence(service, "secrets"));
+        Assert.Equal($"/run/secrets/{secret}", login["ENVIO_MONITOR_PASSWORD_FILE"]);
+        Assert.Equal($"./secrets/{secret}", ComposeFile.Scalar((YamlMappingNode)((YamlMappingNode)ComposeFile.Root()["secrets"])[secret], "file"));
+        Assert.DoesNotContain(ComposeFile.Environment(service).Keys, key => key.Contains("PASS", StringComparison.OrdinalIgnoreCase));
+
+        // make-secrets.sh writes it, letters and digits (it goes unescaped into the URL).
+        var directory = System.IO.Directory.CreateTempSubdirectory("envio-secrets-").FullName;
+        try
+        {
+            var (exitCode, output) = await Repository.RunAsync("bash", [ComposeFile.PathOf("make-secrets.sh"), directory], ct);
+            Assert.True(exitCode == 0, output);
+            Assert.Matches("^[A-Za-z0-9]{32}$", await File.ReadAllTextAsync(Path.Combine(directory, secret), ct));
+        }
+        finally
+        {
+            System.IO.Directory.Delete(directory, recursive: true);
+        }
+
+        // The login: made with sa by its own step, after the database exists, in the consumer's TLS mode; granted the
+        // server's and the database's state to view, and nothing else (no role, no table, no CONTROL).
+        var step = ComposeFile.Service("sqlserver-monitor-login");
+        Assert.Equal(["sqlserver"], ComposeFile.Profiles()["sqlserver-monitor-login"]);
+        Assert.Contains("-Nm", ComposeFile.Sequence(step, "command"));
+        Assert.DoesNotContain("-C", ComposeFile.Sequence(step, "command"));
+        Assert.Equal("/etc/envio/tls/ca.crt", login["SSL_CERT_FILE"]);
+        var script = ComposeFile.Sequence(step, "command")[^1];
+        Assert.Contains(ComposeFile.Sequence(step, "volumes"), m => m == $"./sqlserver/{Path.GetFileName(script)}:{script}:ro");
+        var statements = File.ReadAllText(ComposeFile.PathOf("sqlserver", Path.GetFileName(script)));
+        var grants = Regex.Matches(statements, @"\bGRANT\s+(?<right>[A-Z ]+?)\s+(TO|ON)\b").Select(m => m.Groups["right"].Value).ToList();
+        Assert.Equal(["VIEW DATABASE STATE", "VIEW SERVER STATE"], grants.Order(StringComparer.Ordinal));
+        Assert.DoesNotMatch(@"(?i)\b(ALTER\s+(SERVER\s+)?ROLE|sp_add(src)?rolemember|sp_addsrvrolemember|ALTER\s+AUTHORIZATION|CONTROL|IMPERSONATE)\b", statements);
+
+        // No SQL Server runs here: the script and the collector's query pass SQL Server's own parser at least.
+        foreach (var sql in new[] { statements, Text(query, "sql") })
+        {
+            new Microsoft.SqlServer.TransactSql.ScriptDom.TSql160Parser(initialQuotedIdentifiers: true).Parse(new StringReader(sql), out var errors);
+            Assert.True(errors.Count == 0, string.Join('\n', errors.Select(e => $"{e.Line}: {e.Message}")));
+        }
+    }
+
+    /// <summary>
+    /// The metrics the collector makes itself (its sqlquery receivers' queries), with the name its Prometheus exporter
+    /// gives a gauge without a unit: dots to underscores, no suffix (which the test holds them to).
+    /// </summary>
+    internal static IReadOnlyList<(string Name, string PrometheusName, string ValueColumn)> CollectorQueryMetrics()
+    {
+        var receivers = (YamlMappingNode)Yaml(Path.Combine(Observability, "otel-collector.yaml"))["receivers"];
+        var metrics = receivers.Children.Where(r => ((YamlScalarNode)r.Key).Value!.Split('/')[0] == "sqlquery")
+            .SelectMany(r => ((YamlSequenceNode)((YamlMappingNode)r.Value)["queries"]).Children.Cast<YamlMappingNode>())
+            .SelectMany(q => ((YamlSequenceNode)q["metrics"]).Children.Cast<YamlMappingNode>())
+            .ToList();
+        Assert.All(metrics, m => Assert.False(m.Children.ContainsKey("unit"), $"{Text(m, "metric_name")} has a unit: its Prometheus name would get a suffix."));
+        Assert.All(metrics, m => Assert.Equal("gauge", Text(m, "data_type")));
+        return metrics.Select(m => (Text(m, "metric_name"), Text(m, "metric_name").Replace('.', '_'), Text(m, "value_column"))).ToList();
     }
 
     /// <summary>The metric names of a PromQL expression: identifiers outside label matchers, ranges and groupings, that call nothing.</summary>
