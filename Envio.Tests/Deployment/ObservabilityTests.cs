@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Envio.Tests.Support;
 using YamlDotNet.RepresentationModel;
@@ -213,6 +214,84 @@ public sealed partial class ObservabilityTests
         {
             new Microsoft.SqlServer.TransactSql.ScriptDom.TSql160Parser(initialQuotedIdentifiers: true).Parse(new StringReader(sql), out var errors);
             Assert.True(errors.Count == 0, string.Join('\n', errors.Select(e => $"{e.Line}: {e.Message}")));
+        }
+    }
+
+    /// <summary>
+    /// The "grafana" profile's dashboard: provisioned from the folder its provider names, which compose mounts, on the
+    /// provisioned Prometheus; it shows what an operator watches, and every query reads only metrics that are exported
+    /// (the services' instruments, the collector's query, RabbitMQ's) and passes Prometheus's own parser (promtool, each
+    /// query as a recording rule), so that no panel stays empty for a misspelt name.
+    /// </summary>
+    [Fact]
+    public async Task The_grafana_dashboard_is_provisioned_and_queries_only_exported_metrics()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var mounts = ComposeFile.Sequence(ComposeFile.Service("grafana"), "volumes").Select(m => m.Split(':')).ToList();
+        var provider = Assert.Single(mounts, m => m[1].StartsWith("/etc/grafana/provisioning/dashboards/", StringComparison.Ordinal));
+        var path = Text((YamlMappingNode)Assert.Single(((YamlSequenceNode)Yaml(ComposeFile.PathOf(provider[0]))["providers"]).Children), "options", "path");
+        var folder = mounts.SingleOrDefault(m => m[1] == path);
+        Assert.True(folder is not null, $"grafana mounts nothing at {path}, the folder its dashboard provider reads.");
+        var sources = mounts.Single(m => m[1].StartsWith("/etc/grafana/provisioning/datasources/", StringComparison.Ordinal));
+        var datasource = Text((YamlMappingNode)Assert.Single(((YamlSequenceNode)Yaml(ComposeFile.PathOf(sources[0]))["datasources"]).Children), "uid");
+
+        var exported = MetricsDocumentationTests.Instruments().SelectMany(i => i.PrometheusNames()).Concat(ExternalMetrics)
+            .Concat(CollectorQueryMetrics().Select(m => m.PrometheusName)).ToHashSet(StringComparer.Ordinal);
+        var expressions = new List<string>();
+        var titles = new List<string>();
+        foreach (var file in System.IO.Directory.GetFiles(ComposeFile.PathOf(folder[0]), "*.json"))
+        {
+            using var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(file, ct));
+            titles.Add(dashboard.RootElement.GetProperty("title").GetString()!);
+            Assert.False(string.IsNullOrEmpty(dashboard.RootElement.GetProperty("uid").GetString()), $"{file} has no uid: Grafana would give it a new one at each start.");
+            foreach (var panel in dashboard.RootElement.GetProperty("panels").EnumerateArray())
+            {
+                var title = panel.GetProperty("title").GetString()!;
+                Assert.Equal(datasource, panel.GetProperty("datasource").GetProperty("uid").GetString());
+                var targets = panel.GetProperty("targets").EnumerateArray().ToList();
+                Assert.True(targets.Count > 0, $"'{title}' queries nothing.");
+                foreach (var target in targets)
+                {
+                    Assert.Equal(datasource, target.GetProperty("datasource").GetProperty("uid").GetString());
+                    var expression = target.GetProperty("expr").GetString()!;
+                    foreach (var metric in MetricNames(expression))
+                    {
+                        Assert.True(exported.Contains(metric), $"'{title}' reads {metric}, which neither the services, the collector nor the broker export.");
+                    }
+                    expressions.Add(expression);
+                }
+            }
+        }
+        Assert.Contains("Envio", titles);
+
+        // What an operator watches: accepted and published, 503s, stored, work and error queues, accepted-to-committed
+        // p99, the consumers' outage and operators' pauses, the broker's alarms, SQL Server's log.
+        foreach (var shown in new[] { @"envio_publisher_confirmed_total", @"messaging_client_sent_messages_total", @"http_response_status_code=""503""",
+            @"envio_order_end_to_end_duration_seconds_count", @"rabbitmq_queue_messages_ready\{[^}]*queue=~""envio\[\.\]\[a-z0-9-\]\+""",
+            @"rabbitmq_queue_messages_ready\{[^}]*\.?error""", @"histogram_quantile\(0\.99, .*envio_order_end_to_end_duration_seconds_bucket",
+            @"envio_consumer_paused", @"envio_consumer_operator_paused", @"rabbitmq_alarms_memory_used_watermark",
+            @"rabbitmq_alarms_free_disk_space_watermark", @"sqlserver_log_space_used_percent" })
+        {
+            Assert.True(expressions.Any(e => Regex.IsMatch(e, shown)), $"No panel of the dashboard queries {shown}.");
+        }
+
+        var promtool = Promtool();
+        Assert.False(promtool is null && (Environment.GetEnvironmentVariable("CI") is { Length: > 0 } || Environment.GetEnvironmentVariable("ENVIO_CI") is { Length: > 0 }),
+            "promtool is missing in CI: scripts/prerequisites.sh --for-tests installs Debian's prometheus.");
+        Assert.SkipWhen(promtool is null, "promtool is not installed (./test.sh installs Debian's prometheus, which has it).");
+        var rules = Path.Combine(Path.GetTempPath(), $"envio-dashboard-{Guid.NewGuid():N}.yml");
+        try
+        {
+            // Single-quoted YAML: a PromQL query holds double quotes and backslashes, which stay as they are.
+            await File.WriteAllLinesAsync(rules, ["groups:", "  - name: dashboard", "    rules:",
+                .. expressions.SelectMany((e, i) => new[] { $"      - record: envio_dashboard:query_{i}", $"        expr: '{e.Replace("'", "''", StringComparison.Ordinal)}'" })], ct);
+            var (exitCode, output) = await Repository.RunAsync(promtool!, ["check", "rules", rules], ct);
+            Assert.True(exitCode == 0, $"promtool check rules on the dashboard's queries:\n{output}");
+            Assert.Contains($"SUCCESS: {expressions.Count} rules found", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(rules);
         }
     }
 

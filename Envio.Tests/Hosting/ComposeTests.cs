@@ -505,6 +505,39 @@ public sealed partial class ComposeTests
         }
     }
 
+    /// <summary>
+    /// The "grafana" profile as compose resolves it: its provisioning files and the dashboards' folder exist where compose
+    /// mounts them from, at the places Grafana reads (the dashboards' content: ObservabilityTests).
+    /// </summary>
+    [Fact]
+    public async Task Compose_mounts_grafanas_provisioning_and_dashboards_from_files_that_exist()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var filled = await FilledEnvironmentFileAsync(ct);
+        try
+        {
+            await File.WriteAllLinesAsync(filled, (await File.ReadAllLinesAsync(filled, ct))
+                .Select(line => line.StartsWith("COMPOSE_PROFILES=", StringComparison.Ordinal) ? "COMPOSE_PROFILES=sqlserver,observability,grafana" : line), ct);
+            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml"], [], ct);
+            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with the grafana profile:\n{output}");
+            var yaml = new YamlStream();
+            yaml.Load(new StringReader(output[Regex.Match(output, "^(networks|secrets|services):", RegexOptions.Multiline).Index..]));
+            var grafana = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])["grafana"];
+            var mounts = Sequence(grafana, "volumes").Select(m => m.Split(':')).Where(m => Path.IsPathRooted(m[0])).ToList();
+            foreach (var (target, folder) in new[] { ("/etc/grafana/provisioning/datasources/", false), ("/etc/grafana/provisioning/dashboards/", false), ("/etc/envio/grafana/dashboards", true) })
+            {
+                var mount = mounts.SingleOrDefault(m => m[1].StartsWith(target, StringComparison.Ordinal));
+                Assert.True(mount is not null, $"grafana mounts nothing at {target}.");
+                Assert.True(folder ? Directory.Exists(mount[0]) : File.Exists(mount[0]), $"grafana mounts {mount[0]}, which does not exist.");
+                Assert.Equal("ro", mount[^1]);
+            }
+        }
+        finally
+        {
+            File.Delete(filled);
+        }
+    }
+
     private static IReadOnlyList<(string, int)> BrokerConnectionStringNodes(string connectionString) =>
         Microsoft.Extensions.Hosting.BrokerConnectionString.Parse(connectionString).Nodes;
 
