@@ -80,6 +80,37 @@ public sealed partial class MetricsDocumentationTests
         }
     }
 
+    /// <summary>
+    /// The metrics the collector makes itself (SQL Server's log space) are in the guide too: a row of its own each, by
+    /// its Prometheus name, naming every alert that reads it.
+    /// </summary>
+    [Fact]
+    public void The_operations_guide_lists_the_collectors_own_metrics_beside_their_alerts()
+    {
+        var lines = File.ReadAllLines(Path.Combine(Repository.Root, "docs", "operations.md"));
+        var yaml = new YamlStream();
+        using (var reader = new StreamReader(ComposeFile.PathOf("observability", "alerts.yml")))
+        {
+            yaml.Load(reader);
+        }
+        var rules = ((YamlSequenceNode)((YamlMappingNode)yaml.Documents[0].RootNode)["groups"]).Children.Cast<YamlMappingNode>()
+            .SelectMany(g => ((YamlSequenceNode)g["rules"]).Children.Cast<YamlMappingNode>())
+            .Select(r => (Alert: ((YamlScalarNode)r["alert"]).Value!, Metrics: ObservabilityTests.MetricNames(((YamlScalarNode)r["expr"]).Value!).ToList()))
+            .ToList();
+        var metrics = ObservabilityTests.CollectorQueryMetrics();
+        Assert.NotEmpty(metrics);
+        foreach (var (name, prometheusName, _) in metrics)
+        {
+            var row = lines.SingleOrDefault(l => l.StartsWith("| ", StringComparison.Ordinal) && l.Contains($"`{name}`", StringComparison.Ordinal)
+                && l.Contains($"`{prometheusName}`", StringComparison.Ordinal));
+            Assert.True(row is not null, $"docs/operations.md has no table row naming the collector's {name} (`{prometheusName}`).");
+            foreach (var (alert, _) in rules.Where(r => r.Metrics.Contains(prometheusName)))
+            {
+                Assert.True(row.Contains($"`{alert}`", StringComparison.Ordinal), $"docs/operations.md: the row of {prometheusName} does not name {alert}, which reads it.");
+            }
+        }
+    }
+
     /// <summary>The metrics table's rows by instrument name (its second column).</summary>
     private static Dictionary<string, string> MetricRows() =>
         File.ReadAllLines(Path.Combine(Repository.Root, "docs", "operations.md"))

@@ -222,7 +222,8 @@ public sealed partial class ComposeTests
         Assert.Equal(SqlServerLogins.ConsumerLogin, consumer.UserID);
         Assert.NotEqual("sa", consumer.UserID, StringComparer.OrdinalIgnoreCase);
 
-        foreach (var service in services.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Except(["sqlserver", "sqlserver-bootstrap"]))
+        // The monitor's login is made the same way (sqlserver/monitor-login.sql), by a step of its own.
+        foreach (var service in services.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Except(["sqlserver", "sqlserver-bootstrap", "sqlserver-monitor-login"]))
         {
             Assert.DoesNotContain("sqlserver-password", Sequence((YamlMappingNode)services[service], "secrets"));
             foreach (var (key, _) in Environment(services, service))
@@ -327,14 +328,96 @@ public sealed partial class ComposeTests
 
     /// <summary>
     /// Erlang distribution, guarded only by the cookie, stays on the broker container's loopback when there is one
-    /// node (the api and consumer containers share its network); the cluster override opens it for the other nodes.
+    /// node (the api and consumer containers share its network); the cluster override opens it for the other nodes
+    /// only (<see cref="The_three_nodes_speak_erlang_distribution_on_a_network_the_services_do_not_join"/>).
     /// </summary>
     [Fact]
     public void A_single_broker_keeps_erlang_distribution_on_loopback_and_only_the_cluster_opens_it()
     {
         Assert.Contains("distribution.listener.interface = 127.0.0.1", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf")));
         Assert.Equal("127.0.0.1", Environment(ComposeServices(), "messaging")["ERL_EPMD_ADDRESS"]);
-        Assert.Contains("distribution.listener.interface = 0.0.0.0", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf")));
+        Assert.DoesNotContain(File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf")),
+            line => line.StartsWith("distribution.listener.interface", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// With three nodes, distribution (25672) and epmd (4369) must listen beyond loopback, but only where the other nodes
+    /// are: a network of the brokers alone, internal, on which each node is named, binds distribution (its own conf.d file,
+    /// loaded after rabbitmq.conf's loopback) and epmd (ERL_EPMD_ADDRESS) to its fixed address. The api and consumers are
+    /// not on it and reach the nodes on the default network, where only AMQPS (and the metrics) listen.
+    /// </summary>
+    [Fact]
+    public async Task The_three_nodes_speak_erlang_distribution_on_a_network_the_services_do_not_join()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var filled = await FilledEnvironmentFileAsync(ct);
+        try
+        {
+            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml", "docker-compose.cluster.yml"], [], ct);
+            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with docker-compose.cluster.yml:\n{output}");
+            var yaml = new YamlStream();
+            yaml.Load(new StringReader(output[Regex.Match(output, "^(networks|secrets|services):", RegexOptions.Multiline).Index..])); // after any warning
+            var root = (YamlMappingNode)yaml.Documents[0].RootNode;
+            var services = (YamlMappingNode)root["services"];
+
+            // The brokers' network: internal, its subnet fixed (the nodes bind to addresses in it).
+            var networks = (YamlMappingNode)root["networks"];
+            var brokerNetworks = networks.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Where(n => n != "default").ToList();
+            var cluster = Assert.Single(brokerNetworks);
+            var network = (YamlMappingNode)networks[cluster];
+            Assert.Equal("true", Scalar(network, "internal"));
+            var subnet = System.Net.IPNetwork.Parse(Scalar((YamlMappingNode)((YamlSequenceNode)((YamlMappingNode)network["ipam"])["config"]).Children[0], "subnet"));
+
+            string[] nodes = ["messaging", "messaging-2", "messaging-3"];
+            var peers = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf"))
+                .Where(l => l.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal))
+                .Select(l => l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim()).ToList();
+            var addresses = new HashSet<string>();
+            foreach (var node in nodes)
+            {
+                var attached = (YamlMappingNode)((YamlMappingNode)services[node])["networks"];
+                Assert.True(attached.Children.ContainsKey("default"), $"{node} is not on the default network: the services could not reach its AMQPS.");
+                Assert.True(attached.Children.ContainsKey(cluster), $"{node} is not on the brokers' network '{cluster}'.");
+                var onCluster = (YamlMappingNode)attached[cluster];
+                var address = Scalar(onCluster, "ipv4_address");
+                Assert.True(subnet.Contains(System.Net.IPAddress.Parse(address)), $"{node}: {address} is outside {subnet}.");
+                Assert.True(addresses.Add(address), $"{node} shares its address {address}.");
+
+                // Named after an alias of the brokers' network only, which the peer list names: the nodes find each other there.
+                var environment = Environment(services, node);
+                var host = environment["RABBITMQ_NODENAME"].Split('@', 2)[1];
+                Assert.Contains(host, Sequence(onCluster, "aliases"));
+                Assert.Contains(environment["RABBITMQ_NODENAME"], peers);
+                Assert.NotEqual(node, host); // the service name resolves on the default network too
+
+                // Distribution and epmd on that address: the node's own file is the last of conf.d to set the interface.
+                Assert.Equal(address, environment["ERL_EPMD_ADDRESS"]);
+                var settings = Sequence((YamlMappingNode)services[node], "volumes")
+                    .Select(m => m.Split(':'))
+                    .Where(m => m[1].StartsWith("/etc/rabbitmq/conf.d/", StringComparison.Ordinal))
+                    .OrderBy(m => m[1], StringComparer.Ordinal)
+                    .SelectMany(m => File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", Path.GetFileName(m[0]))))
+                    .Where(l => l.StartsWith("distribution.listener.interface", StringComparison.Ordinal))
+                    .ToList();
+                Assert.True(settings.Count > 0 && settings[^1] == $"distribution.listener.interface = {address}",
+                    $"{node}: Erlang distribution is bound to '{settings.LastOrDefault()}', not to its address {address} on '{cluster}'.");
+            }
+            Assert.Equal(nodes.Length, peers.Count);
+
+            // No other service joins the brokers' network, so none reaches 25672 or 4369; they keep the default one.
+            foreach (var (service, definition) in services.Children.Select(c => (((YamlScalarNode)c.Key).Value!, (YamlMappingNode)c.Value)).Where(s => !nodes.Contains(s.Item1)))
+            {
+                var attached = definition.Children.TryGetValue("networks", out var n) ? ((YamlMappingNode)n).Children.Keys.Select(k => ((YamlScalarNode)k).Value!).ToList() : ["default"];
+                Assert.DoesNotContain(cluster, attached);
+                Assert.Contains("default", attached);
+            }
+            // What they do reach there: AMQPS, on every interface of each node.
+            Assert.Contains("listeners.ssl.default = 5671", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf")));
+        }
+        finally
+        {
+            File.Delete(filled);
+        }
     }
 
     [Fact]
@@ -384,7 +467,7 @@ public sealed partial class ComposeTests
                 Assert.Equal(Scalar((YamlMappingNode)services["messaging"], "image"), Scalar(service, "image"));
                 Assert.Equal(node, Scalar(service, "hostname"));
                 Assert.Contains(peers, line => line.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal)
-                    && line.EndsWith($"= rabbit@{node}", StringComparison.Ordinal));
+                    && line.EndsWith($"= {Environment(services, node)["RABBITMQ_NODENAME"]}", StringComparison.Ordinal));
                 var mounts = ((YamlSequenceNode)service["volumes"]).Children.Select(v => ((YamlScalarNode)v).Value!).ToList();
                 foreach (var (file, target) in new[] { ("rabbitmq.conf", "/etc/rabbitmq/conf.d/20-envio.conf"), ("cluster.conf", "/etc/rabbitmq/conf.d/30-envio-cluster.conf"),
                     ("erlang.cookie", "/var/lib/rabbitmq/.erlang.cookie"), ("certs", "/etc/envio/tls") })
@@ -414,6 +497,39 @@ public sealed partial class ComposeTests
                     secret => secret is YamlMappingNode mapping && Scalar(mapping, "source") == uri);
                 Assert.DoesNotContain(environment.Keys, key => key == "ConnectionStrings__messaging");
                 Assert.Equal("3", environment["Envio__Topology__QuorumInitialGroupSize"]);
+            }
+        }
+        finally
+        {
+            File.Delete(filled);
+        }
+    }
+
+    /// <summary>
+    /// The "grafana" profile as compose resolves it: its provisioning files and the dashboards' folder exist where compose
+    /// mounts them from, at the places Grafana reads (the dashboards' content: ObservabilityTests).
+    /// </summary>
+    [Fact]
+    public async Task Compose_mounts_grafanas_provisioning_and_dashboards_from_files_that_exist()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var filled = await FilledEnvironmentFileAsync(ct);
+        try
+        {
+            await File.WriteAllLinesAsync(filled, (await File.ReadAllLinesAsync(filled, ct))
+                .Select(line => line.StartsWith("COMPOSE_PROFILES=", StringComparison.Ordinal) ? "COMPOSE_PROFILES=sqlserver,observability,grafana" : line), ct);
+            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml"], [], ct);
+            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with the grafana profile:\n{output}");
+            var yaml = new YamlStream();
+            yaml.Load(new StringReader(output[Regex.Match(output, "^(networks|secrets|services):", RegexOptions.Multiline).Index..]));
+            var grafana = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])["grafana"];
+            var mounts = Sequence(grafana, "volumes").Select(m => m.Split(':')).Where(m => Path.IsPathRooted(m[0])).ToList();
+            foreach (var (target, folder) in new[] { ("/etc/grafana/provisioning/datasources/", false), ("/etc/grafana/provisioning/dashboards/", false), ("/etc/envio/grafana/dashboards", true) })
+            {
+                var mount = mounts.SingleOrDefault(m => m[1].StartsWith(target, StringComparison.Ordinal));
+                Assert.True(mount is not null, $"grafana mounts nothing at {target}.");
+                Assert.True(folder ? Directory.Exists(mount[0]) : File.Exists(mount[0]), $"grafana mounts {mount[0]}, which does not exist.");
+                Assert.Equal("ro", mount[^1]);
             }
         }
         finally

@@ -8,6 +8,7 @@
 #   sqlserver-password   SQL Server's sa password: the server and the bootstrap step only
 #   enviodb-password     the consumer's migrations login (envio), owner of enviodb and nothing else
 #   enviodb-writer-password   the consumer's runtime login (envio_writer): select and insert on the types' tables
+#   sqlserver-monitor-password   the collector's login (envio_monitor): SQL Server's state (the log space), no data
 #   encryption-key-k1    AES-256 key for message bodies (and for personal columns stored before column-key-c1)
 #   column-key-c1        AES-256 key for personal columns, the consumer's alone
 #   erlang.cookie        the broker's Erlang cookie (the shared secret of its nodes and CLI tools), mounted read-only
@@ -50,6 +51,7 @@ keep messaging-consumer-password password
 keep sqlserver-password password
 keep enviodb-password password
 keep enviodb-writer-password password
+keep sqlserver-monitor-password password
 keep encryption-key-k1 "openssl rand -base64 32"
 keep column-key-c1 "openssl rand -base64 32"
 keep erlang.cookie "openssl rand -hex 32"
@@ -57,7 +59,7 @@ keep erlang.cookie "openssl rand -hex 32"
 chmod 400 "$out/erlang.cookie"
 chown 999:999 "$out/erlang.cookie" 2>/dev/null || echo "note: run as root to give $out/erlang.cookie to uid 999 (rabbitmq)" >&2
 
-for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password enviodb-writer-password; do
+for name in messaging-password messaging-api-password messaging-consumer-password sqlserver-password enviodb-password enviodb-writer-password sqlserver-monitor-password; do
   if ! grep -qE '^[A-Za-z0-9]+$' "$out/$name"; then
     echo "$out/$name: letters and digits only (it goes unquoted into a connection string)" >&2
     exit 1
@@ -112,4 +114,4 @@ permissions() { # user, configure, write, read
    printf 'Server=sqlserver,1433;User ID=envio_writer;Password=%s;%s' "$(cat "$out/enviodb-writer-password")" "$link" >"$out/enviodb-connection"
    printf 'Server=sqlserver,1433;User ID=envio;Password=%s;%s' "$(cat "$out/enviodb-password")" "$link" >"$out/enviodb-migrations-connection"
  fi)
-echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb, enviodb-writer), encryption-key-k1, column-key-c1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."
+echo "$out/: the passwords (messaging, messaging-api, messaging-consumer, sqlserver, enviodb, enviodb-writer, sqlserver-monitor), encryption-key-k1, column-key-c1, erlang.cookie, the connection strings and messaging-definitions.json. Back them up with certs/ (../README.md, \"Backup and restore\")."
