@@ -266,11 +266,12 @@ public sealed partial class OrderCompatibilityTests(EnvioStack stack)
     public async Task The_answer_when_the_broker_is_unreachable_is_unchanged()
     {
         var ct = TestContext.Current.CancellationToken;
+        using var closed = new ClosedLoopbackPort();
         await WithPrivateTopologyAsync(async topology =>
         {
             await using var api = await InProcessApi.ForAsync(stack, topology, ct,
             [
-                Setting("ConnectionStrings:messaging", $"amqps://envio:unused@127.0.0.1:{ClosedLoopbackPort()}/envio"),
+                Setting("ConnectionStrings:messaging", $"amqps://envio:unused@127.0.0.1:{closed.Port}/envio"),
                 // One attempt, not Aspire's five with back-off: the request meets the closed port at once.
                 Setting("Aspire:RabbitMQ:Client:MaxConnectRetryCount", "0"),
             ]);
@@ -586,16 +587,6 @@ public sealed partial class OrderCompatibilityTests(EnvioStack stack)
                 }
             }
         }
-    }
-
-    /// <summary>A loopback port nothing listens on: bound, read and released.</summary>
-    private static int ClosedLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     /// <summary>A body of unknown length that sends its first bytes, then nothing for <paramref name="pause"/>, then the rest.</summary>
