@@ -87,7 +87,7 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
     private readonly int _maxArrayLength = type.Members.Where(m => m.Kind == MemberKind.Collection).Max(m => m.MaxLength) ?? DataObjectEndpoints.MaxBatchSize;
 
     public async Task<IResult> AcceptOneAsync(
-        HttpContext context, MessagePublisher publisher, IOptions<PublisherOptions> options, IOptions<ApiOptions> api, IOptions<TopologyOptions> topology,
+        HttpContext context, IOptions<PublisherOptions> options, IOptions<ApiOptions> api, IOptions<TopologyOptions> topology,
         TimeProvider clock)
     {
         var limits = api.Value.LimitsOf(type);
@@ -98,11 +98,11 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         {
             return problem;
         }
-        return await AcceptAsync(context, [value], path: null, publisher, options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
+        return await AcceptAsync(context, [value], path: null, options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
     }
 
     public async Task<IResult> AcceptBatchAsync(
-        HttpContext context, MessagePublisher publisher, IOptions<PublisherOptions> options, IOptions<ApiOptions> api, IOptions<TopologyOptions> topology,
+        HttpContext context, IOptions<PublisherOptions> options, IOptions<ApiOptions> api, IOptions<TopologyOptions> topology,
         TimeProvider clock)
     {
         var limits = api.Value.LimitsOf(type);
@@ -122,11 +122,11 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         {
             return tooMany;
         }
-        return await AcceptAsync(context, values, path: i => $"[{i}]", publisher, options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
+        return await AcceptAsync(context, values, path: i => $"[{i}]", options.Value, topology.Value.NamesOf(type), api.Value.SchemaVersionOf(type), clock);
     }
 
     private async Task<IResult> AcceptAsync(
-        HttpContext context, IReadOnlyList<T?> received, Func<int, string>? path, MessagePublisher publisher, PublisherOptions options, QueueNames names,
+        HttpContext context, IReadOnlyList<T?> received, Func<int, string>? path, PublisherOptions options, QueueNames names,
         int version, TimeProvider clock)
     {
         // Microseconds: what every store keeps, so a stored creation time equals the one the API assigned.
@@ -168,21 +168,37 @@ internal sealed class TypeEndpoints<T>(DataObjectType<T> type) where T : class
         }
         try
         {
+            // Resolved here, not bound as a parameter: an API that cannot connect to the broker fails making the
+            // publisher (its connection is made then), and that 503 too must name the ids it assigned.
+            var publisher = context.RequestServices.GetRequiredService<MessagePublisher>();
             await publisher.PublishAsync(names, messages, context.RequestAborted);
         }
         catch (PublishFailedException e)
         {
-            context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            // The ids, those the API assigned included: some of these messages may still arrive (a confirm that timed
-            // out is not a message lost), so a retry must carry the same ids to be absorbed, never new ones.
-            return Results.Problem(
-                statusCode: StatusCodes.Status503ServiceUnavailable,
-                title: $"The {_plural} could not be handed to the broker; nothing is guaranteed to be accepted.",
-                detail: $"{e.Message} Retry later with the same {type.IdsName}: {_plural} that did arrive are not stored twice.",
-                extensions: new Dictionary<string, object?> { [type.IdsName] = ids });
+            return Unavailable(context, options, $"The {_plural} could not be handed to the broker; nothing is guaranteed to be accepted.",
+                $"{e.Message} Retry later with the same {type.IdsName}: {_plural} that did arrive are not stored twice.", ids);
+        }
+        catch (Exception e) when (BrokerFailures.IsUnreachableWithin(e))
+        {
+            return Unavailable(context, options, "The broker is unavailable.",
+                $"The broker is unreachable. Retry later with the same {type.IdsName}: nothing was accepted.", ids);
         }
 
         return Results.Json(new Dictionary<string, Guid[]> { [type.IdsName] = ids }, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    /// <summary>
+    /// 503 with Retry-After and the ids, those the API assigned included: some of these messages may still arrive (a
+    /// confirm that timed out is not a message lost), so a retry must carry the same ids to be absorbed, never new ones.
+    /// </summary>
+    private IResult Unavailable(HttpContext context, PublisherOptions options, string title, string detail, Guid[] ids)
+    {
+        context.Response.Headers.RetryAfter = ((int)Math.Ceiling(options.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        return Results.Problem(
+            statusCode: StatusCodes.Status503ServiceUnavailable,
+            title: title,
+            detail: detail,
+            extensions: new Dictionary<string, object?> { [type.IdsName] = ids });
     }
 
     private static string CorrelationId(HttpContext context) =>

@@ -7,14 +7,15 @@ namespace Envio.ApiService.Messaging;
 
 /// <summary>
 /// The broker connection is made when the publisher is first needed; an API that starts (or restarts) while the broker
-/// is away fails there, before any endpoint code runs. That is still "the broker is unreachable": a 503 with
-/// Retry-After, never a 500. The next request tries to connect again.
+/// is away fails there. That is still "the broker is unreachable": a 503 with Retry-After, never a 500. The next request
+/// tries to connect again. The data-object endpoints catch it themselves, to name the ids they assigned (invariant 18);
+/// this answers for the others (the admin API), before any endpoint code runs.
 /// </summary>
 public sealed class BrokerUnavailableHandler(IProblemDetailsService problems, IOptions<PublisherOptions> options) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (!Unreachable(exception))
+        if (!BrokerFailures.IsUnreachableWithin(exception))
         {
             return false;
         }
@@ -32,17 +33,5 @@ public sealed class BrokerUnavailableHandler(IProblemDetailsService problems, IO
                 Detail = $"The broker is unreachable. Retry later with the same {httpContext.GetEndpoint()?.Metadata.GetMetadata<DataObjectType>()?.IdsName ?? "orderIds"}: nothing was accepted.",
             },
         });
-    }
-
-    private static bool Unreachable(Exception? exception)
-    {
-        for (; exception is not null; exception = exception.InnerException)
-        {
-            if (BrokerFailures.IsUnreachable(exception))
-            {
-                return true;
-            }
-        }
-        return false;
     }
 }

@@ -13,10 +13,11 @@ namespace Envio.Tests.EndToEnd;
 
 /// <summary>
 /// The real API, hosted by the AppHost, given a broker address where nothing listens (a closed loopback port) and no
-/// consumer: what a client sees when the API cannot even connect, and what its logs say.
+/// consumer: what a client sees when the API cannot even connect, and what its logs say. The shared stack, whose broker
+/// is there, is where a client sends again what was refused.
 /// </summary>
 [Collection(AppHostTests.Name)]
-public sealed class BrokerUnreachableTests : IAsyncLifetime
+public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
 {
     private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
     private DistributedApplication _app = null!;
@@ -59,6 +60,55 @@ public sealed class BrokerUnreachableTests : IAsyncLifetime
         using var problem = JsonDocument.Parse(body);
         Assert.Equal(503, problem.RootElement.GetProperty("status").GetInt32());
         Assert.Equal("The broker is unavailable.", problem.RootElement.GetProperty("title").GetString());
+    }
+
+    /// <summary>
+    /// Invariant 18 for batches: the 503 names every id of the batch, those the API assigned included, so that the
+    /// client's retry carries them; sent again (here to the shared stack, whose broker is reachable), each is stored
+    /// once, and nothing else is.
+    /// </summary>
+    [Fact]
+    public async Task A_refused_batch_names_every_id_including_those_assigned_and_sent_again_with_them_each_is_stored_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // Given ids of another version than the API's (7), so that whose is whose shows.
+        var given = Enumerable.Range(0, 3).Select(i => SampleOrders.Create(80_100 + i) with { OrderId = Guid.NewGuid() }).ToList();
+        var withoutId = Enumerable.Range(0, 4).Select(i => SampleOrders.Create(80_200 + i) with { OrderId = Guid.Empty }).ToList();
+        List<Envio.Contracts.Orders.Order> batch = [given[0], withoutId[0], withoutId[1], given[1], withoutId[2], given[2], withoutId[3]];
+
+        using var refused = await _api.PostAsJsonAsync("/api/orders/batch", batch, WireFormat.Options, ct);
+
+        var body = await refused.Content.ReadAsStringAsync(ct);
+        Assert.True(refused.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)refused.StatusCode}: {body}");
+        Guid[] named;
+        using (var problem = JsonDocument.Parse(body))
+        {
+            named = [.. problem.RootElement.GetProperty("orderIds").EnumerateArray().Select(e => e.GetGuid())];
+        }
+        // One id per order, in the batch's order: the given ones kept, the others new and distinct.
+        Assert.Equal(batch.Count, named.Length);
+        Assert.Equal(given.Select(o => o.OrderId), [named[0], named[3], named[5]]);
+        List<Guid> assigned = [named[1], named[2], named[4], named[6]];
+        Assert.All(assigned, id => Assert.Equal(7, id.Version));
+        Assert.Equal(batch.Count, named.Distinct().Count());
+
+        await stack.WaitUntilQueuesDrainedAsync(ct);
+        var before = await StoredOrders.CountAllAsync(stack.Orders);
+        var again = batch.Select((order, i) => order with { OrderId = named[i] }).ToList();
+        // Twice: a retry whose first answer was lost too is absorbed the same way.
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            using var accepted = await stack.Api.PostAsJsonAsync("/api/orders/batch", again, WireFormat.Options, ct);
+            var text = await accepted.Content.ReadAsStringAsync(ct);
+            Assert.True(accepted.StatusCode == HttpStatusCode.Accepted, $"{(int)accepted.StatusCode}: {text}");
+            using var ids = JsonDocument.Parse(text);
+            Assert.Equal(named, ids.RootElement.GetProperty("orderIds").EnumerateArray().Select(e => e.GetGuid()));
+        }
+
+        Assert.Equal(named.Length, await StoredOrders.WaitForAsync(stack.Orders, named, TimeSpan.FromMinutes(3)));
+        await stack.WaitUntilQueuesDrainedAsync(ct);
+        Assert.Equal(named.Length, await StoredOrders.CountAsync(stack.Orders, "orders", named));
+        Assert.Equal(before + named.Length, await StoredOrders.CountAllAsync(stack.Orders));
     }
 
     /// <summary>

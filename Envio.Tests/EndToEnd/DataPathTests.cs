@@ -83,6 +83,8 @@ public abstract class DataPathTests(EnvioStack stack)
         stack.SkipWhenUnavailable();
         var ct = TestContext.Current.CancellationToken;
         var order = SampleOrders.Create(5_001);
+        await stack.WaitUntilQueuesDrainedAsync(ct);
+        var failedBefore = await stack.ReadyInPrivateQueueAsync(stack.Topology.ErrorQueue, ct);
 
         Assert.Equal([order.OrderId], await PostAcceptedAsync("/api/orders", order, ct));
         Assert.Equal([order.OrderId], await PostAcceptedAsync("/api/orders", order, ct));
@@ -96,6 +98,43 @@ public abstract class DataPathTests(EnvioStack stack)
 
         Assert.Equal(1, await StoredOrders.CountAsync(stack.Orders, "orders", [order.OrderId]));
         Assert.Equal(order.Items.Count, await StoredOrders.CountAsync(stack.Orders, "order_items", [order.OrderId]));
+        Assert.Equal(failedBefore, await stack.ReadyInPrivateQueueAsync(stack.Topology.ErrorQueue, ct)); // a duplicate is not a failure
+    }
+
+    /// <summary>
+    /// A batch that meets the primary key (some of its orders are stored already) takes the stores' careful path:
+    /// the new orders of that batch are stored all the same, none is dead-lettered, and nothing is left queued.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_of_stored_and_new_orders_stores_every_new_one_and_sends_none_to_the_error_queue()
+    {
+        stack.SkipWhenUnavailable();
+        var ct = TestContext.Current.CancellationToken;
+        // Nothing of earlier tests still on its way (a retry) can reach the error queue while it is counted.
+        await stack.WaitUntilQueuesDrainedAsync(ct);
+        var stored = Enumerable.Range(0, 20).Select(i => SampleOrders.Create(5_100 + i)).ToList();
+        await PostAcceptedAsync("/api/orders/batch", stored, ct);
+        Assert.Equal(stored.Count, await StoredOrders.WaitForAsync(stack.Orders, [.. stored.Select(o => o.OrderId)], ArrivalTimeout));
+        await stack.WaitUntilQueuesDrainedAsync(ct);
+        var failedBefore = await stack.ReadyInPrivateQueueAsync(stack.Topology.ErrorQueue, ct);
+
+        // Every fifth a stored one: the queue hands its consumers (two replicas, two channels each) messages in turn,
+        // and a stride of five puts both kinds in every consumer's share, whichever of the first few it is.
+        var fresh = Enumerable.Range(0, 80).Select(i => SampleOrders.Create(5_200 + i)).ToList();
+        var mixed = fresh.Chunk(4).SelectMany((four, i) => four.Prepend(stored[i])).ToList();
+        Assert.Equal(mixed.Select(o => o.OrderId), await PostAcceptedAsync("/api/orders/batch", mixed, ct));
+
+        Assert.Equal(fresh.Count, await StoredOrders.WaitForAsync(stack.Orders, [.. fresh.Select(o => o.OrderId)], ArrivalTimeout));
+        await stack.WaitUntilQueuesDrainedAsync(ct);
+        Assert.Equal(failedBefore, await stack.ReadyInPrivateQueueAsync(stack.Topology.ErrorQueue, ct));
+        List<Guid> all = [.. stored.Concat(fresh).Select(o => o.OrderId)];
+        Assert.Equal(all.Count, await StoredOrders.CountAsync(stack.Orders, "orders", all));
+        Assert.Equal(stored.Concat(fresh).Sum(o => o.Items.Count), await StoredOrders.CountAsync(stack.Orders, "order_items", all));
+        var rows = await StoredOrders.ReadAsync(stack.Orders, stack.ColumnKeys, [.. fresh.Select(o => o.OrderId)]);
+        foreach (var order in fresh)
+        {
+            Assert.Equal(SampleOrders.Describe(order), SampleOrders.Describe(rows[order.OrderId].Order));
+        }
     }
 
     [Fact]
