@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
@@ -17,32 +16,56 @@ namespace Envio.Tests.EndToEnd;
 /// is there, is where a client sends again what was refused.
 /// </summary>
 [Collection(AppHostTests.Name)]
-public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
+public sealed class BrokerUnreachableTests(EnvioStack stack, BrokerUnreachableTests.UnreachableBroker unreachable)
+    : IClassFixture<BrokerUnreachableTests.UnreachableBroker>
 {
-    private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
-    private DistributedApplication _app = null!;
-    private HttpClient _api = null!;
-
-    public async ValueTask InitializeAsync()
+    /// <summary>One AppHost for the class: the API alone, pointed at ports held closed for as long as it runs.</summary>
+    public sealed class UnreachableBroker : IAsyncLifetime
     {
-        var ct = TestContext.Current.CancellationToken;
-        _app = await EnvioAppHost.BuildAsync(_dataRoot,
-            builder =>
+        private readonly string _dataRoot = EnvioAppHost.NewDataRoot();
+        private readonly ClosedLoopbackPort _broker = new();
+        private readonly ClosedLoopbackPort _database = new();
+
+        public DistributedApplication App { get; private set; } = null!;
+
+        public HttpClient Api { get; private set; } = null!;
+
+        public async ValueTask InitializeAsync()
+        {
+            var ct = TestContext.Current.CancellationToken;
+            App = await EnvioAppHost.BuildAsync(_dataRoot,
+                builder =>
+                {
+                    builder.Resources.Remove(builder.Resources.Single(r => r.Name == "consumer"));
+                    // One connection attempt, not Aspire's five with back-off: each request and health check that
+                    // meets the closed port gives up at once instead of after ~30 s.
+                    builder.CreateResourceBuilder(builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "api"))
+                        .WithEnvironment("Aspire__RabbitMQ__Client__MaxConnectRetryCount", "0");
+                }, ct,
+                $"--ConnectionStrings:messaging=amqps://envio:unused@127.0.0.1:{_broker.Port}/envio",
+                $"--ConnectionStrings:enviodb=Host=127.0.0.1;Port={_database.Port};Database=enviodb");
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(EnvioAppHost.StartTimeout);
+            await App.StartAsync(timeout.Token);
+            await App.ResourceNotifications.WaitForResourceAsync("api", KnownResourceStates.Running, timeout.Token);
+            Api = App.CreateHttpClient("api");
+            Api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Api?.Dispose();
+            if (App is not null)
             {
-                builder.Resources.Remove(builder.Resources.Single(r => r.Name == "consumer"));
-                // One connection attempt, not Aspire's five with back-off: each request and health check that meets
-                // the closed port gives up at once instead of after ~30 s.
-                builder.CreateResourceBuilder(builder.Resources.OfType<ProjectResource>().Single(r => r.Name == "api"))
-                    .WithEnvironment("Aspire__RabbitMQ__Client__MaxConnectRetryCount", "0");
-            }, ct,
-            $"--ConnectionStrings:messaging=amqps://envio:unused@127.0.0.1:{ClosedLoopbackPort()}/envio",
-            $"--ConnectionStrings:enviodb=Host=127.0.0.1;Port={ClosedLoopbackPort()};Database=enviodb");
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(EnvioAppHost.StartTimeout);
-        await _app.StartAsync(timeout.Token);
-        await _app.ResourceNotifications.WaitForResourceAsync("api", KnownResourceStates.Running, timeout.Token);
-        _api = _app.CreateHttpClient("api");
-        _api.DefaultRequestHeaders.Authorization = TestTokens.Bearer();
+                await App.DisposeAsync();
+            }
+            _broker.Dispose();
+            _database.Dispose();
+            if (Directory.Exists(_dataRoot))
+            {
+                Directory.Delete(_dataRoot, recursive: true);
+            }
+        }
     }
 
     [Fact]
@@ -51,7 +74,7 @@ public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
         var ct = TestContext.Current.CancellationToken;
         var order = SampleOrders.Create(80_001);
 
-        using var response = await _api.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
+        using var response = await unreachable.Api.PostAsJsonAsync("/api/orders", order, WireFormat.Options, ct);
 
         var body = await response.Content.ReadAsStringAsync(ct);
         Assert.True(response.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)response.StatusCode}: {body}");
@@ -76,7 +99,7 @@ public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
         var withoutId = Enumerable.Range(0, 4).Select(i => SampleOrders.Create(80_200 + i) with { OrderId = Guid.Empty }).ToList();
         List<Envio.Contracts.Orders.Order> batch = [given[0], withoutId[0], withoutId[1], given[1], withoutId[2], given[2], withoutId[3]];
 
-        using var refused = await _api.PostAsJsonAsync("/api/orders/batch", batch, WireFormat.Options, ct);
+        using var refused = await unreachable.Api.PostAsJsonAsync("/api/orders/batch", batch, WireFormat.Options, ct);
 
         var body = await refused.Content.ReadAsStringAsync(ct);
         Assert.True(refused.StatusCode == HttpStatusCode.ServiceUnavailable, $"{(int)refused.StatusCode}: {body}");
@@ -120,7 +143,7 @@ public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
     public async Task The_service_errors_check_finds_the_error_the_api_logs_when_its_broker_health_check_fails()
     {
         var ct = TestContext.Current.CancellationToken;
-        using (var health = await _api.GetAsync(new Uri("/health", UriKind.Relative), ct))
+        using (var health = await unreachable.Api.GetAsync(new Uri("/health", UriKind.Relative), ct))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
             Assert.Equal("Unhealthy", await health.Content.ReadAsStringAsync(ct));
@@ -130,16 +153,16 @@ public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
         // first's attempt), and the API's console output reaches the collector asynchronously: ask again and poll for
         // the line, do not sleep.
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-        while (!_app.ServiceErrors().Any(IsFailedHealthCheck))
+        while (!unreachable.App.ServiceErrors().Any(IsFailedHealthCheck))
         {
             Assert.True(DateTime.UtcNow < deadline, "the check did not find the API's failed health check among its lines:\n" + string.Join("\n",
-                _app.Services.GetFakeLogCollector().GetSnapshot().Where(log => log.Category?.EndsWith(".Resources.api", StringComparison.Ordinal) == true)
+                unreachable.App.Services.GetFakeLogCollector().GetSnapshot().Where(log => log.Category?.EndsWith(".Resources.api", StringComparison.Ordinal) == true)
                     .TakeLast(40).Select(log => $"{log.Level}: {log.Message.Replace("\u001b", "\\e", StringComparison.Ordinal)}")));
             using var probe = CancellationTokenSource.CreateLinkedTokenSource(ct);
             probe.CancelAfter(TimeSpan.FromSeconds(5));
             try
             {
-                using var again = await _api.GetAsync(new Uri("/health", UriKind.Relative), probe.Token);
+                using var again = await unreachable.Api.GetAsync(new Uri("/health", UriKind.Relative), probe.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -152,27 +175,4 @@ public sealed class BrokerUnreachableTests(EnvioStack stack) : IAsyncLifetime
     private static bool IsFailedHealthCheck(string error) =>
         error.Contains(".Resources.api:", StringComparison.Ordinal)
         && error.Contains("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", StringComparison.Ordinal);
-
-    public async ValueTask DisposeAsync()
-    {
-        _api?.Dispose();
-        if (_app is not null)
-        {
-            await _app.DisposeAsync();
-        }
-        if (Directory.Exists(_dataRoot))
-        {
-            Directory.Delete(_dataRoot, recursive: true);
-        }
-    }
-
-    /// <summary>A loopback port nothing listens on: bound, read and released.</summary>
-    private static int ClosedLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }
