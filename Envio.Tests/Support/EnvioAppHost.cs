@@ -78,11 +78,17 @@ public static partial class EnvioAppHost
     /// <c>"49: 2026-11-29T20:26:21.9150000Z \e[41m\e[30mfail\e[39m\e[22m\e[49m: Microsoft…"</c>: all three are
     /// skipped before matching.
     /// </summary>
-    public static IReadOnlyList<string> ServiceErrors(this DistributedApplication app)
+    public static IReadOnlyList<string> ServiceErrors(this DistributedApplication app) => app.ServiceErrors(DateTimeOffset.MinValue);
+
+    /// <summary>
+    /// The services' error lines collected since <paramref name="since"/>: on a stack shared by many tests, what one
+    /// test's own window holds, whatever ran before it.
+    /// </summary>
+    public static IReadOnlyList<string> ServiceErrors(this DistributedApplication app, DateTimeOffset since)
     {
-        var lines = app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category)).ToList();
+        var lines = app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category) && log.Timestamp >= since).ToList();
         // A stack not started by StartAsync (a test of a broken one) is allowed nothing.
-        var healthy = HealthySince.TryGetValue(app, out var since) ? since.Value : DateTimeOffset.MinValue;
+        var healthy = HealthySince.TryGetValue(app, out var healthySince) ? healthySince.Value : DateTimeOffset.MinValue;
         var errors = new List<string>();
         for (var i = 0; i < lines.Count; i++)
         {
@@ -121,9 +127,12 @@ public static partial class EnvioAppHost
             || line.Contains("OperationCanceledException", StringComparison.Ordinal));
 
     /// <summary>Fails with every error line the services logged, and what followed each.</summary>
-    public static void AssertNoServiceErrors(this DistributedApplication app)
+    public static void AssertNoServiceErrors(this DistributedApplication app) => app.AssertNoServiceErrors(DateTimeOffset.MinValue);
+
+    /// <summary>Fails with every error line the services logged since <paramref name="since"/> (a test's own window).</summary>
+    public static void AssertNoServiceErrors(this DistributedApplication app, DateTimeOffset since)
     {
-        var errors = app.ServiceErrors();
+        var errors = app.ServiceErrors(since);
         Assert.True(errors.Count == 0, $"the services logged {errors.Count} error(s):\n" + string.Join("\n", errors));
     }
 
