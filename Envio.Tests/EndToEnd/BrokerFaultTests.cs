@@ -27,7 +27,9 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var good = Enumerable.Range(0, 40).Select(i => SampleOrders.Create(50_000 + i)).ToList();
         var refused = Enumerable.Range(0, 5).Select(i => Poison(50_100 + i)).ToList();
-        await pipeline.PublishAsync([.. good.Concat(refused).Select(o => InProcessPipeline.Message(o))], ct);
+        // The refused orders first: their moves make the broker block the moves connection before any good order is
+        // acknowledged, so every acknowledgement below is made while a move waits (invariant 15).
+        await pipeline.PublishAsync([.. refused.Concat(good).Select(o => InProcessPipeline.Message(o))], ct);
 
         await using var consuming = await stack.BrokerFactory.CreateConnectionAsync("envio-test alarm consumer", ct);
         var started = DateTimeOffset.UtcNow;
@@ -40,7 +42,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
 
             // The consuming connection never publishes, so the alarm does not block it: the good orders are stored
             // and acknowledged while the broker refuses every publish.
-            Assert.Equal(good.Count, await StoredOrders.WaitForAsync(stack.Database, [.. good.Select(o => o.OrderId)], TimeSpan.FromSeconds(60)));
+            Assert.Equal(good.Count, await StoredOrders.WaitForAsync(stack.Database, [.. good.Select(o => o.OrderId)], TimeSpan.FromMinutes(3)));
 
             // The API cannot get a confirm: 503 with Retry-After and the order's id, not a hang and not a 500.
             var blocked = SampleOrders.Create(50_200);
@@ -53,6 +55,18 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.ErrorQueue, ct));
             Assert.True(pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains("went back to the work queue", StringComparison.Ordinal)),
                 string.Join("\n", pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.MovesLog.Collector.GetSnapshot()).Concat(pipeline.WriterLog.Collector.GetSnapshot()).Select(r => r.Message)));
+
+            // Stored is not acknowledged: the broker itself must have taken the good orders' acks while the alarm
+            // holds. Its consumer's channel holds at most the refused orders, which come round again and again; acks
+            // made on a blocked connection (or kept back until moves are possible) leave the good ones held too.
+            var deadline = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(2);
+            long held;
+            while ((held = await BrokerQueues.HeldByConsumersAsync(stack.App, pipeline.Topology.Queue, ct)) > refused.Count)
+            {
+                Assert.True(DateTimeOffset.UtcNow < deadline,
+                    $"under the alarm the consumer's channel still holds {held} deliveries unacknowledged; at most the {refused.Count} refused ones may be held");
+                await Task.Delay(500, ct);
+            }
         }
 
         // The alarm is over: every refused order reaches the error queue, and the work queue empties.
