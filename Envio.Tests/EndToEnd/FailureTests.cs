@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Net.Http.Json;
 using System.Text;
 using Aspire.Hosting;
 using Envio.ConsumerService.Messaging;
@@ -181,6 +182,72 @@ public sealed class FailureTests
             Assert.True(DateTime.UtcNow < deadline, $"the consumer's lines name {ConsumerWrites.Sum(app).Inserted} new rows, the table holds {rows}");
             await Task.Delay(200, ct);
         }
+    }
+
+    /// <summary>
+    /// Invariant 5: one batch in flight per channel. The first batch waits inside its write (one of its orders collides
+    /// with a row the test inserted and has not committed); a second batch arrives on the same channel. Had it been
+    /// written meanwhile, its multiple-ack would acknowledge the first batch's deliveries too, and the consumer killed
+    /// then would lose them. Each accepted order must be stored after the restart.
+    /// </summary>
+    [Fact(Timeout = 600_000)]
+    public async Task A_consumer_killed_while_its_first_batch_waits_loses_nothing_of_it()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dataRoot = EnvioAppHost.NewDataRoot();
+        await using (var app = await EnvioAppHost.StartAsync(dataRoot, ct, "--Envio:Consumer:Channels=1", "--Envio:Consumer:BatchWindow=00:00:00.500"))
+        {
+            using var api = app.ApiClient();
+            await using var database = StoredOrders.Connect(await app.OwnerConnectionStringAsync(ct));
+            var warmUp = SampleOrders.Create(800_000);
+            await PostAsync(api, [warmUp], ct);
+            Assert.Equal(1, await StoredOrders.WaitForAsync(database, [warmUp.OrderId], TimeSpan.FromMinutes(2)));
+
+            var first = Enumerable.Range(1, 5).Select(i => SampleOrders.Create(800_000 + i)).ToList();
+            var second = Enumerable.Range(10, 5).Select(i => SampleOrders.Create(800_000 + i)).ToList();
+            await using var connection = await database.OpenConnectionAsync(ct);
+            await using (var transaction = await connection.BeginTransactionAsync(ct))
+            {
+                // An uncommitted row with the first batch's first id: the consumer's insert waits for this transaction.
+                await using (var collide = connection.CreateCommand())
+                {
+                    collide.Transaction = transaction;
+                    collide.CommandText = "CREATE TEMP TABLE colliding ON COMMIT DROP AS SELECT * FROM orders LIMIT 1; " +
+                        $"UPDATE colliding SET order_id = '{first[0].OrderId}'; INSERT INTO orders SELECT * FROM colliding";
+                    await collide.ExecuteNonQueryAsync(ct);
+                }
+                await PostAsync(api, first, ct);
+                await using (var waiters = database.CreateCommand("SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"))
+                {
+                    var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
+                    while (Convert.ToInt64(await waiters.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) == 0)
+                    {
+                        Assert.True(DateTime.UtcNow < deadline, "the consumer's first batch never waited for the uncommitted row");
+                        await Task.Delay(50, ct);
+                    }
+                }
+
+                // The second batch reaches the consumer's buffer. A consumer that wrote it meanwhile would have stored
+                // it within seconds; this one waits for the first batch, and the wait below runs out.
+                await PostAsync(api, second, ct);
+                var storedMeanwhile = await StoredOrders.WaitForAsync(database, [.. second.Select(o => o.OrderId)], TimeSpan.FromSeconds(30));
+                TestContext.Current.TestOutputHelper?.WriteLine($"second batch stored while the first waited: {storedMeanwhile} of {second.Count}");
+                await ResourceProcesses.SignalAsync(app, "consumer", "KILL", ct, wholeTree: true);
+                await transaction.RollbackAsync(ct);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            await ResourceProcesses.RestartAsync(app, "consumer", ct);
+
+            var all = first.Concat(second).Select(o => o.OrderId).ToList();
+            Assert.Equal(all.Count, await StoredOrders.WaitForAsync(database, all, TimeSpan.FromMinutes(3)));
+        }
+        Directory.Delete(dataRoot, recursive: true);
+    }
+
+    private static async Task PostAsync(HttpClient api, List<Order> orders, CancellationToken ct)
+    {
+        using var response = await api.PostAsJsonAsync("/api/orders/batch", orders, WireFormat.Options, ct);
+        Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
     }
 
     [Fact(Timeout = 600_000)]
