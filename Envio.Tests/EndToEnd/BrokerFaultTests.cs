@@ -139,7 +139,8 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var orders = Enumerable.Range(0, 8).Select(i => SampleOrders.Create(52_000 + i)).ToList();
         var database = (await stack.App.OwnerConnectionStringAsync(ct));
-        await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(4));
+        // Long enough for the connection to be closed (two rabbitmqctl calls) and recovered while the batch waits.
+        await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(15));
         var (consuming, name) = await QuicklyRecoveringConnectionAsync("stale", ct);
         await using (consuming)
         {
@@ -152,7 +153,13 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                     OutageProbeDelay = TimeSpan.FromMilliseconds(200),
                 }, store: StoreFailures.Store(waitsLong, stack.Keys, "stale-test"), connection: consuming);
                 await pipeline.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock
+                // The first batch waits for the lock: the connection must be lost while it does, not before it began
+                // (then it would be a batch of the recovered channel, and rightly moved when the lock times it out).
+                await using (var waiters = stack.Database.CreateCommand("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass"))
+                {
+                    await WaitForAsync(async () => Convert.ToInt64(await waiters.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0,
+                        TimeSpan.FromMinutes(1), "the consumer's first batch to wait for the lock");
+                }
 
                 // The connection is lost while that batch waits; the broker redelivers all eight on the recovered channel.
                 Assert.Equal(1, await BrokerControl.CloseConnectionsAsync(stack.App, name, ct));
@@ -171,6 +178,19 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             var moved = pipeline.WriterLog.Collector.GetSnapshot().Where(r => r.Message.Contains("waits in a retry queue", StringComparison.Ordinal)).ToList();
             Assert.True(moved.Count == 0, $"copies of a lost channel's deliveries were moved: {string.Join("; ", moved.Select(r => r.Message))}");
             Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.RetryQueue(TimeSpan.FromSeconds(1)), ct));
+
+            // The batch that straddled the recovery was not acknowledged, and its redelivery was taken like any other:
+            // each order written as new exactly once, and in the end the consumer's channel holds nothing (every
+            // redelivery acknowledged, by the channel's own count).
+            Assert.Contains(pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.WriterLog.Collector.GetSnapshot()),
+                r => r.Message.Contains("straddled a channel or connection loss", StringComparison.Ordinal));
+            var newRows = pipeline.WriterLog.Collector.GetSnapshot()
+                .Select(r => System.Text.RegularExpressions.Regex.Match(r.Message, @"^Wrote a batch of \d+ orders \((\d+) new\)"))
+                .Where(m => m.Success).Sum(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(ids.Count, newRows);
+            Assert.Equal(ids.Count, await StoredOrders.CountAsync(stack.Database, "orders", ids));
+            await WaitForAsync(async () => await BrokerQueues.HeldByConsumersAsync(stack.App, pipeline.Topology.Queue, ct) == 0,
+                TimeSpan.FromMinutes(1), "the consumer's channel to hold nothing unacknowledged");
         }
     }
 
