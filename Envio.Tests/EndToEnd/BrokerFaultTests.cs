@@ -27,7 +27,9 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var good = Enumerable.Range(0, 40).Select(i => SampleOrders.Create(50_000 + i)).ToList();
         var refused = Enumerable.Range(0, 5).Select(i => Poison(50_100 + i)).ToList();
-        await pipeline.PublishAsync([.. good.Concat(refused).Select(o => InProcessPipeline.Message(o))], ct);
+        // The refused orders first: their moves make the broker block the moves connection before any good order is
+        // acknowledged, so every acknowledgement below is made while a move waits (invariant 15).
+        await pipeline.PublishAsync([.. refused.Concat(good).Select(o => InProcessPipeline.Message(o))], ct);
 
         await using var consuming = await stack.BrokerFactory.CreateConnectionAsync("envio-test alarm consumer", ct);
         var started = DateTimeOffset.UtcNow;
@@ -40,7 +42,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
 
             // The consuming connection never publishes, so the alarm does not block it: the good orders are stored
             // and acknowledged while the broker refuses every publish.
-            Assert.Equal(good.Count, await StoredOrders.WaitForAsync(stack.Database, [.. good.Select(o => o.OrderId)], TimeSpan.FromSeconds(60)));
+            Assert.Equal(good.Count, await StoredOrders.WaitForAsync(stack.Database, [.. good.Select(o => o.OrderId)], TimeSpan.FromMinutes(3)));
 
             // The API cannot get a confirm: 503 with Retry-After and the order's id, not a hang and not a 500.
             var blocked = SampleOrders.Create(50_200);
@@ -53,6 +55,18 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.ErrorQueue, ct));
             Assert.True(pipeline.ConsumerLog.Collector.GetSnapshot().Any(r => r.Message.Contains("went back to the work queue", StringComparison.Ordinal)),
                 string.Join("\n", pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.MovesLog.Collector.GetSnapshot()).Concat(pipeline.WriterLog.Collector.GetSnapshot()).Select(r => r.Message)));
+
+            // Stored is not acknowledged: the broker itself must have taken the good orders' acks while the alarm
+            // holds. Its consumer's channel holds at most the refused orders, which come round again and again; acks
+            // made on a blocked connection (or kept back until moves are possible) leave the good ones held too.
+            var deadline = DateTimeOffset.UtcNow + TimeSpan.FromMinutes(2);
+            long held;
+            while ((held = await BrokerQueues.HeldByConsumersAsync(stack.App, pipeline.Topology.Queue, ct)) > refused.Count)
+            {
+                Assert.True(DateTimeOffset.UtcNow < deadline,
+                    $"under the alarm the consumer's channel still holds {held} deliveries unacknowledged; at most the {refused.Count} refused ones may be held");
+                await Task.Delay(500, ct);
+            }
         }
 
         // The alarm is over: every refused order reaches the error queue, and the work queue empties.
@@ -125,7 +139,8 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         await pipeline.StartPublisherAsync();
         var orders = Enumerable.Range(0, 8).Select(i => SampleOrders.Create(52_000 + i)).ToList();
         var database = (await stack.App.OwnerConnectionStringAsync(ct));
-        await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(4));
+        // Long enough for the connection to be closed (two rabbitmqctl calls) and recovered while the batch waits.
+        await using var waitsLong = StoreFailures.WaitingBriefly(database, TimeSpan.FromSeconds(15));
         var (consuming, name) = await QuicklyRecoveringConnectionAsync("stale", ct);
         await using (consuming)
         {
@@ -138,7 +153,13 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                     OutageProbeDelay = TimeSpan.FromMilliseconds(200),
                 }, store: StoreFailures.Store(waitsLong, stack.Keys, "stale-test"), connection: consuming);
                 await pipeline.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
-                await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock
+                // The first batch waits for the lock: the connection must be lost while it does, not before it began
+                // (then it would be a batch of the recovered channel, and rightly moved when the lock times it out).
+                await using (var waiters = stack.Database.CreateCommand("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass"))
+                {
+                    await WaitForAsync(async () => Convert.ToInt64(await waiters.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0,
+                        TimeSpan.FromMinutes(1), "the consumer's first batch to wait for the lock");
+                }
 
                 // The connection is lost while that batch waits; the broker redelivers all eight on the recovered channel.
                 Assert.Equal(1, await BrokerControl.CloseConnectionsAsync(stack.App, name, ct));
@@ -157,6 +178,19 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             var moved = pipeline.WriterLog.Collector.GetSnapshot().Where(r => r.Message.Contains("waits in a retry queue", StringComparison.Ordinal)).ToList();
             Assert.True(moved.Count == 0, $"copies of a lost channel's deliveries were moved: {string.Join("; ", moved.Select(r => r.Message))}");
             Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.RetryQueue(TimeSpan.FromSeconds(1)), ct));
+
+            // The batch that straddled the recovery was not acknowledged, and its redelivery was taken like any other:
+            // each order written as new exactly once, and in the end the consumer's channel holds nothing (every
+            // redelivery acknowledged, by the channel's own count).
+            Assert.Contains(pipeline.ConsumerLog.Collector.GetSnapshot().Concat(pipeline.WriterLog.Collector.GetSnapshot()),
+                r => r.Message.Contains("straddled a channel or connection loss", StringComparison.Ordinal));
+            var newRows = pipeline.WriterLog.Collector.GetSnapshot()
+                .Select(r => System.Text.RegularExpressions.Regex.Match(r.Message, @"^Wrote a batch of \d+ orders \((\d+) new\)"))
+                .Where(m => m.Success).Sum(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(ids.Count, newRows);
+            Assert.Equal(ids.Count, await StoredOrders.CountAsync(stack.Database, "orders", ids));
+            await WaitForAsync(async () => await BrokerQueues.HeldByConsumersAsync(stack.App, pipeline.Topology.Queue, ct) == 0,
+                TimeSpan.FromMinutes(1), "the consumer's channel to hold nothing unacknowledged");
         }
     }
 

@@ -83,8 +83,8 @@ public sealed class HostileInputTests(EnvioStack stack)
         {
             Assert.Contains(key, problem.GetProperty("errors").EnumerateObject().Select(e => e.Name));
         }
-        // By the totals, not only by the order's id: some of these bodies hold no id (empty, null, XML, empty objects),
-        // and one holds a second.
+        // By what was published, not only by the order's id: some of these bodies hold no id (empty, null, XML, empty
+        // objects), and one holds a second.
         await AssertNothingPublishedAsync(stack, before, [order.OrderId], ct);
     }
 

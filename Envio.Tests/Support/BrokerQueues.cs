@@ -4,6 +4,7 @@ using Aspire.Hosting;
 using Envio.AppHost.Hosting;
 using Envio.Contracts;
 using Envio.Messaging;
+using RabbitMQ.Client;
 
 namespace Envio.Tests.Support;
 
@@ -63,6 +64,51 @@ public static class BrokerQueues
                 string.Join(", ", busy.Select(q => $"{q.Key} {q.Value.Ready} ready, {q.Value.Unacknowledged} unacked")));
             await Task.Delay(250, ct);
         }
+    }
+
+    /// <summary>
+    /// Deliveries of <paramref name="queue"/> that its consumers' channels hold unacknowledged at this moment, as the
+    /// channels themselves count them: <c>list_consumers</c> names the channels, and <c>list_channels</c> asks each
+    /// channel process for its unacknowledged deliveries. Neither reads the statistics that <c>list_queues</c>' totals
+    /// come from (a tick behind, and 0 after a restart). An acknowledgement counts once the broker has read it, which it
+    /// does not from a connection it blocks. A channel that consumes other queues too counts theirs.
+    /// </summary>
+    public static async Task<long> HeldByConsumersAsync(DistributedApplication app, string queue, CancellationToken ct)
+    {
+        var node = app.Nodes()[0];
+        var consumers = await RabbitMQCtl.RunAsync(node, ct, "-p", BrokerPermissions.VirtualHost, "list_consumers", "queue_name", "channel_pid", "--formatter", "json");
+        using var consumerRows = JsonDocument.Parse(consumers[consumers.IndexOf('[', StringComparison.Ordinal)..]);
+        var channels = consumerRows.RootElement.EnumerateArray()
+            .Where(c => c.GetProperty("queue_name").GetString() == queue)
+            .Select(c => c.GetProperty("channel_pid").GetString()!)
+            .ToHashSet(StringComparer.Ordinal);
+        Assert.True(channels.Count > 0, $"nothing consumes {queue}");
+        var listing = await RabbitMQCtl.RunAsync(node, ct, "list_channels", "pid", "messages_unacknowledged", "--formatter", "json");
+        using var channelRows = JsonDocument.Parse(listing[listing.IndexOf('[', StringComparison.Ordinal)..]);
+        return channelRows.RootElement.EnumerateArray()
+            .Where(c => channels.Contains(c.GetProperty("pid").GetString()!))
+            .Sum(c => Number(c, "messages_unacknowledged"));
+    }
+
+    /// <summary>
+    /// Deliveries that the channels of Envio's virtual host hold unacknowledged at this moment, each channel process
+    /// asked for its own (see <see cref="HeldByConsumersAsync"/>): with every consumer counted, also a channel whose
+    /// consumer was cancelled while it still writes what it was handed.
+    /// </summary>
+    public static async Task<long> HeldInVirtualHostAsync(DistributedApplication app, CancellationToken ct)
+    {
+        var listing = await RabbitMQCtl.RunAsync(app.Nodes()[0], ct, "list_channels", "vhost", "messages_unacknowledged", "--formatter", "json");
+        using var rows = JsonDocument.Parse(listing[listing.IndexOf('[', StringComparison.Ordinal)..]);
+        return rows.RootElement.EnumerateArray()
+            .Where(c => c.GetProperty("vhost").GetString() == BrokerPermissions.VirtualHost)
+            .Sum(c => Number(c, "messages_unacknowledged"));
+    }
+
+    /// <summary>Messages ready in a queue, the broker's own count at this moment (a passive declare: no statistics lag).</summary>
+    public static async Task<uint> ReadyAsync(IConnection broker, string queue, CancellationToken ct)
+    {
+        await using var channel = await broker.CreateChannelAsync(cancellationToken: ct);
+        return (await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount;
     }
 
     /// <summary>Each type's work queue, retry queues (one per delay) and error queue.</summary>
