@@ -37,7 +37,7 @@ public sealed partial class FailureTests
                     e => e.Snapshot.State?.Text == KnownResourceStates.Running && e.Snapshot.HealthStatus == HealthStatus.Healthy, ct);
             }
             return [];
-        }, appHostArgs: ["--Envio:ConsumerReplicas=2"], hitsWorkInFlight: false);
+        }, appHostArgs: ["--Envio:ConsumerReplicas=2"], hitsWorkInFlight: false, accounting: Accounting.RowsOnly);
 
     /// <summary>The instance ids (consumer-xxxx) of a replicated resource's replicas, once that many run.</summary>
     private static async Task<IReadOnlyList<string>> RunningReplicasAsync(DistributedApplication app, string name, int count, CancellationToken ct)

@@ -299,7 +299,7 @@ public sealed partial class FailureTests
 
             var accepted = stream.AcceptedIds;
             var stored = await StoredOrders.WaitForAsync(database, accepted, arrivalTimeout ?? TimeSpan.FromMinutes(3));
-            await WaitUntilSettledAsync(app, broker, topology, ct); // every redelivery consumed: the counts below are final
+            await BrokerQueues.WaitUntilSettledAsync(app, broker, topology, ct); // every redelivery consumed: the counts below are final
             var keys = await EncryptionKeysOf.ColumnsAsync(app);
             var unknown = stream.Unknown.Keys.ToList();
             var unknownStored = await StoredOrders.CountAsync(database, "orders", unknown);
@@ -311,10 +311,10 @@ public sealed partial class FailureTests
             var poisonStored = await StoredOrders.CountAsync(database, "orders", poison);
             var itemsWithoutOrder = await StoredOrders.ItemsWithoutTheirOrderAsync(database);
             var rows = await StoredOrders.CountAllAsync(database);
-            var (delivered, inserted) = await ConsumerWritesAsync(app, rows, ct);
+            var (delivered, inserted) = accounting == Accounting.RowsOnly ? (0, 0) : await ConsumerWritesAsync(app, rows, ct);
 
             ReliabilityTable.Add(new ReliabilityRow(fault, stream.Accepted.Count, stored, notAsSent, stream.Refused.Count, refusedStored,
-                stream.Unknown.Count, unknownStored, FoundStored: delivered - inserted, deadLettered.Count));
+                stream.Unknown.Count, unknownStored, FoundStored: accounting == Accounting.RowsOnly ? null : delivered - inserted, deadLettered.Count));
 
             Assert.True(accepted.Count >= 100, $"the stream barely ran: {stream.Summary}");
             Assert.Equal(accepted.Count, stored);                 // 0 lost
@@ -353,6 +353,12 @@ public sealed partial class FailureTests
 
         /// <summary>The database went down: a commit may have happened without its answer reaching the consumer.</summary>
         CommitsMayBeUnanswered,
+
+        /// <summary>
+        /// Not measured: replicas were stopped and started again, and a stopped replica's last lines may never reach
+        /// the collector (DCP ends its process tree as the host finishes). What is stored is judged by the rows alone.
+        /// </summary>
+        RowsOnly,
     }
 
     /// <summary>
@@ -404,48 +410,6 @@ public sealed partial class FailureTests
             Assert.True(DateTime.UtcNow < deadline, "the consumer never held unacknowledged deliveries under the stream");
         }
         TestContext.Current.TestOutputHelper?.WriteLine($"before the fault: the consumer holds {held} deliveries of {topology.Queue} unacknowledged");
-    }
-
-    /// <summary>
-    /// Waits until nothing is left to consume: no message ready in a work or retry queue (passive declares) and none
-    /// held unacknowledged by a channel (each channel's own count), twice over in an order that a message moving
-    /// between them (a retry expiring into the work queue, a batch moved to a retry queue) cannot slip through unseen.
-    /// The broker's queue totals are no use here: they lag by a statistics tick and read 0 after a restart.
-    /// </summary>
-    private static async Task WaitUntilSettledAsync(DistributedApplication app, IConnection broker, TopologyOptions topology, CancellationToken ct)
-    {
-        var retryQueues = DataObjectTypes.Registered.SelectMany(type => topology.NamesOf(type).RetryQueues).ToList();
-        var workQueues = DataObjectTypes.Registered.Select(type => topology.NamesOf(type).Queue).ToList();
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-        string? busy;
-        while ((busy = await ReadyInAnyAsync(broker, retryQueues, ct) ?? await ReadyInAnyAsync(broker, workQueues, ct)
-            ?? await HeldAsync(app, ct) ?? await ReadyInAnyAsync(broker, retryQueues, ct) ?? await ReadyInAnyAsync(broker, workQueues, ct)) is not null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"the queues never settled: {busy}");
-            await Task.Delay(250, ct);
-        }
-
-        static async Task<string?> ReadyInAnyAsync(IConnection broker, List<string> queues, CancellationToken ct)
-        {
-            foreach (var queue in queues)
-            {
-                try
-                {
-                    if (await BrokerQueues.ReadyAsync(broker, queue, ct) is > 0 and var ready)
-                    {
-                        return $"{ready} ready in {queue}";
-                    }
-                }
-                catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.NotFound)
-                {
-                    // A retry step this run's consumer does not use (the test set other delays): it holds nothing.
-                }
-            }
-            return null;
-        }
-
-        static async Task<string?> HeldAsync(DistributedApplication app, CancellationToken ct) =>
-            await BrokerQueues.HeldInVirtualHostAsync(app, ct) is > 0 and var held ? $"{held} held unacknowledged" : null;
     }
 
     /// <summary>

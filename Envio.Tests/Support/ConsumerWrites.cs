@@ -27,7 +27,9 @@ public static partial class ConsumerWrites
     public static (long Delivered, long Inserted) Sum(DistributedApplication app)
     {
         long delivered = 0, inserted = 0;
-        foreach (var log in app.Services.GetFakeLogCollector().GetSnapshot())
+        // Each forwarded line carries its line number and timestamp: a line seen twice (a replica's log replayed when
+        // it is started again) is one batch, counted once.
+        foreach (var log in app.Services.GetFakeLogCollector().GetSnapshot().DistinctBy(log => (log.Category, log.Message)))
         {
             if (log.Category is { } category && ConsumerCategory().IsMatch(category) && Written().Match(log.Message) is { Success: true } line)
             {

@@ -109,12 +109,9 @@ public class EnvioStack : IAsyncLifetime
 
     /// <summary>
     /// Waits until the work queue and every retry queue hold nothing, ready or delivered and unacknowledged (see
-    /// <see cref="BrokerQueues"/>).
+    /// <see cref="BrokerQueues.WaitUntilSettledAsync"/>).
     /// </summary>
-    public Task<Dictionary<string, QueueCount>> WaitUntilQueuesDrainedAsync(CancellationToken ct) => BrokerQueues.WaitUntilDrainedAsync(App, Topology, ct);
-
-    /// <summary>The work, retry and error queues' counts, ready and unacknowledged.</summary>
-    public Task<Dictionary<string, QueueCount>> QueueCountsAsync(CancellationToken ct) => BrokerQueues.CountAsync(App, Topology, ct);
+    public Task WaitUntilQueuesDrainedAsync(CancellationToken ct) => BrokerQueues.WaitUntilSettledAsync(App, Broker, Topology, ct);
 
     /// <summary>
     /// Messages ready in a queue no consumer of the stack reads (a test's private one): the broker's own count at this
