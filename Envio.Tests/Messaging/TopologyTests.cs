@@ -62,6 +62,64 @@ public sealed class TopologyTests(EnvioStack stack)
     }
 
     /// <summary>
+    /// The arguments a mismatch is most costly in (invariant 12): where failures go (the dead-letter exchange), the
+    /// queue's type, and its delivery limit. Each queue that differs is used as it is and named with the argument the
+    /// broker refused, the others are not named, and the declaring connection stays open for the service's work.
+    /// </summary>
+    [Theory]
+    [InlineData("x-dead-letter-exchange")]
+    [InlineData("x-queue-type")]
+    [InlineData("x-delivery-limit")]
+    public async Task A_queue_declared_with_another_dead_letter_exchange_type_or_delivery_limit_is_used_as_it_is_and_named(string argument)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var topology = Topologies.Private();
+        var before = new TopologyOptions // the same names, as the other definition (an earlier deployment) had them
+        {
+            Exchange = topology.Exchange, Queue = topology.Queue, ErrorExchange = topology.ErrorExchange, ErrorQueue = topology.ErrorQueue,
+            RetryExchange = topology.RetryExchange, ControlExchange = topology.ControlExchange,
+        };
+        switch (argument)
+        {
+            case "x-dead-letter-exchange": // the work queue dead-letters elsewhere; the error queue is the same queue
+                before.ErrorExchange = topology.ErrorExchange + ".before";
+                break;
+            case "x-queue-type":
+                before.QueueType = "classic";
+                break;
+            default:
+                before.DeliveryLimit = topology.DeliveryLimit + 5;
+                break;
+        }
+        await Topology.DeclareAsync(stack.Broker, Orders.Names(before), ct);
+        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
+        try
+        {
+            var declaration = await Topology.DeclareAsync(stack.Broker, Orders.Names(topology), ct);
+
+            // A classic queue differs from a quorum one in every queue; the others only in the work queue.
+            var differing = argument == "x-queue-type" ? Orders.Names(topology).AllQueues.Order().ToList() : [topology.Queue];
+            Assert.Equal(differing, declaration.Mismatches.Select(m => m.Queue).Order().ToList());
+            Assert.All(declaration.Mismatches, mismatch =>
+            {
+                Assert.Contains($"'{mismatch.Queue}'", mismatch.Description, StringComparison.Ordinal);
+                Assert.Contains("It is used as it is", mismatch.Description, StringComparison.Ordinal);
+            });
+            // The broker names the first argument it finds different: for another type, one of the arguments only a
+            // quorum queue has (RabbitMQ 3.10 names x-overflow), so there only the queues are asserted.
+            var workQueue = declaration.Mismatches.Single(m => m.Queue == topology.Queue).Description;
+            Assert.True(argument == "x-queue-type" || workQueue.Contains(argument, StringComparison.Ordinal), workQueue);
+            Assert.True(stack.Broker.IsOpen);
+            Assert.Equal(0u, (await channel.QueueDeclarePassiveAsync(topology.Queue, ct)).MessageCount);
+        }
+        finally
+        {
+            await Topologies.DeleteAsync(channel, topology);
+            await channel.ExchangeDeleteAsync(before.ErrorExchange, cancellationToken: CancellationToken.None);
+        }
+    }
+
+    /// <summary>
     /// Before, every declaration failed with PRECONDITION_FAILED: every POST was a 503 and the consumer started over
     /// every 2 s. Now orders are accepted and stored through the queue as it is, and both services' health names it.
     /// </summary>

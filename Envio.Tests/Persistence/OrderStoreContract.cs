@@ -119,6 +119,116 @@ public abstract class OrderStoreContract(IStoreEngine engine) : IAsyncLifetime
         Assert.Equal(0, await ItemsWithoutTheirOrderAsync());
     }
 
+    /// <summary>
+    /// The insert-if-absent itself given the same id twice (and one already stored): each id is inserted once, the
+    /// stored one not again. The store's rows never reach the SQL with a duplicate (<see cref="TableMap{T}.RowsOf"/>
+    /// drops it first), so a batch passed to <see cref="TestStore.InsertAsync"/> never tests the SQL's own each-id-once
+    /// (SQL Server's <c>ROW_NUMBER</c>; PostgreSQL's <c>DISTINCT ON</c> with <c>ON CONFLICT DO NOTHING</c>): this runs
+    /// the engine's statement on staged rows that hold the duplicate, as the careful path would if that first step
+    /// ever let one through. The children are staged once per object, as a child table has no each-id-once of its own.
+    /// Without <c>ROW_NUMBER</c>, SQL Server refuses the statement (duplicate key). PostgreSQL's <c>ON CONFLICT DO
+    /// NOTHING</c> alone already skips a row that conflicts with one the same statement inserted, so there
+    /// <c>DISTINCT ON</c> only makes the choice of copy explicit, and removing it changes nothing this can see.
+    /// </summary>
+    [Fact]
+    public async Task The_insert_if_absent_statement_given_the_same_order_twice_and_one_stored_inserts_each_new_order_once()
+    {
+        Assert.SkipWhen(Unavailable is not null, Unavailable ?? "");
+        var ct = TestContext.Current.CancellationToken;
+        var stored = SampleOrders.Create(30);
+        Assert.Equal(1, await Store.InsertAsync(Received(stored), ct));
+        var (twice, once) = (SampleOrders.Create(31, items: 2), SampleOrders.Create(32, items: 1));
+        var map = TestStore.Maps.For(Envio.Tests.Support.Orders.Type);
+        var distinct = map.RowsOf(Received(twice, stored, once), Keys, Identity.Name);
+        // The same order as a redelivery and a client's retry would bring it: a second copy, other correlation.
+        var staged = new List<StoredRow<Envio.Contracts.Orders.Order>>(distinct);
+        staged.Insert(1, map.RowsOf([TestStore.Received(twice, "a-client-retry")], Keys, Identity.Name)[0]);
+
+        await using var connection = Connect(ConnectionString);
+        await connection.OpenAsync(ct);
+        var inserted = connection switch
+        {
+            Npgsql.NpgsqlConnection postgres => await InsertNewAsync(postgres, map, staged, distinct, ct),
+            Microsoft.Data.SqlClient.SqlConnection sqlServer => await InsertNewAsync(sqlServer, map, staged, distinct, ct),
+            _ => throw new NotSupportedException(connection.GetType().Name),
+        };
+
+        Assert.Equal(2, inserted);
+        Assert.Equal(3, await CountAsync("orders"));
+        Assert.Equal(stored.Items.Count + twice.Items.Count + once.Items.Count, await CountAsync("order_items"));
+        Assert.Equal(0, await ItemsWithoutTheirOrderAsync());
+        await using var database = StoredOrders.Connect(ConnectionString);
+        var read = await StoredOrders.ReadAsync(database, Keys, [stored.OrderId, twice.OrderId, once.OrderId]);
+        Assert.Equal(new[] { stored, twice, once }.Select(SampleOrders.Describe), new[] { stored, twice, once }.Select(o => SampleOrders.Describe(read[o.OrderId].Order)));
+    }
+
+    private static async Task<int> InsertNewAsync(Npgsql.NpgsqlConnection connection, TableMap<Envio.Contracts.Orders.Order> map,
+        List<StoredRow<Envio.Contracts.Orders.Order>> staged, List<StoredRow<Envio.Contracts.Orders.Order>> distinct, CancellationToken ct)
+    {
+        var sql = Envio.ConsumerService.Persistence.Postgres.PostgresSql.Of(map);
+        await using var transaction = await connection.BeginTransactionAsync(ct);
+        await using (var create = new Npgsql.NpgsqlCommand(sql.CreateStaging, connection, transaction))
+        {
+            await create.ExecuteNonQueryAsync(ct);
+        }
+        await Envio.ConsumerService.Persistence.Postgres.PostgresTableWriter<Envio.Contracts.Orders.Order>.CopyAsync(connection, sql.CopyStaging,
+            [.. map.ArrivedColumns.Select(c => c.Accept(Envio.ConsumerService.Persistence.Postgres.CopyColumns<StoredRow<Envio.Contracts.Orders.Order>>.Instance))], staged, ct);
+        for (var i = 0; i < map.Children.Count; i++)
+        {
+            await map.Children[i].Accept(new PostgresChildStaging(connection, sql.ChildCopyStaging[i], distinct, Keys, ct));
+        }
+        await using var insert = new Npgsql.NpgsqlCommand(sql.InsertNew, connection, transaction);
+        insert.Parameters.Add(new Npgsql.NpgsqlParameter<string> { TypedValue = Identity.Name });
+        var inserted = Convert.ToInt32(await insert.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture);
+        await transaction.CommitAsync(ct);
+        return inserted;
+    }
+
+    private static async Task<int> InsertNewAsync(Microsoft.Data.SqlClient.SqlConnection connection, TableMap<Envio.Contracts.Orders.Order> map,
+        List<StoredRow<Envio.Contracts.Orders.Order>> staged, List<StoredRow<Envio.Contracts.Orders.Order>> distinct, CancellationToken ct)
+    {
+        var sql = Envio.ConsumerService.Persistence.SqlServer.SqlServerSql.Of(map);
+        await using var transaction = (Microsoft.Data.SqlClient.SqlTransaction)await connection.BeginTransactionAsync(ct);
+        await using var insert = new Microsoft.Data.SqlClient.SqlCommand(sql.InsertNew, connection, transaction);
+        insert.Parameters.Add(new Microsoft.Data.SqlClient.SqlParameter("@" + map.Table, System.Data.SqlDbType.Structured)
+        {
+            TypeName = "dbo." + map.Type.SqlServerRowType,
+            Value = new Envio.ConsumerService.Persistence.SqlServer.RecordColumns<StoredRow<Envio.Contracts.Orders.Order>>([.. map.ArrivedColumns]).Records(staged),
+        });
+        foreach (var child in map.Children)
+        {
+            insert.Parameters.Add(child.Accept(new SqlServerChildParameter(distinct, Keys)));
+        }
+        insert.Parameters.Add(new Microsoft.Data.SqlClient.SqlParameter("@" + StandardColumns.ReceivedBy, System.Data.SqlDbType.NVarChar, 128) { Value = Identity.Name });
+        int inserted;
+        await using (var reader = await insert.ExecuteReaderAsync(ct))
+        {
+            await reader.ReadAsync(ct);
+            inserted = reader.GetInt32(0);
+        }
+        await transaction.CommitAsync(ct);
+        return inserted;
+    }
+
+    private sealed class PostgresChildStaging(Npgsql.NpgsqlConnection connection, string copy, List<StoredRow<Envio.Contracts.Orders.Order>> parents, KeyRing keys, CancellationToken ct)
+        : IChildTableVisitor<Envio.Contracts.Orders.Order, Task>
+    {
+        public Task Visit<TElement>(ChildTable<Envio.Contracts.Orders.Order, TElement> table) where TElement : class =>
+            Envio.ConsumerService.Persistence.Postgres.PostgresTableWriter<Envio.Contracts.Orders.Order>.CopyAsync(connection, copy,
+                [.. table.Columns.Select(c => c.Accept(Envio.ConsumerService.Persistence.Postgres.CopyColumns<ChildRow<TElement>>.Instance))], table.RowsOf(parents, keys), ct);
+    }
+
+    private sealed class SqlServerChildParameter(List<StoredRow<Envio.Contracts.Orders.Order>> parents, KeyRing keys)
+        : IChildTableVisitor<Envio.Contracts.Orders.Order, Microsoft.Data.SqlClient.SqlParameter>
+    {
+        public Microsoft.Data.SqlClient.SqlParameter Visit<TElement>(ChildTable<Envio.Contracts.Orders.Order, TElement> table) where TElement : class =>
+            new("@" + table.Collection, System.Data.SqlDbType.Structured)
+            {
+                TypeName = $"dbo.{table.ElementName}_row",
+                Value = new Envio.ConsumerService.Persistence.SqlServer.RecordColumns<ChildRow<TElement>>([.. table.Columns]).Records(table.RowsOf(parents, keys)),
+            };
+    }
+
     [Fact]
     public async Task An_order_id_stored_for_one_client_and_sent_again_by_another_is_not_stored_and_is_reported_with_both_clients()
     {
