@@ -191,9 +191,11 @@ public sealed class ClusterFailoverTests(ClusterFailoverTests.Cluster cluster) :
         var notAcceptedItems = await StoredOrders.CountAsync(database, "order_items", notAccepted);
         // Stored is not settled: a redelivery of an order already stored may still be in a retry queue, on its way to
         // the error queue. Only once the work and retry queues hold nothing, ready or held by a consumer, is the
-        // error queue's count final. The CLI's totals (which see unacknowledged messages) only tell when to look;
-        // the counts that decide are the passive declares' below.
-        await BrokerQueues.WaitUntilDrainedAsync(App, Topology, ct);
+        // error queue's count final (passive declares and the channels' own held counts, never the CLI's totals).
+        await using (var broker = await App.ConnectToBrokerAsync(ct))
+        {
+            await BrokerQueues.WaitUntilSettledAsync(App, broker, Topology, ct);
+        }
         var waiting = await ReadyAsync([Topology.Queue, .. Topology.EffectiveRetryDelays.Select(Topology.RetryQueue)], ct);
         var errorQueue = await ErrorQueueDepthAsync(ct) - errorQueueBefore;
 
