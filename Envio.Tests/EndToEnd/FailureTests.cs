@@ -41,16 +41,6 @@ public sealed partial class FailureTests
         });
 
     [Fact(Timeout = 600_000)]
-    public Task The_database_stopped_for_30_seconds_and_restarted_loses_and_duplicates_nothing() =>
-        RunAsync("PostgreSQL stopped for 30 s and restarted", 200_000, async (app, _, ct) =>
-        {
-            await ResourceProcesses.SignalAsync(app, "postgres", "INT", ct); // fast shutdown: clients are cut off
-            await Task.Delay(TimeSpan.FromSeconds(30), ct);
-            await ResourceProcesses.RestartAsync(app, "postgres", ct);
-            return [];
-        }, accounting: Accounting.CommitsMayBeUnanswered);
-
-    [Fact(Timeout = 600_000)]
     public async Task The_sql_server_stopped_for_30_seconds_and_restarted_loses_and_duplicates_nothing()
     {
         Assert.SkipWhen(TdsServer.Unavailable is not null, TdsServer.Unavailable ?? "");
@@ -228,9 +218,10 @@ public sealed partial class FailureTests
                 }
 
                 // The second batch reaches the consumer's buffer. A consumer that wrote it meanwhile would have stored
-                // it within seconds; this one waits for the first batch, and the wait below runs out.
+                // it within a second (its batch window is 0.5 s); this one waits for the first batch, and the wait
+                // below, ten times that on a slow machine, runs out.
                 await PostAsync(api, second, ct);
-                var storedMeanwhile = await StoredOrders.WaitForAsync(database, [.. second.Select(o => o.OrderId)], TimeSpan.FromSeconds(30));
+                var storedMeanwhile = await StoredOrders.WaitForAsync(database, [.. second.Select(o => o.OrderId)], TimeSpan.FromSeconds(10));
                 TestContext.Current.TestOutputHelper?.WriteLine($"second batch stored while the first waited: {storedMeanwhile} of {second.Count}");
                 await ResourceProcesses.SignalAsync(app, "consumer", "KILL", ct, wholeTree: true);
                 await transaction.RollbackAsync(ct);
@@ -250,29 +241,32 @@ public sealed partial class FailureTests
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
     }
 
-    [Fact(Timeout = 600_000)]
-    public Task Poison_messages_mixed_into_the_stream_go_to_the_error_queue_and_block_nothing() =>
-        RunAsync("poison messages mixed into the stream", 400_000, async (_, broker, ct) =>
+    /// <summary>
+    /// Twelve messages that can never be stored, published into the stream as a foreign or broken producer would: not
+    /// JSON, a schema version no build writes (a newer one would be deferred, not dead-lettered), an invalid order.
+    /// Each must reach the error queue with its reason and block nothing.
+    /// </summary>
+    private static async Task<List<Guid>> PublishPoisonAsync(IConnection broker, CancellationToken ct)
+    {
+        await using var channel = await broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
+        var topology = new TopologyOptions();
+        var poison = new List<Guid>();
+        for (var i = 0; i < 12; i++)
         {
-            await using var channel = await broker.CreateChannelAsync(new CreateChannelOptions(true, true), ct);
-            var topology = new TopologyOptions();
-            var poison = new List<Guid>();
-            for (var i = 0; i < 12; i++)
+            var order = SampleOrders.Create(490_000 + i);
+            var (version, body) = (i % 3) switch
             {
-                var order = SampleOrders.Create(490_000 + i);
-                var (version, body) = (i % 3) switch
-                {
-                    0 => (Orders.Type.SchemaVersion, "{\"orderId\": \"broken"u8.ToArray()),
-                    1 => (0, Orders.Type.Serialize(order)), // a version no build writes (a newer one would be deferred, not dead-lettered)
-                    _ => (Orders.Type.SchemaVersion, Orders.Type.Serialize(order with { Total = order.Total + 1 })),
-                };
-                var envelope = new Envelope(order.OrderId, Orders.Type.WireType, version, DateTimeOffset.UtcNow, "poison");
-                await channel.BasicPublishAsync(topology.Exchange, topology.RoutingKey, true, envelope.ToProperties(WireFormat.ContentType), body, ct);
-                poison.Add(order.OrderId);
-                await Task.Delay(150, ct);
-            }
-            return poison;
-        }, hitsWorkInFlight: false);
+                0 => (Orders.Type.SchemaVersion, "{\"orderId\": \"broken"u8.ToArray()),
+                1 => (0, Orders.Type.Serialize(order)),
+                _ => (Orders.Type.SchemaVersion, Orders.Type.Serialize(order with { Total = order.Total + 1 })),
+            };
+            var envelope = new Envelope(order.OrderId, Orders.Type.WireType, version, DateTimeOffset.UtcNow, "poison");
+            await channel.BasicPublishAsync(topology.Exchange, topology.RoutingKey, true, envelope.ToProperties(WireFormat.ContentType), body, ct);
+            poison.Add(order.OrderId);
+            await Task.Delay(150, ct);
+        }
+        return poison;
+    }
 
     private static async Task RunAsync(
         string fault, int seed, Func<DistributedApplication, IConnection, CancellationToken, Task<List<Guid>>> inject,

@@ -67,15 +67,14 @@ public static class BrokerQueues
     /// </summary>
     public static async Task<long> HeldByConsumersAsync(DistributedApplication app, string queue, CancellationToken ct)
     {
-        var node = app.Nodes()[0];
-        var consumers = await RabbitMQCtl.RunAsync(node, ct, "-p", BrokerPermissions.VirtualHost, "list_consumers", "queue_name", "channel_pid", "--formatter", "json");
+        var consumers = await app.RunOnAnyNodeAsync(ct, "-p", BrokerPermissions.VirtualHost, "list_consumers", "queue_name", "channel_pid", "--formatter", "json");
         using var consumerRows = JsonDocument.Parse(consumers[consumers.IndexOf('[', StringComparison.Ordinal)..]);
         var channels = consumerRows.RootElement.EnumerateArray()
             .Where(c => c.GetProperty("queue_name").GetString() == queue)
             .Select(c => c.GetProperty("channel_pid").GetString()!)
             .ToHashSet(StringComparer.Ordinal);
         Assert.True(channels.Count > 0, $"nothing consumes {queue}");
-        var listing = await RabbitMQCtl.RunAsync(node, ct, "list_channels", "pid", "messages_unacknowledged", "--formatter", "json");
+        var listing = await app.RunOnAnyNodeAsync(ct, "list_channels", "pid", "messages_unacknowledged", "--formatter", "json");
         using var channelRows = JsonDocument.Parse(listing[listing.IndexOf('[', StringComparison.Ordinal)..]);
         return channelRows.RootElement.EnumerateArray()
             .Where(c => channels.Contains(c.GetProperty("pid").GetString()!))
@@ -89,7 +88,7 @@ public static class BrokerQueues
     /// </summary>
     public static async Task<long> HeldInVirtualHostAsync(DistributedApplication app, CancellationToken ct)
     {
-        var listing = await RabbitMQCtl.RunAsync(app.Nodes()[0], ct, "list_channels", "vhost", "messages_unacknowledged", "--formatter", "json");
+        var listing = await app.RunOnAnyNodeAsync(ct, "list_channels", "vhost", "messages_unacknowledged", "--formatter", "json");
         using var rows = JsonDocument.Parse(listing[listing.IndexOf('[', StringComparison.Ordinal)..]);
         return rows.RootElement.EnumerateArray()
             .Where(c => c.GetProperty("vhost").GetString() == BrokerPermissions.VirtualHost)

@@ -40,6 +40,27 @@ public static class RabbitMQCtl
             : throw new InvalidOperationException($"rabbitmqctl {string.Join(' ', arguments)} on {node.NodeName}: exit {process.ExitCode}: {await error}{await output}");
     }
 
+    /// <summary>
+    /// Runs a cluster-wide listing on the first node that answers: in a three-node test the first node may be the one
+    /// that is down.
+    /// </summary>
+    public static async Task<string> RunOnAnyNodeAsync(this DistributedApplication app, CancellationToken ct, params string[] arguments)
+    {
+        InvalidOperationException? last = null;
+        foreach (var node in app.Nodes())
+        {
+            try
+            {
+                return await RunAsync(node, ct, arguments);
+            }
+            catch (InvalidOperationException e)
+            {
+                last = e;
+            }
+        }
+        throw last ?? new InvalidOperationException("The stack has no broker node.");
+    }
+
     /// <summary>A quorum queue's leader and members (Erlang node names), as one of the running nodes sees them.</summary>
     public static async Task<(string Leader, string[] Members)> QuorumQueueAsync(
         RabbitMQProcessResource node, string virtualHost, string queue, CancellationToken ct)
