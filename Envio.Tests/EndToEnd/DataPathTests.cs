@@ -32,6 +32,9 @@ public abstract class DataPathTests(EnvioStack stack)
         var singles = orders.Take(200).ToList();
         // One batch of 800: more than a channel's unconfirmed-publish bound (512), so publishes wait their turn.
         List<List<Order>> batches = [orders[200..]];
+        // Both replicas' sessions consume before anything is sent (a stack's health says a replica runs, not that it
+        // subscribed): the share asserted below is then the broker's round robin, not a race with a session's start.
+        await stack.WaitForConsumersAsync(2 * new ConsumerOptions().Channels, ct);
 
         var accepted = new List<Guid>();
         await Parallel.ForEachAsync(singles, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (order, token) =>

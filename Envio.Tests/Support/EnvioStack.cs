@@ -114,6 +114,22 @@ public class EnvioStack : IAsyncLifetime
     public Task WaitUntilQueuesDrainedAsync(CancellationToken ct) => BrokerQueues.WaitUntilSettledAsync(App, Broker, Topology, ct);
 
     /// <summary>
+    /// Waits until the orders' work queue has at least <paramref name="count"/> consumers (the broker's own count, a
+    /// passive declare): every replica's sessions subscribed, as a test that asks them to share a load needs.
+    /// </summary>
+    public async Task WaitForConsumersAsync(int count, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        await using var channel = await Broker.CreateChannelAsync(cancellationToken: ct);
+        uint consumers;
+        while ((consumers = (await channel.QueueDeclarePassiveAsync(Topology.Queue, ct)).ConsumerCount) < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{Topology.Queue} has {consumers} consumers, not {count}");
+            await Task.Delay(200, ct);
+        }
+    }
+
+    /// <summary>
     /// Messages ready in a queue no consumer of the stack reads (a test's private one): the broker's own count at this
     /// moment (a passive declare), where <c>rabbitmqctl</c>'s figures lag by its statistics interval.
     /// </summary>
