@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
+using Envio.Tests.Support;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Envio.Tests.EndToEnd;
@@ -70,8 +71,7 @@ public sealed partial class FailureTests
     private static async Task<int> ReplicaPidAsync(DistributedApplication app, string replica, CancellationToken ct)
     {
         var running = await WaitForReplicaAsync(app, replica, e => e.Snapshot.State?.Text == KnownResourceStates.Running, ct);
-        var pid = running.Snapshot.Properties.First(p => p.Name.EndsWith(".pid", StringComparison.Ordinal)).Value;
-        return Convert.ToInt32(pid, CultureInfo.InvariantCulture);
+        return ResourceProcesses.PidOf(running);
     }
 
     /// <summary>One replica's first event that meets <paramref name="predicate"/> (its current state included).</summary>

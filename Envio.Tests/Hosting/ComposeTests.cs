@@ -350,74 +350,62 @@ public sealed partial class ComposeTests
     public async Task The_three_nodes_speak_erlang_distribution_on_a_network_the_services_do_not_join()
     {
         var ct = TestContext.Current.CancellationToken;
-        var filled = await FilledEnvironmentFileAsync(ct);
-        try
+        var root = await RenderedAsync(["docker-compose.yml", "docker-compose.cluster.yml"], profiles: null, ct);
+        var services = (YamlMappingNode)root["services"];
+
+        // The brokers' network: internal, its subnet fixed (the nodes bind to addresses in it).
+        var networks = (YamlMappingNode)root["networks"];
+        var brokerNetworks = networks.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Where(n => n != "default").ToList();
+        var cluster = Assert.Single(brokerNetworks);
+        var network = (YamlMappingNode)networks[cluster];
+        Assert.Equal("true", Scalar(network, "internal"));
+        var subnet = System.Net.IPNetwork.Parse(Scalar((YamlMappingNode)((YamlSequenceNode)((YamlMappingNode)network["ipam"])["config"]).Children[0], "subnet"));
+
+        string[] nodes = ["messaging", "messaging-2", "messaging-3"];
+        var peers = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf"))
+            .Where(l => l.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim()).ToList();
+        var addresses = new HashSet<string>();
+        foreach (var node in nodes)
         {
-            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml", "docker-compose.cluster.yml"], [], ct);
-            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with docker-compose.cluster.yml:\n{output}");
-            var yaml = new YamlStream();
-            yaml.Load(new StringReader(output[Regex.Match(output, "^(networks|secrets|services):", RegexOptions.Multiline).Index..])); // after any warning
-            var root = (YamlMappingNode)yaml.Documents[0].RootNode;
-            var services = (YamlMappingNode)root["services"];
+            var attached = (YamlMappingNode)((YamlMappingNode)services[node])["networks"];
+            Assert.True(attached.Children.ContainsKey("default"), $"{node} is not on the default network: the services could not reach its AMQPS.");
+            Assert.True(attached.Children.ContainsKey(cluster), $"{node} is not on the brokers' network '{cluster}'.");
+            var onCluster = (YamlMappingNode)attached[cluster];
+            var address = Scalar(onCluster, "ipv4_address");
+            Assert.True(subnet.Contains(System.Net.IPAddress.Parse(address)), $"{node}: {address} is outside {subnet}.");
+            Assert.True(addresses.Add(address), $"{node} shares its address {address}.");
 
-            // The brokers' network: internal, its subnet fixed (the nodes bind to addresses in it).
-            var networks = (YamlMappingNode)root["networks"];
-            var brokerNetworks = networks.Children.Keys.Select(k => ((YamlScalarNode)k).Value!).Where(n => n != "default").ToList();
-            var cluster = Assert.Single(brokerNetworks);
-            var network = (YamlMappingNode)networks[cluster];
-            Assert.Equal("true", Scalar(network, "internal"));
-            var subnet = System.Net.IPNetwork.Parse(Scalar((YamlMappingNode)((YamlSequenceNode)((YamlMappingNode)network["ipam"])["config"]).Children[0], "subnet"));
+            // Named after an alias of the brokers' network only, which the peer list names: the nodes find each other there.
+            var environment = Environment(services, node);
+            var host = environment["RABBITMQ_NODENAME"].Split('@', 2)[1];
+            Assert.Contains(host, Sequence(onCluster, "aliases"));
+            Assert.Contains(environment["RABBITMQ_NODENAME"], peers);
+            Assert.NotEqual(node, host); // the service name resolves on the default network too
 
-            string[] nodes = ["messaging", "messaging-2", "messaging-3"];
-            var peers = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf"))
-                .Where(l => l.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal))
-                .Select(l => l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..].Trim()).ToList();
-            var addresses = new HashSet<string>();
-            foreach (var node in nodes)
-            {
-                var attached = (YamlMappingNode)((YamlMappingNode)services[node])["networks"];
-                Assert.True(attached.Children.ContainsKey("default"), $"{node} is not on the default network: the services could not reach its AMQPS.");
-                Assert.True(attached.Children.ContainsKey(cluster), $"{node} is not on the brokers' network '{cluster}'.");
-                var onCluster = (YamlMappingNode)attached[cluster];
-                var address = Scalar(onCluster, "ipv4_address");
-                Assert.True(subnet.Contains(System.Net.IPAddress.Parse(address)), $"{node}: {address} is outside {subnet}.");
-                Assert.True(addresses.Add(address), $"{node} shares its address {address}.");
-
-                // Named after an alias of the brokers' network only, which the peer list names: the nodes find each other there.
-                var environment = Environment(services, node);
-                var host = environment["RABBITMQ_NODENAME"].Split('@', 2)[1];
-                Assert.Contains(host, Sequence(onCluster, "aliases"));
-                Assert.Contains(environment["RABBITMQ_NODENAME"], peers);
-                Assert.NotEqual(node, host); // the service name resolves on the default network too
-
-                // Distribution and epmd on that address: the node's own file is the last of conf.d to set the interface.
-                Assert.Equal(address, environment["ERL_EPMD_ADDRESS"]);
-                var settings = Sequence((YamlMappingNode)services[node], "volumes")
-                    .Select(m => m.Split(':'))
-                    .Where(m => m[1].StartsWith("/etc/rabbitmq/conf.d/", StringComparison.Ordinal))
-                    .OrderBy(m => m[1], StringComparer.Ordinal)
-                    .SelectMany(m => File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", Path.GetFileName(m[0]))))
-                    .Where(l => l.StartsWith("distribution.listener.interface", StringComparison.Ordinal))
-                    .ToList();
-                Assert.True(settings.Count > 0 && settings[^1] == $"distribution.listener.interface = {address}",
-                    $"{node}: Erlang distribution is bound to '{settings.LastOrDefault()}', not to its address {address} on '{cluster}'.");
-            }
-            Assert.Equal(nodes.Length, peers.Count);
-
-            // No other service joins the brokers' network, so none reaches 25672 or 4369; they keep the default one.
-            foreach (var (service, definition) in services.Children.Select(c => (((YamlScalarNode)c.Key).Value!, (YamlMappingNode)c.Value)).Where(s => !nodes.Contains(s.Item1)))
-            {
-                var attached = definition.Children.TryGetValue("networks", out var n) ? ((YamlMappingNode)n).Children.Keys.Select(k => ((YamlScalarNode)k).Value!).ToList() : ["default"];
-                Assert.DoesNotContain(cluster, attached);
-                Assert.Contains("default", attached);
-            }
-            // What they do reach there: AMQPS, on every interface of each node.
-            Assert.Contains("listeners.ssl.default = 5671", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf")));
+            // Distribution and epmd on that address: the node's own file is the last of conf.d to set the interface.
+            Assert.Equal(address, environment["ERL_EPMD_ADDRESS"]);
+            var settings = Sequence((YamlMappingNode)services[node], "volumes")
+                .Select(m => m.Split(':'))
+                .Where(m => m[1].StartsWith("/etc/rabbitmq/conf.d/", StringComparison.Ordinal))
+                .OrderBy(m => m[1], StringComparer.Ordinal)
+                .SelectMany(m => File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", Path.GetFileName(m[0]))))
+                .Where(l => l.StartsWith("distribution.listener.interface", StringComparison.Ordinal))
+                .ToList();
+            Assert.True(settings.Count > 0 && settings[^1] == $"distribution.listener.interface = {address}",
+                $"{node}: Erlang distribution is bound to '{settings.LastOrDefault()}', not to its address {address} on '{cluster}'.");
         }
-        finally
+        Assert.Equal(nodes.Length, peers.Count);
+
+        // No other service joins the brokers' network, so none reaches 25672 or 4369; they keep the default one.
+        foreach (var (service, definition) in services.Children.Select(c => (((YamlScalarNode)c.Key).Value!, (YamlMappingNode)c.Value)).Where(s => !nodes.Contains(s.Item1)))
         {
-            File.Delete(filled);
+            var attached = definition.Children.TryGetValue("networks", out var n) ? ((YamlMappingNode)n).Children.Keys.Select(k => ((YamlScalarNode)k).Value!).ToList() : ["default"];
+            Assert.DoesNotContain(cluster, attached);
+            Assert.Contains("default", attached);
         }
+        // What they do reach there: AMQPS, on every interface of each node.
+        Assert.Contains("listeners.ssl.default = 5671", File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "rabbitmq.conf")));
     }
 
     [Fact]
@@ -450,58 +438,45 @@ public sealed partial class ComposeTests
     public async Task The_three_node_broker_variant_is_accepted_by_compose_with_the_same_tls_and_permissions_on_every_node()
     {
         var ct = TestContext.Current.CancellationToken;
-        var filled = await FilledEnvironmentFileAsync(ct);
-        try
+        var services = (YamlMappingNode)(await RenderedAsync(["docker-compose.yml", "docker-compose.cluster.yml"], profiles: null, ct))["services"];
+        string[] nodes = ["messaging", "messaging-2", "messaging-3"];
+        var peers = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf"));
+        foreach (var node in nodes)
         {
-            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml", "docker-compose.cluster.yml"], [], ct);
-            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with docker-compose.cluster.yml:\n{output}");
-
-            var yaml = new YamlStream();
-            yaml.Load(new StringReader(output[output.IndexOf("services:", StringComparison.Ordinal)..]));
-            var services = (YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"];
-            string[] nodes = ["messaging", "messaging-2", "messaging-3"];
-            var peers = File.ReadAllLines(Path.Combine(ComposeDirectory, "rabbitmq", "cluster.conf"));
-            foreach (var node in nodes)
+            var service = (YamlMappingNode)services[node];
+            Assert.Equal(Scalar((YamlMappingNode)services["messaging"], "image"), Scalar(service, "image"));
+            Assert.Equal(node, Scalar(service, "hostname"));
+            Assert.Contains(peers, line => line.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal)
+                && line.EndsWith($"= {Environment(services, node)["RABBITMQ_NODENAME"]}", StringComparison.Ordinal));
+            var mounts = ((YamlSequenceNode)service["volumes"]).Children.Select(v => ((YamlScalarNode)v).Value!).ToList();
+            foreach (var (file, target) in new[] { ("rabbitmq.conf", "/etc/rabbitmq/conf.d/20-envio.conf"), ("cluster.conf", "/etc/rabbitmq/conf.d/30-envio-cluster.conf"),
+                ("erlang.cookie", "/var/lib/rabbitmq/.erlang.cookie"), ("certs", "/etc/envio/tls") })
             {
-                var service = (YamlMappingNode)services[node];
-                Assert.Equal(Scalar((YamlMappingNode)services["messaging"], "image"), Scalar(service, "image"));
-                Assert.Equal(node, Scalar(service, "hostname"));
-                Assert.Contains(peers, line => line.StartsWith("cluster_formation.classic_config.nodes.", StringComparison.Ordinal)
-                    && line.EndsWith($"= {Environment(services, node)["RABBITMQ_NODENAME"]}", StringComparison.Ordinal));
-                var mounts = ((YamlSequenceNode)service["volumes"]).Children.Select(v => ((YamlScalarNode)v).Value!).ToList();
-                foreach (var (file, target) in new[] { ("rabbitmq.conf", "/etc/rabbitmq/conf.d/20-envio.conf"), ("cluster.conf", "/etc/rabbitmq/conf.d/30-envio-cluster.conf"),
-                    ("erlang.cookie", "/var/lib/rabbitmq/.erlang.cookie"), ("certs", "/etc/envio/tls") })
-                {
-                    Assert.True(mounts.Any(m => m.Split(':') is [var from, var to, ..] && Path.GetFileName(from) == file && to == target),
-                        $"'{node}' does not mount {file} at {target}.");
-                }
-                Assert.Contains(mounts, m => m.StartsWith($"envio-{node}-data:/var/lib/rabbitmq", StringComparison.Ordinal));
+                Assert.True(mounts.Any(m => m.Split(':') is [var from, var to, ..] && Path.GetFileName(from) == file && to == target),
+                    $"'{node}' does not mount {file} at {target}.");
             }
-            using var secrets = GeneratedSecrets.Create();
-            var clusterUri = secrets.Read("messaging-cluster-uri", new HashSet<string>());
-            Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(clusterUri));
-            Assert.StartsWith("amqps://", clusterUri);
-            Assert.EndsWith("/" + BrokerPermissions.VirtualHost, clusterUri);
-            foreach (var node in nodes)
-            {
-                Assert.Contains(Sequence((YamlMappingNode)services[node], "volumes"),
-                    m => m.EndsWith($"messaging-definitions.json:{RabbitMQDeploymentResource.DefinitionsPath}:ro", StringComparison.Ordinal));
-            }
-            foreach (var (service, uri) in new[] { ("api", "messaging-cluster-api-uri"), ("consumer", "messaging-cluster-consumer-uri") })
-            {
-                var environment = Environment(services, service);
-                Assert.Equal($"/run/secrets/{uri}", environment["ConnectionStrings__messaging_FILE"]);
-                Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(secrets.Read(uri, new HashSet<string>())));
-                // `config` writes each secret as a mapping with its source.
-                Assert.Contains(((YamlSequenceNode)((YamlMappingNode)services[service])["secrets"]).Children,
-                    secret => secret is YamlMappingNode mapping && Scalar(mapping, "source") == uri);
-                Assert.DoesNotContain(environment.Keys, key => key == "ConnectionStrings__messaging");
-                Assert.Equal("3", environment["Envio__Topology__QuorumInitialGroupSize"]);
-            }
+            Assert.Contains(mounts, m => m.StartsWith($"envio-{node}-data:/var/lib/rabbitmq", StringComparison.Ordinal));
         }
-        finally
+        using var secrets = GeneratedSecrets.Create();
+        var clusterUri = secrets.Read("messaging-cluster-uri", new HashSet<string>());
+        Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(clusterUri));
+        Assert.StartsWith("amqps://", clusterUri);
+        Assert.EndsWith("/" + BrokerPermissions.VirtualHost, clusterUri);
+        foreach (var node in nodes)
         {
-            File.Delete(filled);
+            Assert.Contains(Sequence((YamlMappingNode)services[node], "volumes"),
+                m => m.EndsWith($"messaging-definitions.json:{RabbitMQDeploymentResource.DefinitionsPath}:ro", StringComparison.Ordinal));
+        }
+        foreach (var (service, uri) in new[] { ("api", "messaging-cluster-api-uri"), ("consumer", "messaging-cluster-consumer-uri") })
+        {
+            var environment = Environment(services, service);
+            Assert.Equal($"/run/secrets/{uri}", environment["ConnectionStrings__messaging_FILE"]);
+            Assert.Equal(nodes.Select(n => (n, 5671)), BrokerConnectionStringNodes(secrets.Read(uri, new HashSet<string>())));
+            // `config` writes each secret as a mapping with its source.
+            Assert.Contains(((YamlSequenceNode)((YamlMappingNode)services[service])["secrets"]).Children,
+                secret => secret is YamlMappingNode mapping && Scalar(mapping, "source") == uri);
+            Assert.DoesNotContain(environment.Keys, key => key == "ConnectionStrings__messaging");
+            Assert.Equal("3", environment["Envio__Topology__QuorumInitialGroupSize"]);
         }
     }
 
@@ -513,28 +488,14 @@ public sealed partial class ComposeTests
     public async Task Compose_mounts_grafanas_provisioning_and_dashboards_from_files_that_exist()
     {
         var ct = TestContext.Current.CancellationToken;
-        var filled = await FilledEnvironmentFileAsync(ct);
-        try
+        var grafana = (YamlMappingNode)((YamlMappingNode)(await RenderedAsync(["docker-compose.yml"], "sqlserver,observability,grafana", ct))["services"])["grafana"];
+        var mounts = Sequence(grafana, "volumes").Select(m => m.Split(':')).Where(m => Path.IsPathRooted(m[0])).ToList();
+        foreach (var (target, folder) in new[] { ("/etc/grafana/provisioning/datasources/", false), ("/etc/grafana/provisioning/dashboards/", false), ("/etc/envio/grafana/dashboards", true) })
         {
-            await File.WriteAllLinesAsync(filled, (await File.ReadAllLinesAsync(filled, ct))
-                .Select(line => line.StartsWith("COMPOSE_PROFILES=", StringComparison.Ordinal) ? "COMPOSE_PROFILES=sqlserver,observability,grafana" : line), ct);
-            var (exitCode, output) = await ComposeConfigAsync(filled, ["docker-compose.yml"], [], ct);
-            Assert.True(exitCode == 0, $"compose refuses docker-compose.yml with the grafana profile:\n{output}");
-            var yaml = new YamlStream();
-            yaml.Load(new StringReader(output[Regex.Match(output, "^(networks|secrets|services):", RegexOptions.Multiline).Index..]));
-            var grafana = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)yaml.Documents[0].RootNode)["services"])["grafana"];
-            var mounts = Sequence(grafana, "volumes").Select(m => m.Split(':')).Where(m => Path.IsPathRooted(m[0])).ToList();
-            foreach (var (target, folder) in new[] { ("/etc/grafana/provisioning/datasources/", false), ("/etc/grafana/provisioning/dashboards/", false), ("/etc/envio/grafana/dashboards", true) })
-            {
-                var mount = mounts.SingleOrDefault(m => m[1].StartsWith(target, StringComparison.Ordinal));
-                Assert.True(mount is not null, $"grafana mounts nothing at {target}.");
-                Assert.True(folder ? Directory.Exists(mount[0]) : File.Exists(mount[0]), $"grafana mounts {mount[0]}, which does not exist.");
-                Assert.Equal("ro", mount[^1]);
-            }
-        }
-        finally
-        {
-            File.Delete(filled);
+            var mount = mounts.SingleOrDefault(m => m[1].StartsWith(target, StringComparison.Ordinal));
+            Assert.True(mount is not null, $"grafana mounts nothing at {target}.");
+            Assert.True(folder ? Directory.Exists(mount[0]) : File.Exists(mount[0]), $"grafana mounts {mount[0]}, which does not exist.");
+            Assert.Equal("ro", mount[^1]);
         }
     }
 
@@ -552,6 +513,32 @@ public sealed partial class ComposeTests
         await File.WriteAllLinesAsync(filled,
             File.ReadAllLines(Path.Combine(ComposeDirectory, ".env.template")).Select(line => line.EndsWith('=') ? line + "placeholder" : line), ct);
         return filled;
+    }
+
+    /// <summary>
+    /// What <c>compose config</c> makes of <paramref name="files"/> with a filled .env (and <paramref name="profiles"/> as
+    /// COMPOSE_PROFILES, where given): the whole document, read from after any warning compose prints first.
+    /// </summary>
+    private static async Task<YamlMappingNode> RenderedAsync(string[] files, string? profiles, CancellationToken ct)
+    {
+        var filled = await FilledEnvironmentFileAsync(ct);
+        try
+        {
+            if (profiles is not null)
+            {
+                await File.WriteAllLinesAsync(filled, (await File.ReadAllLinesAsync(filled, ct))
+                    .Select(line => line.StartsWith("COMPOSE_PROFILES=", StringComparison.Ordinal) ? $"COMPOSE_PROFILES={profiles}" : line), ct);
+            }
+            var (exitCode, output) = await ComposeConfigAsync(filled, files, [], ct);
+            Assert.True(exitCode == 0, $"compose refuses {string.Join(" with ", files)}{(profiles is null ? "" : $" (profiles {profiles})")}:\n{output}");
+            var yaml = new YamlStream();
+            yaml.Load(new StringReader(output[Regex.Match(output, "^(networks|secrets|services):", RegexOptions.Multiline).Index..]));
+            return (YamlMappingNode)yaml.Documents[0].RootNode;
+        }
+        finally
+        {
+            File.Delete(filled);
+        }
     }
 
     /// <summary><c>compose config</c> over <paramref name="files"/> (in the compose folder) with <paramref name="environmentFile"/>.</summary>

@@ -13,9 +13,12 @@ public static class ResourceProcesses
     public static async Task<int> PidAsync(DistributedApplication app, string name, CancellationToken ct)
     {
         var running = await app.ResourceNotifications.WaitForResourceAsync(name, e => e.Snapshot.State?.Text == KnownResourceStates.Running, ct);
-        var pid = running.Snapshot.Properties.First(p => p.Name.EndsWith(".pid", StringComparison.Ordinal)).Value;
-        return Convert.ToInt32(pid, CultureInfo.InvariantCulture);
+        return PidOf(running);
     }
+
+    /// <summary>The pid a running resource's (or replica's) event carries.</summary>
+    public static int PidOf(ResourceEvent running) =>
+        Convert.ToInt32(running.Snapshot.Properties.First(p => p.Name.EndsWith(".pid", StringComparison.Ordinal)).Value, CultureInfo.InvariantCulture);
 
     /// <summary>
     /// Sends <paramref name="signal"/> (TERM, INT, KILL…) to the resource's process, and with <paramref name="wholeTree"/>
