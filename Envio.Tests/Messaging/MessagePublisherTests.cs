@@ -169,13 +169,8 @@ public sealed class MessagePublisherTests(EnvioStack stack)
     /// </summary>
     private async Task<List<Guid>> DrainAsync(string queue, CancellationToken ct)
     {
-        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        var ready = (await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount;
-        var ids = new List<Guid>((int)ready);
-        while (await channel.BasicGetAsync(queue, autoAck: true, ct) is { } message)
-        {
-            ids.Add(Guid.Parse(message.BasicProperties.MessageId!));
-        }
+        var ready = await BrokerQueues.ReadyAsync(stack.Broker, queue, ct);
+        var ids = await BrokerQueues.TakeIdsAsync(stack.Broker, queue, ct);
         Assert.Equal((int)ready, ids.Count);
         return ids;
     }

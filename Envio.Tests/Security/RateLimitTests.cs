@@ -84,7 +84,7 @@ public sealed class RateLimitTests(EnvioStack stack)
             }
 
             // Exactly what was answered 202 reached the broker: not the refused order, not the oversized one.
-            Assert.Equal(published.Order(), (await TakeIdsAsync(topology.Queue, ct)).Order());
+            Assert.Equal(published.Order(), (await BrokerQueues.TakeIdsAsync(stack.Broker, topology.Queue, ct)).Order());
         }
         finally
         {
@@ -98,17 +98,5 @@ public sealed class RateLimitTests(EnvioStack stack)
         var http = api.CreateClient();
         http.DefaultRequestHeaders.Authorization = new("Bearer", TestTokens.Create(client: client, scopes: [TestTokens.SendScope]));
         return http;
-    }
-
-    /// <summary>Every message id in the queue, taken (the queue is the test's own).</summary>
-    private async Task<List<Guid>> TakeIdsAsync(string queue, CancellationToken ct)
-    {
-        await using var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct);
-        var ids = new List<Guid>();
-        while (await channel.BasicGetAsync(queue, autoAck: true, ct) is { } message)
-        {
-            ids.Add(Guid.Parse(message.BasicProperties.MessageId!));
-        }
-        return ids;
     }
 }

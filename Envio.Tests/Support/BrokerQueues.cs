@@ -102,6 +102,18 @@ public static class BrokerQueues
         return (await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount;
     }
 
+    /// <summary>Takes every message of a queue no consumer reads (a test's own) and returns their ids in queue order.</summary>
+    public static async Task<List<Guid>> TakeIdsAsync(IConnection broker, string queue, CancellationToken ct)
+    {
+        await using var channel = await broker.CreateChannelAsync(cancellationToken: ct);
+        var ids = new List<Guid>();
+        while (await channel.BasicGetAsync(queue, autoAck: true, ct) is { } message)
+        {
+            ids.Add(Guid.Parse(message.BasicProperties.MessageId!));
+        }
+        return ids;
+    }
+
     private static long Number(JsonElement queue, string property) =>
         queue.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.Number
             ? value.GetInt64()
