@@ -32,10 +32,16 @@ if [ -f TestResults/reliability.md ]; then
   cat TestResults/reliability.md
 fi
 
+# The runner's report says which tests failed and why; a long run's log is kept by its tail, so they are named last.
 # A skip passes silently in the runner's count. The one documented gate is SQL Server's (scripts/unexpected-skips.sh
 # says which reasons it covers); any other skip is a test that did not run where it should have: the run fails and
 # names it.
 if [ -f TestResults/envio-tests.xml ]; then
+  failed=$(scripts/failed-tests.sh TestResults/envio-tests.xml)
+  if [ -n "$failed" ]; then
+    echo "Failed (scripts/failed-tests.sh; the whole story is in TestResults/envio-tests.xml):"
+    echo "$failed" | sed 's/^/  /'
+  fi
   unexpected=$(scripts/unexpected-skips.sh TestResults/envio-tests.xml)
   if [ -n "$unexpected" ]; then
     echo "Skipped outside the SQL Server gate (see scripts/unexpected-skips.sh):"

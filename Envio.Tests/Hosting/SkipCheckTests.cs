@@ -3,8 +3,9 @@ using Envio.Tests.Support;
 namespace Envio.Tests.Hosting;
 
 /// <summary>
-/// The positive control of test.sh's skip check (scripts/unexpected-skips.sh): on a report the test runner itself
-/// writes, with one skip at the SQL Server gate and one elsewhere, it names the second and only it. Had the report's
+/// The positive control of test.sh's skip check (scripts/unexpected-skips.sh) and failure list (scripts/failed-tests.sh):
+/// on a report the test runner itself writes, with one skip at the SQL Server gate, one elsewhere and one failure, the
+/// check names the second skip and only it, and the list names the failure with its message. Had the report's
 /// format changed so that the check matched nothing, every unexpected skip would pass unseen; this fails instead.
 /// </summary>
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // a bash script
@@ -32,20 +33,30 @@ public sealed class SkipCheckTests : IDisposable
         Assert.Equal(
             [$"{typeof(SkipCheckSamples).FullName}.{nameof(SkipCheckSamples.Skipped_for_another_reason)}"],
             named.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        // test.sh names the failures last, where a long log's kept tail shows them: the sample's name, its message
+        // and where it failed.
+        var (failedExit, failed) = await Repository.RunAsync("bash", ["scripts/failed-tests.sh", report], ct);
+        Assert.True(failedExit == 0, failed);
+        var lines = failed.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal($"{typeof(SkipCheckSamples).FullName}.{nameof(SkipCheckSamples.Failed)}", lines[0]);
+        Assert.Contains(lines, line => line.Contains(SkipCheckSamples.FailureMessage, StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.TrimStart().StartsWith($"at {typeof(SkipCheckSamples).FullName}.{nameof(SkipCheckSamples.Failed)}", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task Test_sh_runs_the_skip_check_on_its_report()
+    public async Task Test_sh_runs_the_skip_check_and_names_the_failures_from_its_report()
     {
         var script = await File.ReadAllTextAsync(Path.Combine(Repository.Root, "test.sh"), TestContext.Current.CancellationToken);
         Assert.Contains("scripts/unexpected-skips.sh TestResults/envio-tests.xml", script, StringComparison.Ordinal);
+        Assert.Contains("scripts/failed-tests.sh TestResults/envio-tests.xml", script, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_results, recursive: true);
 }
 
 /// <summary>
-/// Samples for <see cref="SkipCheckTests"/>: they skip only when it runs them (its switch set), and otherwise pass
+/// Samples for <see cref="SkipCheckTests"/>: they skip or fail only when it runs them (its switch set), and otherwise pass
 /// without doing anything, so the suite's own report has no skip of theirs.
 /// </summary>
 public sealed class SkipCheckSamples
@@ -65,4 +76,9 @@ public sealed class SkipCheckSamples
     public void Run() // a test that ran: a session of skips alone may count as having run nothing
     {
     }
+
+    [Fact]
+    public void Failed() => Assert.False(Sampling, FailureMessage);
+
+    public const string FailureMessage = "a sample failure's message";
 }

@@ -136,6 +136,22 @@ public static partial class EnvioAppHost
         Assert.True(errors.Count == 0, $"the services logged {errors.Count} error(s):\n" + string.Join("\n", errors));
     }
 
+    /// <summary>
+    /// What the services wrote since <paramref name="since"/> at warning level or above (their console's <c>warn:</c>,
+    /// <c>fail:</c> and <c>crit:</c> entries with the line after each), each prefixed by its resource: for a failure
+    /// message that has to say what a replica was doing.
+    /// </summary>
+    public static IReadOnlyList<string> ServiceWarnings(this DistributedApplication app, DateTimeOffset since)
+    {
+        var lines = app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category) && log.Timestamp >= since).ToList();
+        return lines
+            .Select((line, i) => (line, i))
+            .Where(x => WarningLine().IsMatch(x.line.Message) || IsErrorLine(x.line.Message))
+            .Select(x => $"{x.line.Category![(x.line.Category!.LastIndexOf('.') + 1)..]}: {x.line.Message}"
+                + (x.i + 1 < lines.Count && lines[x.i + 1].Category == x.line.Category ? " | " + lines[x.i + 1].Message : ""))
+            .ToList();
+    }
+
     /// <summary>Whether a forwarded line of a service's console output is a <c>fail:</c> or <c>crit:</c> entry.</summary>
     public static bool IsErrorLine(string forwarded) => ErrorLine().IsMatch(forwarded);
 
@@ -148,6 +164,9 @@ public static partial class EnvioAppHost
 
     [GeneratedRegex(@"^\d+: (\d{4}-\d\d-\d\dT[0-9:.]+Z) ")]
     private static partial Regex Timestamp();
+
+    [GeneratedRegex(@"^(\d+: )?(\d{4}-\d\d-\d\dT[0-9:.]+Z )?(\x1B\[[0-9;]*m)*warn(\x1B\[[0-9;]*m)*:")]
+    private static partial Regex WarningLine();
 
     /// <summary>An optional line number and timestamp, any colour codes, then the console formatter's level.</summary>
     [GeneratedRegex(@"^(\d+: )?(\d{4}-\d\d-\d\dT[0-9:.]+Z )?(\x1B\[[0-9;]*m)*(fail|crit)(\x1B\[[0-9;]*m)*:")]
