@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,7 +8,7 @@ namespace Envio.AppHost.Hosting;
 
 /// <summary>
 /// The private area of one AppHost run for the backing services it starts as local processes: a directory per
-/// resource under <c>Envio:Processes:DataRoot</c> (default: the temp folder's <c>envio</c>), free loopback ports,
+/// resource under <c>Envio:Processes:DataRoot</c> (default: the temp folder's <c>envio</c>), its processes,
 /// and a clean-up that leaves no process and no data behind, even after a crash (the next run sweeps). The folders
 /// hold passwords and keys: the data root and every run directory are private to this user (0700; the database's
 /// service account may only pass through, see <see cref="LetGroupPassThrough"/>), and a data root that belongs to
@@ -156,13 +154,6 @@ internal sealed partial class LocalProcessWorkspace
         process.WaitForExit();
         return process.ExitCode == 0 ? output
             : throw new DistributedApplicationException($"{command} {string.Join(' ', arguments)} failed ({process.ExitCode}): {error.Trim()}");
-    }
-
-    public static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Waits for this run's processes to end, kills what remains, and deletes the run directory.</summary>

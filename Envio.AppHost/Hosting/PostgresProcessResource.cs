@@ -89,7 +89,7 @@ internal static class PostgresProcessBuilderExtensions
         var bin = LocalBinaries.PostgresBin(builder.Configuration);
         var directory = Path.Combine(workspace.RunDirectory, name);
         var dataDirectory = Path.Combine(directory, "data");
-        var port = LocalProcessWorkspace.FreeLoopbackPort();
+        var port = LoopbackPorts.Free();
         var certificates = DevelopmentCertificates.For(builder);
         var tlsDirectory = Path.Combine(directory, "tls");
         var hbaFile = Path.Combine(directory, "pg_hba.conf");

@@ -68,7 +68,7 @@ internal static class RabbitMQProcessBuilderExtensions
     internal static (IResourceBuilder<ExecutableResource> Epmd, int Port) AddEpmd(this IDistributedApplicationBuilder builder, string brokerName)
     {
         var workspace = LocalProcessWorkspace.For(builder);
-        var port = LocalProcessWorkspace.FreeLoopbackPort();
+        var port = LoopbackPorts.Free();
         var epmd = builder.AddExecutable($"{brokerName}-epmd", LocalBinaries.Epmd(builder.Configuration), workspace.RunDirectory,
                 "-address", "127.0.0.1", "-port", port.ToString(CultureInfo.InvariantCulture))
             .WithEnvironment(LocalProcessWorkspace.MarkerVariable, workspace.RunDirectory)
@@ -96,7 +96,7 @@ internal static class RabbitMQProcessBuilderExtensions
     {
         var workspace = LocalProcessWorkspace.For(builder);
         var directory = Path.Combine(workspace.RunDirectory, name);
-        var (amqpPort, distributionPort) = (LocalProcessWorkspace.FreeLoopbackPort(), LocalProcessWorkspace.FreeLoopbackPort());
+        var (amqpPort, distributionPort) = (LoopbackPorts.Free(), LoopbackPorts.Free());
         var epmdPortText = epmdPort.ToString(CultureInfo.InvariantCulture);
         var certificates = DevelopmentCertificates.For(builder);
 

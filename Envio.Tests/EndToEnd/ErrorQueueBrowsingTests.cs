@@ -54,13 +54,14 @@ public sealed class ErrorQueueBrowsingTests(EnvioStack stack)
 
             // Three reads on one channel (tags 1 to 3), handed back at once up to the last.
             AssertHandedBack(calls, lastTag: 3);
-            Assert.Equal((uint)ids.Count, await stack.ReadyInPrivateQueueAsync(topology.ErrorQueue, ct));
+            Assert.Equal((uint)ids.Count, await stack.WaitForReadyInPrivateQueueAsync(topology.ErrorQueue, (uint)ids.Count, ct));
 
             // The discard reads the first (not chosen) and the second (taken) in the queue's order, then stops: the first goes back.
             calls.Clear();
             Assert.True(await admin.DiscardAsync(names, FailedMessageSelection.ById(listed[1]), "browsing-tests", ct));
 
             AssertHandedBack(calls, lastTag: 1);
+            Assert.Equal(2u, await stack.WaitForReadyInPrivateQueueAsync(topology.ErrorQueue, 2, ct));
             Assert.Equal(new[] { listed[0], listed[2] }.Order(), (await admin.ListAsync(names, 0, 100, ct)).Messages.Select(m => m.MessageId!).Order());
         }
         finally

@@ -70,7 +70,8 @@ public sealed class FailureClassifierTests
     [InlineData("40001")] // serialization failure
     [InlineData("40P01")] // deadlock
     [InlineData("08006")] // connection failure
-    [InlineData("57P01")] // admin shutdown
+    [InlineData("57P01")] // admin shutdown (also a session ended inside a commit: its outcome unknown)
+    [InlineData("25006")] // read-only transaction (a demoted primary or a standby after a failover)
     [InlineData("57P03")] // cannot connect now (starting up)
     [InlineData("53300")] // too many connections
     [InlineData("53100")] // disk full

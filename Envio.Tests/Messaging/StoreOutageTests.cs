@@ -106,6 +106,79 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
     }
 
     /// <summary>
+    /// A failover mid-batch, forced step by step. (1) A commit whose outcome the consumer cannot know: the primary waits
+    /// for a synchronous standby that never answers (the batch is durable locally, not yet visible), and the session is
+    /// ended there, as a failover ends it: the server only warns that the transaction "has already committed locally"
+    /// and closes the connection, so the COMMIT gets no answer. (2) The server then answers but takes no writes
+    /// (read-only, 25006), as a demoted primary or a standby does. (3) A new primary takes writes. The lost commit is
+    /// not the messages' fault and the read-only server is an outage: the batch is held, nothing is moved, and the
+    /// batch that did commit is absorbed when written again (without the store's duplicate handling its five orders end
+    /// in the error queue): every order stored once. Only this test's database waits for the standby: the server's
+    /// default becomes <c>synchronous_commit = local</c> meanwhile.
+    /// </summary>
+    [Fact]
+    public async Task A_failover_mid_batch_with_a_commit_of_unknown_outcome_then_a_read_only_server_stores_each_order_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var orders = Enumerable.Range(0, 20).Select(i => SampleOrders.Create(99_000 + i)).ToList();
+        await AdminAsync($"ALTER DATABASE {_database} SET synchronous_commit = on");
+        try
+        {
+            await AdminAsync("ALTER SYSTEM SET synchronous_commit = local");
+            await AdminAsync("ALTER SYSTEM SET synchronous_standby_names = 'envio_standby_that_never_answers'");
+            await AdminAsync("SELECT pg_reload_conf()");
+            await using var pipeline = await StartAsync(Store);
+
+            await pipeline.PublishAsync(orders.Select(o => InProcessPipeline.Message(o)), ct);
+
+            // (1) The consumer's commit waits for the standby: its batch is written, and nobody has seen it yet.
+            await WaitUntilAsync($"SELECT count(*) FROM pg_stat_activity WHERE datname = '{_database}' AND wait_event = 'SyncRep'", ct);
+            Assert.Equal(0, await StoredOrders.CountAllAsync(_reads));
+            // (2) The failover: the session ends inside its commit, and the server comes back read-only.
+            await AdminAsync($"ALTER DATABASE {_database} SET default_transaction_read_only = on");
+            await AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{_database}'");
+
+            var held = await WaitForDegradedAsync(pipeline, ct);
+            Assert.Contains("takes no writes", held.Description, StringComparison.Ordinal);
+            // The commit the consumer saw fail had happened: that batch (whatever filled its window, at most a batch) is
+            // stored, and nothing went to the error queue.
+            Assert.InRange(await StoredOrders.CountAllAsync(_reads), 1, ConsumerBatchSize);
+            await Task.Delay(TimeSpan.FromSeconds(2), ct); // five times the retry ladder
+            Assert.Equal(0u, await stack.ReadyInPrivateQueueAsync(pipeline.Topology.ErrorQueue, ct));
+
+            // (3) A new primary: writes taken, no standby waited for.
+            await ResetFailoverSettingsAsync();
+            await AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{_database}'");
+
+            await AssertAllStoredOnceAsync(pipeline, _reads, orders, ct);
+        }
+        finally
+        {
+            await ResetFailoverSettingsAsync();
+        }
+    }
+
+    private async Task ResetFailoverSettingsAsync()
+    {
+        await AdminAsync($"ALTER DATABASE {_database} RESET default_transaction_read_only");
+        await AdminAsync("ALTER SYSTEM RESET synchronous_standby_names");
+        await AdminAsync("ALTER SYSTEM RESET synchronous_commit");
+        await AdminAsync("SELECT pg_reload_conf()");
+    }
+
+    /// <summary>Polls a count on the server until it is above zero (a minute's ceiling).</summary>
+    private async Task WaitUntilAsync(string countSql, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        await using var server = NpgsqlDataSource.Create(stack.ServerConnectionString + ";Database=postgres");
+        while (Convert.ToInt64(await server.CreateCommand(countSql).ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"nothing matched within a minute: {countSql}");
+            await Task.Delay(100, ct);
+        }
+    }
+
+    /// <summary>
     /// A database that takes writes, but not one type's (INSERT on <c>orders</c> revoked from the consumer's role,
     /// 42501): the probe's write commits, so only the run of failed batches shows it. After three in a row the
     /// batches are held and written again, not moved; when the privilege is back they are stored.
@@ -193,6 +266,8 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
         }
     }
 
+    private const int ConsumerBatchSize = 5;
+
     /// <summary>A consumer of orders only, 5 per batch, no quick retries, a retry ladder of two 200 ms steps, probes every 200–500 ms.</summary>
     private async Task<InProcessPipeline> StartAsync(TestStore store)
     {
@@ -201,7 +276,7 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
         await pipeline.StartConsumerAsync(store: store, options: new ConsumerOptions
         {
             Channels = 1,
-            BatchSize = 5,
+            BatchSize = ConsumerBatchSize,
             QuickRetries = 0,
             OutageProbeDelay = TimeSpan.FromMilliseconds(200),
             OutageProbeMaxDelay = TimeSpan.FromMilliseconds(500),
@@ -252,7 +327,6 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>As the SQL Server administrator, in <paramref name="database"/> or the one named.</summary>
     /// <summary>As the administrator, in the test's database.</summary>
     private async Task DatabaseAsync(string sql)
     {

@@ -15,6 +15,7 @@ public sealed class TransactSqlTests
     public static TheoryData<string> Statements() =>
     [
         "AppHost and consumer: create database",
+        "Consumer: does the database exist",
         "AppHost: the consumer's login, owner of its database",
         "Deployment: deploy/compose/sqlserver/bootstrap.sql",
         .. DataObjectTypes.Registered.Select(type => $"Store: insert new {type.Plural}"),
@@ -32,6 +33,7 @@ public sealed class TransactSqlTests
     private static string Sql(string name) => name switch
     {
         "AppHost and consumer: create database" => SqlServerDatabases.CreateIfMissing,
+        "Consumer: does the database exist" => SqlServerDatabases.Exists,
         "AppHost: the consumer's login, owner of its database" =>
             "DECLARE @database sysname = N'enviodb', @login sysname = N'envio', @password nvarchar(128) = N'x', @writerLogin sysname = N'envio_writer', @writerPassword nvarchar(128) = N'y';\n" + SqlServerLogins.CreateLoginOwningDatabase,
         "Deployment: deploy/compose/sqlserver/bootstrap.sql" =>

@@ -133,10 +133,23 @@ public class EnvioStack : IAsyncLifetime
     /// Messages ready in a queue no consumer of the stack reads (a test's private one): the broker's own count at this
     /// moment (a passive declare), where <c>rabbitmqctl</c>'s figures lag by its statistics interval.
     /// </summary>
-    public async Task<uint> ReadyInPrivateQueueAsync(string queue, CancellationToken ct)
+    public Task<uint> ReadyInPrivateQueueAsync(string queue, CancellationToken ct) => BrokerQueues.ReadyAsync(Broker, queue, ct);
+
+    /// <summary>
+    /// Waits until <paramref name="expected"/> messages are ready in a test's private queue (half a minute's ceiling)
+    /// and returns the last count. Messages handed back (a nack with requeue) are ready again once the queue applied
+    /// the return: a quorum queue answers a passive declare from the state it applied, so a count taken the moment
+    /// after a nack may still miss them.
+    /// </summary>
+    public async Task<uint> WaitForReadyInPrivateQueueAsync(string queue, uint expected, CancellationToken ct)
     {
-        await using var channel = await Broker.CreateChannelAsync(cancellationToken: ct);
-        return (await channel.QueueDeclarePassiveAsync(queue, ct)).MessageCount;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        uint ready;
+        while ((ready = await ReadyInPrivateQueueAsync(queue, ct)) != expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, ct);
+        }
+        return ready;
     }
 
     /// <summary>Publishes a raw message to the work exchange, as a foreign or broken producer would.</summary>

@@ -1,3 +1,5 @@
+using Envio.AppHost.Hosting;
+
 namespace Envio.Tests.Support;
 
 /// <summary>
@@ -26,7 +28,10 @@ public sealed class TdsServer : IAsyncDisposable
     public static async Task<TdsServer> StartAsync(CancellationToken ct)
     {
         var directory = Path.Combine(Path.GetTempPath(), "envio-tests-tds", Guid.NewGuid().ToString("N")[..12]);
-        var output = await RunAsync("start", ["--port", "0", "--pg-port", "0", "--dir", directory], ct);
+        // Ports below the ephemeral range, as the AppHost's servers have: no client's connection can take them while
+        // the server is stopped for an outage and started again on them.
+        var (tds, postgres) = (LoopbackPorts.Free(), LoopbackPorts.Free());
+        var output = await RunAsync("start", ["--port", $"{tds}", "--pg-port", $"{postgres}", "--dir", directory], ct);
         // Its one line on stdout; progress goes to stderr, as lines of "envio-tds: …".
         return new TdsServer(directory, output.Split('\n').Single(line => line.StartsWith("Server=", StringComparison.Ordinal)).Trim());
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Data.SqlClient;
 
 namespace Envio.ConsumerService.Persistence.SqlServer;
@@ -17,7 +18,10 @@ public static class SqlServerDatabases
         END
         """;
 
-    private const int DatabaseAlreadyExists = 1801; // another replica created it between the check and the create
+    /// <summary>Whether it exists now (after a create that failed); parsed by the T-SQL tests too.</summary>
+    public const string Exists = "SELECT CASE WHEN DB_ID(@name) IS NULL THEN 0 ELSE 1 END";
+
+    private const int Attempts = 3;
 
     public static async Task EnsureExistsAsync(string connectionString, CancellationToken cancellationToken)
     {
@@ -29,14 +33,30 @@ public static class SqlServerDatabases
         var server = new SqlConnectionStringBuilder(connectionString) { InitialCatalog = "master" };
         await using var connection = new SqlConnection(server.ConnectionString);
         await connection.OpenAsync(cancellationToken);
-        await using var create = new SqlCommand(CreateIfMissing, connection);
-        create.Parameters.AddWithValue("@name", target.InitialCatalog);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await create.ExecuteNonQueryAsync(cancellationToken);
+            try
+            {
+                await RunAsync(connection, CreateIfMissing, target.InitialCatalog, cancellationToken);
+                return;
+            }
+            catch (SqlException) when (attempt < Attempts)
+            {
+                // Another replica created it between the check and the create. SQL Server says so (1801); Babelfish
+                // fails inside its own catalog, in words that vary (a duplicate key in babelfish_sysdatabases, a
+                // schema that exists). Whatever the words, the database is there now, or the create is tried again.
+                if (Convert.ToInt32(await RunAsync(connection, Exists, target.InitialCatalog, cancellationToken), CultureInfo.InvariantCulture) == 1)
+                {
+                    return;
+                }
+            }
         }
-        catch (SqlException e) when (e.Number == DatabaseAlreadyExists)
-        {
-        }
+    }
+
+    private static async Task<object?> RunAsync(SqlConnection connection, string sql, string name, CancellationToken cancellationToken)
+    {
+        await using var command = new SqlCommand(sql, connection);
+        command.Parameters.AddWithValue("@name", name);
+        return await command.ExecuteScalarAsync(cancellationToken);
     }
 }
