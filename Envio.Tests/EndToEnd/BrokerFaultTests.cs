@@ -101,14 +101,14 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                 OutageProbeDelay = TimeSpan.FromMilliseconds(200), ResubscribeDelay = TimeSpan.FromMilliseconds(500),
             }, store: StoreFailures.Store(waitsLong, stack.Keys, "recovery-test"), connection: consuming);
             await pipeline.PublishAsync([.. first.Select(o => InProcessPipeline.Message(o))], ct);
-            await Task.Delay(TimeSpan.FromSeconds(1), ct); // the first batch waits for the lock, the second for its turn
+            await WaitForABatchOnTheLockAsync(ct); // the first batch waits for the lock, the second for its turn
 
             // The connection is lost: after the recovery the broker hands the whole prefetch over again while the
             // buffer still holds the stale batch. Then moves to the retry queue fail (their exchange is gone; deleted
-            // after the recovery, which would declare it again).
+            // once the recovery, which declares it again, is over: the client says so when its consumers are back).
+            var recovered = RecoveryOf(consuming);
             Assert.Equal(1, await BrokerControl.CloseConnectionsAsync(stack.App, name, ct));
-            await WaitForAsync(() => consuming.IsOpen, TimeSpan.FromSeconds(10), "the consumer's connection to recover");
-            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+            await recovered.WaitAsync(TimeSpan.FromMinutes(1), ct);
             await using (var channel = await stack.Broker.CreateChannelAsync(cancellationToken: ct))
             {
                 await channel.ExchangeDeleteAsync(pipeline.Topology.RetryExchange, cancellationToken: ct);
@@ -155,11 +155,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
                 await pipeline.PublishAsync([.. orders.Select(o => InProcessPipeline.Message(o))], ct);
                 // The first batch waits for the lock: the connection must be lost while it does, not before it began
                 // (then it would be a batch of the recovered channel, and rightly moved when the lock times it out).
-                await using (var waiters = stack.Database.CreateCommand("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass"))
-                {
-                    await WaitForAsync(async () => Convert.ToInt64(await waiters.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0,
-                        TimeSpan.FromMinutes(1), "the consumer's first batch to wait for the lock");
-                }
+                await WaitForABatchOnTheLockAsync(ct);
 
                 // The connection is lost while that batch waits; the broker redelivers all eight on the recovered channel.
                 Assert.Equal(1, await BrokerControl.CloseConnectionsAsync(stack.App, name, ct));
@@ -235,7 +231,13 @@ public sealed class BrokerFaultTests(EnvioStack stack)
     public async Task A_moves_connection_lost_while_blocked_moves_again_once_the_alarm_is_over()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var pipeline = new InProcessPipeline(stack);
+        // Each move refused while the broker blocks sends the message back once (every MoveTimeout), and RabbitMQ
+        // before 4.3 counts each return against the delivery limit: on a loaded machine the alarm below outlasted 20
+        // returns and the broker dead-lettered the message itself, without Envio's reason. That limit is not what this
+        // test is about (see docs/reliability.md, "Known limits"); it gets room here.
+        var topology = Topologies.Private();
+        topology.DeliveryLimit = 1_000;
+        await using var pipeline = new InProcessPipeline(stack, topology);
         await pipeline.StartPublisherAsync();
         var refused = Poison(54_100);
         await pipeline.PublishAsync([InProcessPipeline.Message(refused)], ct);
@@ -275,8 +277,10 @@ public sealed class BrokerFaultTests(EnvioStack stack)
             using var refused = await stack.Api.PostAsJsonAsync("/api/orders", SampleOrders.Create(54_300), ct);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
 
+            // A listing blocked behind the alarm would wait for as long as the alarm lasts: a generous ceiling tells
+            // that from an answer, also on a loaded machine.
             using var patience = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            patience.CancelAfter(TimeSpan.FromSeconds(10));
+            patience.CancelAfter(TimeSpan.FromSeconds(30));
             using var listing = await stack.Api.GetAsync(new Uri("/admin/errors?limit=10", UriKind.Relative), patience.Token);
             Assert.Equal(HttpStatusCode.OK, listing.StatusCode);
         }
@@ -314,6 +318,29 @@ public sealed class BrokerFaultTests(EnvioStack stack)
     }
 
     /// <summary>A consumer connection of the test's own that recovers within half a second, and its name for the broker.</summary>
+    /// <summary>Waits until a write waits for the test's lock on <c>orders</c> (the server's own view, pg_locks).</summary>
+    private async Task WaitForABatchOnTheLockAsync(CancellationToken ct)
+    {
+        await using var waiters = stack.Database.CreateCommand("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass");
+        await WaitForAsync(async () => Convert.ToInt64(await waiters.ExecuteScalarAsync(ct), System.Globalization.CultureInfo.InvariantCulture) > 0,
+            TimeSpan.FromMinutes(1), "the consumer's first batch to wait for the lock");
+    }
+
+    /// <summary>
+    /// Completes when the connection's next recovery is over: the client raises it after it declared the recorded
+    /// exchanges, queues and bindings again and its consumers consume again.
+    /// </summary>
+    private static Task RecoveryOf(IConnection connection)
+    {
+        var recovered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.RecoverySucceededAsync += (_, _) =>
+        {
+            recovered.TrySetResult();
+            return Task.CompletedTask;
+        };
+        return recovered.Task;
+    }
+
     private async Task<(IConnection Connection, string Name)> QuicklyRecoveringConnectionAsync(string purpose, CancellationToken ct)
     {
         var factory = new ConnectionFactory { Uri = stack.BrokerFactory.Uri, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500) }

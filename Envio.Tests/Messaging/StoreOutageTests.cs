@@ -158,6 +158,67 @@ public sealed class StoreOutageTests(EnvioStack stack) : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Invariant 10: the consumer's memory is bounded by its prefetch, not by the backlog. With the database away the
+    /// consumer holds what it was handed; a backlog of 600 orders of a thousand items each (about 45 MB), with a
+    /// prefetch of 10, must stay in the broker: the broker's own counts say the consumer holds exactly 10 and 590 are
+    /// ready, and the test process's managed heap grows by a small part of the backlog. Mutation: consuming without
+    /// <c>basic.qos</c> (no prefetch) hands the consumer the whole backlog, and both fail.
+    /// </summary>
+    [Fact]
+    public async Task While_the_database_is_away_a_backlog_far_larger_than_the_prefetch_stays_in_the_broker_and_out_of_memory()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        const ushort prefetch = 10;
+        const int backlog = 600;
+        await using var pipeline = new InProcessPipeline(stack);
+        await pipeline.StartPublisherAsync();
+        var backlogBytes = await PublishLargeOrdersAsync(pipeline, backlog, ct);
+        await RefuseConnectionsAsync(true);
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+
+        await pipeline.StartConsumerAsync(store: Store, options: new ConsumerOptions
+        {
+            Channels = 1,
+            Prefetch = prefetch,
+            BatchSize = 5,
+            QuickRetries = 0,
+            OutageProbeDelay = TimeSpan.FromMilliseconds(200),
+            OutageProbeMaxDelay = TimeSpan.FromMilliseconds(500),
+        });
+        await WaitForDegradedAsync(pipeline, ct);
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        (long Held, uint Ready) counts;
+        while ((counts = (await BrokerQueues.HeldByConsumersAsync(stack.App, pipeline.Names.Queue, ct), await stack.ReadyInPrivateQueueAsync(pipeline.Names.Queue, ct)))
+            != (prefetch, backlog - prefetch) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200, ct);
+        }
+        var grown = GC.GetTotalMemory(forceFullCollection: true) - before;
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"backlog {backlog} messages, {backlogBytes / 1_000_000.0:0.0} MB; prefetch {prefetch}: the consumer holds {counts.Held}, " +
+            $"{counts.Ready} ready in the broker; managed heap {grown / 1_000_000.0:+0.0;-0.0} MB");
+
+        Assert.Equal(((long)prefetch, (uint)(backlog - prefetch)), (counts.Held, counts.Ready));
+        Assert.True(grown < backlogBytes / 5, $"the heap grew by {grown:N0} bytes while the backlog is {backlogBytes:N0}");
+        await pipeline.DisposeConsumerAsync();
+    }
+
+    /// <summary>Publishes orders of the most items allowed, SKUs of the longest length, in chunks; returns their JSON's bytes.</summary>
+    private static async Task<long> PublishLargeOrdersAsync(InProcessPipeline pipeline, int count, CancellationToken ct)
+    {
+        long bytes = 0;
+        for (var chunk = 0; chunk < count; chunk += 50)
+        {
+            var orders = Enumerable.Range(chunk, Math.Min(50, count - chunk)).Select(i => SampleOrders.Create(94_000 + i, items: OrderValidator.MaxItems))
+                .Select(o => o with { Items = [.. o.Items.Select(item => item with { Sku = item.Sku.PadRight(OrderValidator.MaxSkuLength, 'x') })] })
+                .ToList();
+            bytes += orders.Sum(o => (long)System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(o).Length);
+            await pipeline.PublishAsync(orders.Select(o => InProcessPipeline.Message(o)), ct);
+        }
+        return bytes;
+    }
+
     private async Task ResetFailoverSettingsAsync()
     {
         await AdminAsync($"ALTER DATABASE {_database} RESET default_transaction_read_only");
