@@ -317,7 +317,6 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         return null;
     }
 
-    /// <summary>A consumer connection of the test's own that recovers within half a second, and its name for the broker.</summary>
     /// <summary>Waits until a write waits for the test's lock on <c>orders</c> (the server's own view, pg_locks).</summary>
     private async Task WaitForABatchOnTheLockAsync(CancellationToken ct)
     {
@@ -341,6 +340,7 @@ public sealed class BrokerFaultTests(EnvioStack stack)
         return recovered.Task;
     }
 
+    /// <summary>A consumer connection of the test's own that recovers within half a second, and its name for the broker.</summary>
     private async Task<(IConnection Connection, string Name)> QuicklyRecoveringConnectionAsync(string purpose, CancellationToken ct)
     {
         var factory = new ConnectionFactory { Uri = stack.BrokerFactory.Uri, NetworkRecoveryInterval = TimeSpan.FromMilliseconds(500) }
