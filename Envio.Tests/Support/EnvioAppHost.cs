@@ -6,6 +6,7 @@ using Envio.AppHost.Operations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace Envio.Tests.Support;
 
@@ -86,7 +87,7 @@ public static partial class EnvioAppHost
     /// </summary>
     public static IReadOnlyList<string> ServiceErrors(this DistributedApplication app, DateTimeOffset since)
     {
-        var lines = app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category) && log.Timestamp >= since).ToList();
+        var lines = ServiceLines(app, since);
         // A stack not started by StartAsync (a test of a broken one) is allowed nothing.
         var healthy = HealthySince.TryGetValue(app, out var healthySince) ? healthySince.Value : DateTimeOffset.MinValue;
         var errors = new List<string>();
@@ -143,17 +144,22 @@ public static partial class EnvioAppHost
     /// </summary>
     public static IReadOnlyList<string> ServiceWarnings(this DistributedApplication app, DateTimeOffset since)
     {
-        var lines = app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category) && log.Timestamp >= since).ToList();
+        var lines = ServiceLines(app, since);
         return lines
             .Select((line, i) => (line, i))
-            .Where(x => WarningLine().IsMatch(x.line.Message) || IsErrorLine(x.line.Message))
+            .Where(x => ConsoleLevel().Match(x.line.Message) is { Success: true })
             .Select(x => $"{x.line.Category![(x.line.Category!.LastIndexOf('.') + 1)..]}: {x.line.Message}"
                 + (x.i + 1 < lines.Count && lines[x.i + 1].Category == x.line.Category ? " | " + lines[x.i + 1].Message : ""))
             .ToList();
     }
 
     /// <summary>Whether a forwarded line of a service's console output is a <c>fail:</c> or <c>crit:</c> entry.</summary>
-    public static bool IsErrorLine(string forwarded) => ErrorLine().IsMatch(forwarded);
+    public static bool IsErrorLine(string forwarded) =>
+        ConsoleLevel().Match(forwarded) is { Success: true } entry && entry.Groups["level"].Value is "fail" or "crit";
+
+    /// <summary>What the api and the consumer replicas wrote since <paramref name="since"/>, in order.</summary>
+    private static List<FakeLogRecord> ServiceLines(DistributedApplication app, DateTimeOffset since) =>
+        app.Services.GetFakeLogCollector().GetSnapshot().Where(log => IsService(log.Category) && log.Timestamp >= since).ToList();
 
     /// <summary>The api and the consumer (each replica's category ends with its name: consumer, consumer-xxxx).</summary>
     private static bool IsService(string? category) =>
@@ -165,10 +171,10 @@ public static partial class EnvioAppHost
     [GeneratedRegex(@"^\d+: (\d{4}-\d\d-\d\dT[0-9:.]+Z) ")]
     private static partial Regex Timestamp();
 
-    [GeneratedRegex(@"^(\d+: )?(\d{4}-\d\d-\d\dT[0-9:.]+Z )?(\x1B\[[0-9;]*m)*warn(\x1B\[[0-9;]*m)*:")]
-    private static partial Regex WarningLine();
-
-    /// <summary>An optional line number and timestamp, any colour codes, then the console formatter's level.</summary>
-    [GeneratedRegex(@"^(\d+: )?(\d{4}-\d\d-\d\dT[0-9:.]+Z )?(\x1B\[[0-9;]*m)*(fail|crit)(\x1B\[[0-9;]*m)*:")]
-    private static partial Regex ErrorLine();
+    /// <summary>
+    /// An optional line number and timestamp, any colour codes, then the console formatter's level (<c>level</c>:
+    /// warn, fail or crit; the levels below are not matched).
+    /// </summary>
+    [GeneratedRegex(@"^(\d+: )?(\d{4}-\d\d-\d\dT[0-9:.]+Z )?(\x1B\[[0-9;]*m)*(?<level>warn|fail|crit)(\x1B\[[0-9;]*m)*:")]
+    private static partial Regex ConsoleLevel();
 }
